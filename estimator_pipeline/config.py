@@ -1,0 +1,163 @@
+"""One frozen configuration for a run, built from flags and saved to model_dir.
+
+Flag names equal field names (see flags/), so a run is reproducible from its
+`model_dir/config.json`:
+
+  python -c "from estimator_pipeline import config; print(config.Config().to_json())"
+
+Fields hold plain Python values only: this module imports no TensorFlow, so flags/ can
+take every default from here and the defaults live in one place.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Optional, Tuple
+
+from estimator_pipeline.errors import UserError
+
+CONFIG_FILE = 'config.json'
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Everything one training run needs. Defaults are the flags' defaults."""
+
+  # Run.
+  model_dir: str = ''
+  random_seed: int = 0
+  log_every_steps: int = 50
+
+  # Data.
+  train_record_path: str = ''
+  eval_record_path: str = ''
+  labels_file: str = ''
+  shuffle_buffer_size: int = 2048
+  num_parallel_reads: int = 0
+  eval_batch_size: int = 0
+
+  # Model.
+  model_name: str = 'resnet_v1_50'
+  num_classes: int = 0
+  image_size: int = 0
+  params_file: str = ''
+  weight_decay: float = -1.0
+  dropout_keep_prob: float = -1.0
+
+  # Warm start and frozen scopes.
+  checkpoint_path: str = ''
+  checkpoint_exclude_scopes: str = ''
+  ignore_missing_vars: bool = False
+  trainable_scopes: str = ''
+  scopes_to_freeze: str = ''
+
+  # Training.
+  batch_size: int = 32
+  num_steps: int = 1000
+  learning_rate: float = 0.01
+  decay_steps: int = 0
+  decay_rate: float = 0.94
+  momentum: float = 0.9
+  save_checkpoints_steps: int = 0
+  keep_checkpoint_max: int = 5
+  keep_checkpoint_every_n_hours: float = 10000.0
+  eval_steps: int = 0
+
+  # Export.
+  exports_to_keep: int = 5
+
+  @classmethod
+  def field_names(cls):
+    return [f.name for f in dataclasses.fields(cls)]
+
+  @classmethod
+  def default(cls, name):
+    """The default of one field, for flags/ (one place for every default)."""
+    return {f.name: f.default for f in dataclasses.fields(cls)}[name]
+
+  @classmethod
+  def from_dict(cls, values):
+    """Builds a Config from a mapping that may hold other keys (e.g. all absl flags)."""
+    names = set(cls.field_names())
+    return cls(**{k: v for k, v in values.items() if k in names and v is not None})
+
+  def replace(self, **changes):
+    return dataclasses.replace(self, **changes)
+
+  def to_dict(self):
+    return dataclasses.asdict(self)
+
+  def to_json(self):
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+  # Derived values: the one place where "0 means ..." is decided.
+
+  @property
+  def effective_eval_batch_size(self):
+    return self.eval_batch_size or self.batch_size
+
+  @property
+  def effective_decay_steps(self):
+    # slim's train_image_classifier decays every 2 epochs; without an epoch size we
+    # decay ten times over the run, which gives a comparable curve for short runs.
+    return self.decay_steps or max(1, self.num_steps // 10)
+
+  @property
+  def effective_save_checkpoints_steps(self):
+    # Evaluation runs after every checkpoint, so this is also the evaluation cadence:
+    # ten evaluations per run unless the user says otherwise.
+    return self.save_checkpoints_steps or max(1, self.num_steps // 10)
+
+  def scopes(self, name) -> Tuple[str, ...]:
+    """A comma-separated scope flag as a tuple of stripped, non-empty scopes."""
+    return tuple(s.strip().rstrip('/') for s in getattr(self, name).split(',')
+                 if s.strip())
+
+  def validate(self):
+    """Checks what can be checked without reading any file. Raises UserError."""
+    if not self.model_dir:
+      raise UserError('--model_dir is empty: name a directory for checkpoints, events '
+                      'and exports, e.g. --model_dir=runs/flowers.')
+    if not self.train_record_path:
+      raise UserError('--train_record_path is empty: pass a glob or comma list of '
+                      "TFRecord files, e.g. --train_record_path='data/train-*'.")
+    positive = ('batch_size', 'num_steps', 'log_every_steps', 'keep_checkpoint_max',
+                'exports_to_keep')
+    for name in positive:
+      if getattr(self, name) <= 0:
+        raise UserError('--%s=%s must be positive.' % (name, getattr(self, name)))
+    for name in ('num_classes', 'image_size', 'eval_steps', 'decay_steps',
+                 'save_checkpoints_steps', 'eval_batch_size', 'shuffle_buffer_size',
+                 'num_parallel_reads'):
+      if getattr(self, name) < 0:
+        raise UserError('--%s=%s must be >= 0 (0 means the default).'
+                        % (name, getattr(self, name)))
+    if self.learning_rate < 0:
+      raise UserError('--learning_rate=%s must be >= 0.' % self.learning_rate)
+    if not 0 < self.decay_rate <= 1:
+      raise UserError('--decay_rate=%s must be in (0, 1].' % self.decay_rate)
+    if self.ignore_missing_vars and not self.checkpoint_path:
+      raise UserError('--ignore_missing_vars needs --checkpoint_path (it only affects '
+                      'warm start).')
+    return self
+
+  def save(self, model_dir: Optional[str] = None):
+    """Writes config.json into model_dir (atomically: a crash never leaves half a file)."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    model_dir = model_dir or self.model_dir
+    tf.io.gfile.makedirs(model_dir)
+    path = os.path.join(model_dir, CONFIG_FILE)
+    tmp = path + '.tmp'
+    with tf.io.gfile.GFile(tmp, 'w') as f:
+      f.write(self.to_json() + '\n')
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+    return path
+
+
+def load(model_dir):
+  """The Config a previous run saved in model_dir, or None."""
+  path = os.path.join(model_dir, CONFIG_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return Config.from_dict(json.load(f))

@@ -1,0 +1,22 @@
+"""Every absl flag of the project, in groups; defaults come from estimator_pipeline.config.
+
+Entry points define the groups they need and parse with `parse_or_exit`, so a mistyped
+flag is one line and exit status 2, like every other bad input:
+
+  python train.py --helpfull
+"""
+
+import sys
+
+from absl import flags as absl_flags
+
+from estimator_pipeline.errors import EXIT_USAGE
+
+
+def parse_or_exit(argv):
+  """An absl `flags_parser` for app.run: one line and exit 2 on a bad flag."""
+  try:
+    return absl_flags.FLAGS(argv)
+  except absl_flags.Error as e:
+    sys.stderr.write('error: %s (see --helpfull for every flag)\n' % e)
+    sys.exit(EXIT_USAGE)
