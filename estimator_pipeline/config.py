@@ -40,6 +40,8 @@ class Config:
   model_name: str = 'resnet_v1_50'
   num_classes: int = 0
   image_size: int = 0
+  random_flip: bool = True
+  label_smoothing: float = 0.0
   params_file: str = ''
   weight_decay: float = -1.0
   dropout_keep_prob: float = -1.0
@@ -54,6 +56,7 @@ class Config:
   # Training.
   batch_size: int = 32
   num_steps: int = 1000
+  optimizer: str = 'momentum'
   learning_rate: float = 0.01
   decay_steps: int = 0
   decay_rate: float = 0.94

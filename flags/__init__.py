@@ -20,3 +20,14 @@ def parse_or_exit(argv):
   except absl_flags.Error as e:
     sys.stderr.write('error: %s (see --helpfull for every flag)\n' % e)
     sys.exit(EXIT_USAGE)
+
+
+def define_train_flags():
+  """Every flag train.py takes."""
+  # Imported here so `flags` itself stays importable without the project's modules.
+  from flags import data, export, model, run, training  # pylint: disable=g-import-not-at-top
+  run.define_run_flags()
+  data.define_data_flags()
+  model.define_model_flags()
+  training.define_training_flags()
+  export.define_export_flags()

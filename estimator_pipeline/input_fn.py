@@ -1,0 +1,122 @@
+"""Files -> tf.data: list, interleave, shuffle, parallel decode, batch, prefetch.
+
+`make_input_fn` returns the `input_fn` an Estimator calls; it never imports model code:
+the model's record layout and preprocessing arrive as plain values.
+
+  python -c "
+  import estimator_pipeline
+  from estimator_pipeline import input_fn as i
+  fn = i.make_image_input_fn('data/train-*', is_training=True, batch_size=8,
+                             num_classes=5, family='vgg', image_size=224)
+  print(fn().element_spec)"
+"""
+
+import tensorflow as tf
+
+from estimator_pipeline import decoders
+from estimator_pipeline import preprocessing
+from estimator_pipeline.errors import UserError
+
+# The first words of the in-graph assertion on labels; train_lib turns the error it
+# raises into one line naming the label and the flag to change.
+LABEL_ERROR_MARKER = 'label out of range'
+
+
+def list_files(pattern, flag_name='--train_record_path'):
+  """Expands a glob or a comma list of globs to a sorted list of existing files."""
+  files = []
+  for part in str(pattern).split(','):
+    part = part.strip()
+    if not part:
+      continue
+    matched = tf.io.gfile.glob(part)
+    if not matched:
+      raise UserError('%s=%s matches no file: check the path, and quote the glob so '
+                      'the shell does not expand it.' % (flag_name, part))
+    files.extend(m for m in matched if not tf.io.gfile.isdir(m))
+  if not files:
+    raise UserError('%s=%r names no record file.' % (flag_name, pattern))
+  return sorted(set(files))
+
+
+def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=None,
+                  shuffle_buffer_size=2048, num_parallel_reads=0, seed=None):
+  """Builds an Estimator input_fn over TFRecord files.
+
+  Args:
+    files: the record files (see list_files).
+    is_training: shuffle and repeat forever (training), or read every record exactly
+      once in file order with a short last batch (evaluation).
+    batch_size: the per-replica batch size.
+    parse_fn: serialized tf.Example -> (features, label); runs in parallel.
+    compression_type: None or 'ZLIB'/'GZIP', as the records were written.
+    shuffle_buffer_size: records held for shuffling when training.
+    num_parallel_reads: files read at once; 0 lets tf.data tune it.
+    seed: shuffle seed, for reproducible runs.
+
+  Returns:
+    input_fn(params=None, input_context=None) -> tf.data.Dataset.
+  """
+  files = list(files)
+  autotune = tf.data.AUTOTUNE
+
+  def input_fn(params=None, input_context=None):
+    del params  # Everything is bound above; the Estimator's params are not needed.
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if input_context and input_context.num_input_pipelines > 1:
+      # Each worker reads its own files, so no record is read twice in an epoch.
+      dataset = dataset.shard(input_context.num_input_pipelines,
+                              input_context.input_pipeline_id)
+    if is_training:
+      dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    cycle_length = num_parallel_reads or min(len(files), 8)
+    dataset = dataset.interleave(
+        lambda f: tf.data.TFRecordDataset(f, compression_type=compression_type),
+        cycle_length=cycle_length, block_length=1, num_parallel_calls=autotune,
+        # Training gains from taking whichever file is ready; evaluation keeps order.
+        deterministic=not is_training)
+    if is_training:
+      dataset = dataset.shuffle(shuffle_buffer_size, seed=seed,
+                                reshuffle_each_iteration=True)
+      dataset = dataset.repeat()
+    dataset = dataset.map(parse_fn, num_parallel_calls=autotune,
+                          deterministic=not is_training)
+    # A static batch dimension when training lets every layer see fixed shapes; an
+    # evaluation must not drop the last records.
+    dataset = dataset.batch(batch_size, drop_remainder=is_training)
+    return dataset.prefetch(autotune)
+
+  return input_fn
+
+
+def make_image_parse_fn(*, is_training, num_classes, family, image_size,
+                        random_flip=True):
+  """serialized slim image record -> ({'image': float32 [S, S, 3]}, int64 label)."""
+  decoder = decoders.get_decoder('image')
+
+  def parse_fn(serialized):
+    item = decoder.decode(serialized)
+    label = item['label']
+    in_range = tf.logical_and(label >= 0, label < num_classes)
+    check = tf.debugging.Assert(
+        in_range, ['%s [0, %d) of --num_classes=%d:' % (
+            LABEL_ERROR_MARKER, num_classes, num_classes), label], summarize=1)
+    with tf.control_dependencies([check]):
+      label = tf.identity(label)
+    image = preprocessing.decode_and_preprocess(
+        item['encoded'], family, image_size, image_size, is_training,
+        random_flip=random_flip)
+    return {'image': image}, label
+
+  return parse_fn
+
+
+def make_image_input_fn(file_pattern, *, is_training, batch_size, num_classes, family,
+                        image_size, random_flip=True, flag_name='--train_record_path',
+                        **kwargs):
+  """make_input_fn for slim image records (file glob in, batches of images out)."""
+  parse_fn = make_image_parse_fn(is_training=is_training, num_classes=num_classes,
+                                 family=family, image_size=image_size,
+                                 random_flip=random_flip)
+  return make_input_fn(list_files(file_pattern, flag_name), is_training=is_training,
+                       batch_size=batch_size, parse_fn=parse_fn, **kwargs)

@@ -1,0 +1,425 @@
+"""run(config): checks every input, then Estimator + TrainSpec + EvalSpec + exporters ->
+tf.estimator.train_and_evaluate, and a closing summary.
+
+Everything that can be wrong with the input is checked before the Estimator writes
+anything, so a failed run leaves an existing model_dir as it was:
+
+  python -c "
+  import estimator_pipeline
+  from estimator_pipeline import config, train_lib
+  train_lib.run(config.Config(model_dir='runs/x', train_record_path='data/train-*',
+                              eval_record_path='data/validation-*',
+                              model_name='cifarnet', num_steps=200))"
+"""
+
+import dataclasses
+import os
+import re
+import time
+from typing import Dict, Optional, Tuple
+
+import tensorflow as tf
+
+from estimator_pipeline import config as config_lib
+from estimator_pipeline import console
+from estimator_pipeline import hooks
+from estimator_pipeline import input_fn as input_lib
+from estimator_pipeline import model_fn as model_fn_lib
+from estimator_pipeline import models
+from estimator_pipeline.errors import UserError
+from export import exporters as exporters_lib
+from export import serving
+
+LABELS_FILE = 'labels.txt'
+
+
+@dataclasses.dataclass
+class Plan:
+  """What preflight decided: everything run() needs, computed without writing."""
+  config: config_lib.Config
+  spec: models.ModelSpec
+  train_files: list
+  eval_files: Optional[list]
+  class_names: Optional[Tuple[str, ...]]
+  num_classes: int
+  image_size: int
+  latest_checkpoint: Optional[str]
+  warm_start_checkpoint: Optional[str] = None
+  warm_start_map: Dict[str, str] = dataclasses.field(default_factory=dict)
+  skipped_vars: Tuple[str, ...] = ()
+
+
+@dataclasses.dataclass
+class Result:
+  model_dir: str
+  global_step: int
+  eval_metrics: Optional[dict]
+  best_metrics: Optional[dict]
+  exports: Dict[str, Optional[str]]
+  seconds: float
+
+
+def read_labels(path):
+  """slim's labels.txt ('0:daisy' lines) -> tuple of names indexed by id."""
+  names = {}
+  with tf.io.gfile.GFile(path) as f:
+    for number, raw in enumerate(f, 1):
+      raw = raw.strip()
+      if not raw:
+        continue
+      index, sep, name = raw.partition(':')
+      if not sep or not index.strip().isdigit():
+        raise UserError('%s line %d is %r: expected "<id>:<name>" as slim writes it.'
+                        % (path, number, raw))
+      names[int(index)] = name
+  if sorted(names) != list(range(len(names))):
+    raise UserError('%s does not number its classes 0..%d without gaps.'
+                    % (path, len(names) - 1))
+  return tuple(names[i] for i in range(len(names)))
+
+
+def _find_labels(cfg, train_files):
+  if cfg.labels_file:
+    if not tf.io.gfile.exists(cfg.labels_file):
+      raise UserError('--labels_file=%s does not exist.' % cfg.labels_file)
+    return read_labels(cfg.labels_file)
+  beside = os.path.join(os.path.dirname(train_files[0]), LABELS_FILE)
+  return read_labels(beside) if tf.io.gfile.exists(beside) else None
+
+
+def _resolve_num_classes(cfg, class_names):
+  if class_names is None:
+    if not cfg.num_classes:
+      raise UserError('--num_classes is missing and no labels.txt lies beside the '
+                      'training records: pass --num_classes or --labels_file.')
+    return cfg.num_classes
+  if not cfg.num_classes:
+    return len(class_names)
+  if cfg.num_classes < len(class_names):
+    raise UserError('--num_classes=%d is smaller than the %d classes in labels.txt: '
+                    'pass --num_classes=%d.' % (cfg.num_classes, len(class_names),
+                                                len(class_names)))
+  return cfg.num_classes
+
+
+def _checkpoint_step(path):
+  match = re.search(r'-(\d+)$', path or '')
+  return int(match.group(1)) if match else 0
+
+
+def resolve_checkpoint(path):
+  """A checkpoint file or directory -> a prefix tf.train.load_checkpoint reads."""
+  if tf.io.gfile.isdir(path):
+    latest = tf.train.latest_checkpoint(path)
+    if latest:
+      return latest
+    prefixes = sorted({f[:-len('.index')] for f in tf.io.gfile.listdir(path)
+                       if f.endswith('.index')})
+    singles = sorted(f for f in tf.io.gfile.listdir(path) if f.endswith('.ckpt'))
+    found = prefixes or singles
+    if len(found) != 1:
+      raise UserError('--checkpoint_path=%s is a directory with %s checkpoint: name '
+                      'the checkpoint file.' % (path, 'no' if not found else
+                                                'more than one'))
+    return os.path.join(path, found[0])
+  if tf.io.gfile.exists(path) or tf.io.gfile.exists(path + '.index'):
+    return path
+  raise UserError('--checkpoint_path=%s does not exist: download and unpack the '
+                  'checkpoint (see BUILD.md) or fix the path.' % path)
+
+
+def model_variables(spec, num_classes, model_params, image_size):
+  """{name: shape} of the model's variables, from a graph built and thrown away."""
+  with tf.Graph().as_default():
+    images = tf.compat.v1.placeholder(tf.float32, [1, image_size, image_size, 3])
+    try:
+      model = spec.build(is_training=True, num_classes=num_classes, **model_params)
+      model.predict(model.preprocess({'image': images}))
+    except ValueError as e:
+      first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+      raise UserError('--model_name=%s cannot be built at --image_size=%d (%s): use '
+                      'its default size %d or a larger one.'
+                      % (spec.name, image_size, first, spec.default_image_size))
+    trainable = {v.op.name for v in tf.compat.v1.trainable_variables()}
+    return ({v.op.name: v.shape.as_list() for v in tf.compat.v1.global_variables()},
+            trainable)
+
+
+def warm_start_map(variables, checkpoint, exclude_scopes, ignore_missing_vars):
+  """{checkpoint name: variable name} for every model variable outside exclude_scopes.
+
+  A variable missing from the checkpoint or of another shape is an error naming it and
+  both shapes, or with ignore_missing_vars a skipped name (as object_detection does).
+  """
+  try:
+    shapes = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+  except (tf.errors.OpError, ValueError) as e:
+    raise UserError('--checkpoint_path=%s cannot be read as a checkpoint (%s).'
+                    % (checkpoint, str(e).splitlines()[0]))
+  mapping, skipped = {}, []
+  for name in sorted(variables):
+    if model_fn_lib.in_scopes(name, exclude_scopes):
+      continue
+    want = variables[name]
+    if name not in shapes:
+      problem = ('variable %s (shape %s) is not in --checkpoint_path=%s'
+                 % (name, want, checkpoint))
+    elif list(shapes[name]) != list(want):
+      problem = ('variable %s has shape %s in the model but %s in --checkpoint_path=%s'
+                 % (name, want, list(shapes[name]), checkpoint))
+    else:
+      mapping[name] = name
+      continue
+    if not ignore_missing_vars:
+      raise UserError(problem + ': add its scope to --checkpoint_exclude_scopes, or '
+                      'pass --ignore_missing_vars to skip such variables.')
+    skipped.append(name)
+  return mapping, tuple(skipped)
+
+
+def _check_scopes(cfg, variables):
+  for flag in ('checkpoint_exclude_scopes', 'trainable_scopes', 'scopes_to_freeze'):
+    for scope in cfg.scopes(flag):
+      if not any(model_fn_lib.in_scopes(v, (scope,)) for v in variables):
+        raise UserError('--%s names scope %r, which holds no variable of --model_name=%s'
+                        ' (its top scopes: %s).' % (
+                            flag, scope, cfg.model_name,
+                            ', '.join(sorted({v.split('/')[0] + '/' +
+                                              v.split('/')[1] if '/' in v else v
+                                              for v in variables})[:8])))
+
+
+def _check_model_dir(cfg, num_classes, image_size):
+  """Refuses a model_dir that holds another model; returns its latest checkpoint."""
+  saved = config_lib.load(cfg.model_dir)
+  if saved is not None:
+    theirs = {'model_name': saved.model_name, 'num_classes': saved.num_classes,
+              'image_size': saved.image_size}
+    ours = {'model_name': cfg.model_name, 'num_classes': num_classes,
+            'image_size': image_size}
+    for key in theirs:
+      if theirs[key] and theirs[key] != ours[key]:
+        raise UserError('--model_dir=%s holds a model with %s=%s, not %s: use another '
+                        '--model_dir, or the same --%s to resume.' % (
+                            cfg.model_dir, key, theirs[key], ours[key], key))
+  latest = (tf.train.latest_checkpoint(cfg.model_dir)
+            if tf.io.gfile.isdir(cfg.model_dir) else None)
+  if latest and _checkpoint_step(latest) >= cfg.num_steps:
+    raise UserError('--model_dir=%s already holds step %d, at or past --num_steps=%d: '
+                    'raise --num_steps to train further.' % (
+                        cfg.model_dir, _checkpoint_step(latest), cfg.num_steps))
+  return latest
+
+
+def model_params(cfg, image_size):
+  return {'image_size': image_size, 'weight_decay': cfg.weight_decay,
+          'dropout_keep_prob': cfg.dropout_keep_prob,
+          'label_smoothing': cfg.label_smoothing}
+
+
+def preflight(cfg):
+  """Checks flags, files, model and checkpoints; writes nothing. Returns a Plan."""
+  cfg.validate()
+  spec = models.get(cfg.model_name)
+  train_files = input_lib.list_files(cfg.train_record_path, '--train_record_path')
+  eval_files = (input_lib.list_files(cfg.eval_record_path, '--eval_record_path')
+                if cfg.eval_record_path else None)
+  class_names = _find_labels(cfg, train_files)
+  num_classes = _resolve_num_classes(cfg, class_names)
+  image_size = cfg.image_size or spec.default_image_size
+  latest = _check_model_dir(cfg, num_classes, image_size)
+  variables, _ = model_variables(spec, num_classes, model_params(cfg, image_size),
+                                 image_size)
+  _check_scopes(cfg, variables)
+  plan = Plan(config=cfg, spec=spec, train_files=train_files, eval_files=eval_files,
+              class_names=class_names, num_classes=num_classes, image_size=image_size,
+              latest_checkpoint=latest)
+  if cfg.checkpoint_path and not latest:
+    plan.warm_start_checkpoint = resolve_checkpoint(cfg.checkpoint_path)
+    plan.warm_start_map, plan.skipped_vars = warm_start_map(
+        variables, plan.warm_start_checkpoint, cfg.scopes('checkpoint_exclude_scopes'),
+        cfg.ignore_missing_vars)
+  trainable = model_fn_lib.variables_to_train(
+      [_Named(n) for n in variables], cfg.scopes('trainable_scopes'),
+      cfg.scopes('scopes_to_freeze'))
+  if not trainable:
+    raise UserError('--trainable_scopes/--scopes_to_freeze leave no variable to train.')
+  return plan
+
+
+class _Named:
+  # variables_to_train reads v.op.name; preflight only has names.
+  def __init__(self, name):
+    self.op = self
+    self.name = name
+
+
+def build_estimator(plan):
+  cfg = plan.config
+  fn = model_fn_lib.make_model_fn(
+      plan.spec, num_classes=plan.num_classes,
+      model_params=model_params(cfg, plan.image_size), optimizer=cfg.optimizer,
+      learning_rate=cfg.learning_rate, decay_steps=cfg.effective_decay_steps,
+      decay_rate=cfg.decay_rate, momentum=cfg.momentum,
+      warm_start_checkpoint=plan.warm_start_checkpoint,
+      warm_start_map=plan.warm_start_map,
+      trainable_scopes=cfg.scopes('trainable_scopes'),
+      scopes_to_freeze=cfg.scopes('scopes_to_freeze'),
+      class_names=plan.class_names)
+  run_config = tf.estimator.RunConfig(
+      model_dir=cfg.model_dir, tf_random_seed=cfg.random_seed,
+      save_checkpoints_steps=cfg.effective_save_checkpoints_steps,
+      keep_checkpoint_max=cfg.keep_checkpoint_max,
+      keep_checkpoint_every_n_hours=cfg.keep_checkpoint_every_n_hours,
+      save_summary_steps=cfg.log_every_steps,
+      log_step_count_steps=cfg.log_every_steps)
+  return tf.estimator.Estimator(model_fn=fn, config=run_config)
+
+
+def input_fns(plan):
+  cfg = plan.config
+  parse_train = input_lib.make_image_parse_fn(
+      is_training=True, num_classes=plan.num_classes, family=plan.spec.preprocessing,
+      image_size=plan.image_size, random_flip=cfg.random_flip)
+  train = input_lib.make_input_fn(
+      plan.train_files, is_training=True, batch_size=cfg.batch_size,
+      parse_fn=parse_train, shuffle_buffer_size=cfg.shuffle_buffer_size,
+      num_parallel_reads=cfg.num_parallel_reads, seed=cfg.random_seed)
+  evaluate = None
+  if plan.eval_files:
+    parse_eval = input_lib.make_image_parse_fn(
+        is_training=False, num_classes=plan.num_classes,
+        family=plan.spec.preprocessing, image_size=plan.image_size)
+    evaluate = input_lib.make_input_fn(
+        plan.eval_files, is_training=False, batch_size=cfg.effective_eval_batch_size,
+        parse_fn=parse_eval, num_parallel_reads=cfg.num_parallel_reads)
+  return train, evaluate
+
+
+def serving_input_fn(plan):
+  return serving.make_image_bytes_receiver_fn(plan.spec.preprocessing, plan.image_size)
+
+
+def _newest_export(directory):
+  if not tf.io.gfile.isdir(directory):
+    return None
+  versions = sorted(int(d.strip('/')) for d in tf.io.gfile.listdir(directory)
+                    if d.strip('/').isdigit())
+  return os.path.join(directory, str(versions[-1])) if versions else None
+
+
+def _find_corrupt_record(files, compression_type=None):
+  """(file, record index, message) of the first unreadable record, or None."""
+  for path in files:
+    index = 0
+    try:
+      for _ in tf.data.TFRecordDataset(path, compression_type=compression_type):
+        index += 1
+    except tf.errors.OpError as e:
+      return path, index, str(e).splitlines()[0]
+  return None
+
+
+def _translate(error, plan):
+  """A TF runtime error caused by the data or the flags -> UserError, else None."""
+  message = str(error)
+  if isinstance(error, tf.errors.InvalidArgumentError):
+    if input_lib.LABEL_ERROR_MARKER in message:
+      label = re.search(r':\]\s*\[(-?\d+)\]', message)
+      return UserError(
+          'a record holds label %s, outside [0, %d): pass --num_classes=%s or larger, '
+          'or fix the labels in the records.' % (
+              label.group(1) if label else '?', plan.num_classes,
+              int(label.group(1)) + 1 if label and int(label.group(1)) >= 0 else '?'))
+    if 'is inf or nan' in message.lower() or 'nan' in message.lower().split(':')[0]:
+      return UserError('the loss became NaN or Inf: lower --learning_rate, or check '
+                       'the records for bad values.')
+  if isinstance(error, (tf.errors.DataLossError, tf.errors.OutOfRangeError,
+                        tf.errors.InvalidArgumentError)):
+    for flag, files in (('--train_record_path', plan.train_files),
+                        ('--eval_record_path', plan.eval_files or [])):
+      found = _find_corrupt_record(files)
+      if found:
+        return UserError('record file %s is corrupt at record %d (%s): re-create it, or'
+                         ' leave it out of %s.' % (found[0], found[1], found[2], flag))
+  if isinstance(error, tf.errors.InvalidArgumentError) and 'decode' in message.lower():
+    return UserError('an image in the records does not decode (%s): re-create the '
+                     'records with `python -m estimator_pipeline.records images`.'
+                     % message.splitlines()[0][:200])
+  return None
+
+
+def run(cfg):
+  """Trains, evaluates and exports as cfg says. Returns a Result."""
+  start = time.time()
+  plan = preflight(cfg)
+  cfg.save()
+  if plan.latest_checkpoint:
+    console.line('Resuming from %s (step %d); --checkpoint_path is not applied.'
+                 % (plan.latest_checkpoint, _checkpoint_step(plan.latest_checkpoint)))
+  elif plan.warm_start_checkpoint:
+    console.line('Warm-starting %d variables from %s%s.' % (
+        len(plan.warm_start_map), plan.warm_start_checkpoint,
+        (' (excluded: %s)' % ', '.join(cfg.scopes('checkpoint_exclude_scopes'))
+         if cfg.checkpoint_exclude_scopes else '')))
+    if plan.skipped_vars:
+      console.line('warning: --ignore_missing_vars skipped %d variables: %s' % (
+          len(plan.skipped_vars), ', '.join(plan.skipped_vars[:10]) +
+          (' ...' if len(plan.skipped_vars) > 10 else '')))
+  else:
+    console.line('Training %s from scratch in %s.' % (cfg.model_name, cfg.model_dir))
+
+  estimator = build_estimator(plan)
+  train_input, eval_input = input_fns(plan)
+  progress = hooks.ProgressHook(cfg.num_steps, cfg.batch_size, cfg.log_every_steps)
+  train_spec = tf.estimator.TrainSpec(train_input, max_steps=cfg.num_steps,
+                                      hooks=[progress])
+  reporter = hooks.EvalReporter()
+  export_root = os.path.join(cfg.model_dir, 'export')
+  eval_metrics = None
+  try:
+    if eval_input is not None:
+      eval_spec = tf.estimator.EvalSpec(
+          eval_input, steps=cfg.eval_steps or None,
+          exporters=[reporter] + exporters_lib.make_exporters(
+              serving_input_fn(plan), cfg.exports_to_keep),
+          # Evaluate after every checkpoint: the default 600 s throttle means a short
+          # job never evaluates.
+          start_delay_secs=0, throttle_secs=0)
+      eval_metrics, _ = tf.estimator.train_and_evaluate(estimator, train_spec,
+                                                        eval_spec)
+    else:
+      estimator.train(train_input, max_steps=cfg.num_steps, hooks=[progress])
+      exporters_lib.FinalExporter(
+          'final', serving_input_fn(plan), exports_to_keep=cfg.exports_to_keep
+      ).export(estimator, os.path.join(export_root, 'final'),
+               estimator.latest_checkpoint(), {}, True)
+  except tf.errors.OpError as e:
+    translated = _translate(e, plan)
+    if translated is None:
+      raise
+    raise translated from None
+
+  result = Result(
+      model_dir=cfg.model_dir,
+      global_step=_checkpoint_step(estimator.latest_checkpoint()),
+      eval_metrics=dict(eval_metrics) if eval_metrics else None,
+      best_metrics=reporter.best(),
+      exports={name: _newest_export(os.path.join(export_root, name))
+               for name in ('best', 'final')},
+      seconds=time.time() - start)
+  _summary(result)
+  return result
+
+
+def _summary(result):
+  console.line('Done: step %d in %s.' % (result.global_step,
+                                          console.duration(result.seconds)))
+  if result.eval_metrics:
+    console.line('  final eval: %s' % console.metrics_text(result.eval_metrics))
+  if result.best_metrics:
+    console.line('  best eval loss %.4f at step %d' % (
+        float(result.best_metrics['loss']), int(result.best_metrics['global_step'])))
+  for name, path in sorted(result.exports.items()):
+    if path:
+      console.line('  export/%s: %s' % (name, path))

@@ -1,0 +1,30 @@
+"""Flags that choose and shape the model, and how it starts (warm start, frozen scopes)."""
+
+from flags.common import define
+
+
+def define_model_flags():
+  define('model_name', 'Registered model to train, e.g. resnet_v1_50, inception_v3, '
+         'vgg_16 or cifarnet; an unknown name lists the known ones.')
+  define('num_classes', 'Number of classes; 0 takes the count from labels.txt.')
+  define('image_size', "Network input height and width in pixels; 0 uses the network's "
+         'default (224 for resnet_v1_50, 299 for inception_v3, 32 for cifarnet).')
+  define('random_flip', 'Randomly flip training images left-right (turn off for data '
+         'where orientation matters, such as digits or text).')
+  define('label_smoothing', 'Label smoothing for the cross-entropy loss, 0 for none.')
+  define('params_file', 'JSON file of model and training parameters (sequence models); '
+         'command-line flags override it.')
+  define('weight_decay', "L2 weight decay of the net's arg scope; a negative value "
+         "keeps the net's own default.")
+  define('dropout_keep_prob', "Dropout keep probability for nets that have dropout; a "
+         "negative value keeps the net's own default.")
+  define('checkpoint_path', 'Checkpoint (file or directory) to warm-start from, e.g. '
+         "slim's resnet_v1_50.ckpt; used only when --model_dir holds no checkpoint yet.")
+  define('checkpoint_exclude_scopes', 'Comma-separated variable scopes not restored '
+         'from --checkpoint_path, e.g. resnet_v1_50/logits for a new head.')
+  define('ignore_missing_vars', 'Skip (and list) variables missing from '
+         '--checkpoint_path or of another shape, instead of stopping.')
+  define('trainable_scopes', 'Comma-separated scopes to train (as in slim); empty trains '
+         'every variable.')
+  define('scopes_to_freeze', 'Comma-separated scopes whose variables, batch-norm '
+         'statistics included, stay exactly as initialized.')

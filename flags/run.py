@@ -1,0 +1,12 @@
+"""Flags for the run as a whole: where it writes, its seed, how often it reports."""
+
+from flags.common import define
+
+
+def define_run_flags():
+  define('model_dir', 'Directory for checkpoints, TensorBoard events, config.json and '
+         'export/; re-running the same command resumes from its latest checkpoint.')
+  define('random_seed', 'Seed for TensorFlow and the input shuffle, so a run can be '
+         'repeated.')
+  define('log_every_steps', 'Print a progress line (step, loss, learning rate, '
+         'examples/sec, ETA) and write training summaries every this many steps.')
