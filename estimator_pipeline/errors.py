@@ -7,6 +7,7 @@ traceback. Anything else is a bug and keeps its traceback.
   python train.py --train_record_path='no/such/*.tfrecord'   # -> one line, exit 2
 """
 
+import re
 import sys
 
 EXIT_USAGE = 2
@@ -27,3 +28,16 @@ def run_main(main, argv=None):
   except KeyboardInterrupt:
     sys.stderr.write('interrupted\n')
     sys.exit(130)
+
+
+def short_tf_message(error):
+  """The readable core of a TensorFlow error, for the one line a user sees.
+
+  TF wraps messages in '{{function_node ...}}', '[Op:...]' and node dumps; what the user
+  needs is the sentence that says what went wrong.
+  """
+  text = str(error).strip().splitlines()[0] if str(error).strip() else ''
+  text = re.sub(r'\{\{[^}]*\}\}', '', text)
+  text = re.sub(r'\s*\[Op:[^\]]*\].*$', '', text)
+  text = re.sub(r" for '\{\{node.*$| for '[^']*' with input shapes.*$", '', text)
+  return text.strip() or type(error).__name__

@@ -9,6 +9,7 @@ import time
 import tensorflow as tf
 
 from estimator_pipeline import console
+from estimator_pipeline import model_fn as model_fn_lib
 
 
 class ProgressHook(tf.compat.v1.train.SessionRunHook):
@@ -23,7 +24,8 @@ class ProgressHook(tf.compat.v1.train.SessionRunHook):
     graph = tf.compat.v1.get_default_graph()
     self._global_step = tf.compat.v1.train.get_global_step()
     self._fetches = {'step': self._global_step}
-    for key, name in (('loss', 'total_loss:0'), ('lr', 'learning_rate:0')):
+    for key, name in (('loss', model_fn_lib.TOTAL_LOSS_NAME + ':0'),
+                      ('lr', model_fn_lib.LEARNING_RATE_NAME + ':0')):
       try:
         self._fetches[key] = graph.get_tensor_by_name(name)
       except KeyError:

@@ -19,6 +19,8 @@ import tf_slim
 from estimator_pipeline import optimization
 
 PREDICT = tf.estimator.ModeKeys.PREDICT
+TOTAL_LOSS_NAME = 'pipeline/total_loss'
+LEARNING_RATE_NAME = 'pipeline/learning_rate'
 TRAIN = tf.estimator.ModeKeys.TRAIN
 
 
@@ -77,7 +79,10 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
 
     losses = model.loss(prediction, labels)
     regularization_loss = tf.compat.v1.losses.get_regularization_loss()
-    total_loss = tf.identity(losses['loss'] + regularization_loss, name='total_loss')
+    # Named in their own scope: the summaries below take the plain names as tags, and
+    # an op of the same name would make TensorFlow rename the tag ('total_loss_1').
+    total_loss = tf.identity(losses['loss'] + regularization_loss,
+                             name=TOTAL_LOSS_NAME)
 
     if mode != TRAIN:
       metrics = model.accuracy(outputs, labels)
@@ -95,8 +100,10 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
                                               dict(warm_start_map))
 
     global_step = tf.compat.v1.train.get_or_create_global_step()
-    lr = optimization.learning_rate(learning_rate, global_step,
-                                    decay_steps=decay_steps, decay_rate=decay_rate)
+    lr = tf.identity(
+        optimization.learning_rate(learning_rate, global_step,
+                                   decay_steps=decay_steps, decay_rate=decay_rate),
+        name=LEARNING_RATE_NAME)
     opt = optimization.optimizer(optimizer, lr, momentum=momentum)
     train_vars = variables_to_train(tf.compat.v1.trainable_variables(),
                                     trainable_scopes, scopes_to_freeze)
@@ -110,8 +117,11 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
         variables_to_train=train_vars)
 
     summary = tf.compat.v1.summary
-    summary.scalar('loss', losses['loss'])
+    # The Estimator logs 'loss' (the total, as evaluation reports it) itself.
     summary.scalar('total_loss', total_loss)
+    for name, value in losses.items():
+      if name != 'loss':
+        summary.scalar(name, value)
     summary.scalar('regularization_loss', regularization_loss)
     summary.scalar('learning_rate', lr)
     for name, value in model.train_summaries(outputs, labels).items():

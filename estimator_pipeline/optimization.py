@@ -23,7 +23,7 @@ def learning_rate(initial, global_step, *, decay_steps, decay_rate, staircase=Tr
   schedule = lr_schedule.ExponentialDecayWithOffset(
       initial_learning_rate=initial, decay_steps=decay_steps, decay_rate=decay_rate,
       staircase=staircase)
-  return tf.identity(schedule(tf.cast(global_step, tf.float32)), name='learning_rate')
+  return schedule(tf.cast(global_step, tf.float32))
 
 
 def optimizer(name, lr, *, momentum=0.9):

@@ -27,6 +27,7 @@ from estimator_pipeline import input_fn as input_lib
 from estimator_pipeline import model_fn as model_fn_lib
 from estimator_pipeline import models
 from estimator_pipeline.errors import UserError
+from estimator_pipeline.errors import short_tf_message
 from export import exporters as exporters_lib
 from export import serving
 
@@ -136,10 +137,10 @@ def model_variables(spec, num_classes, model_params, image_size):
       model = spec.build(is_training=True, num_classes=num_classes, **model_params)
       model.predict(model.preprocess({'image': images}))
     except ValueError as e:
-      first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
       raise UserError('--model_name=%s cannot be built at --image_size=%d (%s): use '
                       'its default size %d or a larger one.'
-                      % (spec.name, image_size, first, spec.default_image_size))
+                      % (spec.name, image_size, short_tf_message(e),
+                         spec.default_image_size))
     trainable = {v.op.name for v in tf.compat.v1.trainable_variables()}
     return ({v.op.name: v.shape.as_list() for v in tf.compat.v1.global_variables()},
             trainable)
@@ -155,7 +156,7 @@ def warm_start_map(variables, checkpoint, exclude_scopes, ignore_missing_vars):
     shapes = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
   except (tf.errors.OpError, ValueError) as e:
     raise UserError('--checkpoint_path=%s cannot be read as a checkpoint (%s).'
-                    % (checkpoint, str(e).splitlines()[0]))
+                    % (checkpoint, short_tf_message(e)))
   mapping, skipped = {}, []
   for name in sorted(variables):
     if model_fn_lib.in_scopes(name, exclude_scopes):
@@ -316,7 +317,7 @@ def _find_corrupt_record(files, compression_type=None):
       for _ in tf.data.TFRecordDataset(path, compression_type=compression_type):
         index += 1
     except tf.errors.OpError as e:
-      return path, index, str(e).splitlines()[0]
+      return path, index, short_tf_message(e)
   return None
 
 
@@ -345,7 +346,7 @@ def _translate(error, plan):
   if isinstance(error, tf.errors.InvalidArgumentError) and 'decode' in message.lower():
     return UserError('an image in the records does not decode (%s): re-create the '
                      'records with `python -m estimator_pipeline.records images`.'
-                     % message.splitlines()[0][:200])
+                     % short_tf_message(error)[:200])
   return None
 
 

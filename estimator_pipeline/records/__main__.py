@@ -1,0 +1,95 @@
+r"""The converters' command line: `python -m estimator_pipeline.records <subcommand>`.
+
+  python -m estimator_pipeline.records images --image_dir=photos/ --output_dir=data/ \
+      --validation_fraction=0.1 --num_shards=4 --seed=0
+  python -m estimator_pipeline.records images --helpfull
+
+The first argument picks a subcommand from _SUBCOMMANDS; the rest are its absl flags.
+Bad input is one `error: ...` line and exit status 2.
+"""
+
+import functools
+import sys
+
+import estimator_pipeline  # First: applies the TF 2.15 compatibility fixes.
+from estimator_pipeline import console
+
+console.quiet_imports()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags as absl_flags
+
+import flags
+from estimator_pipeline import errors
+from flags import records as records_flags
+
+FLAGS = absl_flags.FLAGS
+_PROG = 'python -m estimator_pipeline.records'
+
+
+def _reject_positional(argv):
+  # absl hands over what is not a flag; `images photos/` is a forgotten --image_dir=.
+  if len(argv) > 1:
+    raise errors.UserError('unexpected argument %r: every input is a flag, e.g. '
+                           '--image_dir=%s' % (argv[1], argv[1]))
+
+
+def _images_main(argv):
+  from estimator_pipeline.records import images  # pylint: disable=g-import-not-at-top
+  _reject_positional(argv)
+  console.quiet()
+  result = images.convert_image_folder(
+      FLAGS.image_dir,
+      FLAGS.output_dir,
+      validation_fraction=FLAGS.validation_fraction,
+      num_shards=FLAGS.num_shards,
+      seed=FLAGS.seed,
+      num_workers=FLAGS.num_workers,
+      overwrite=FLAGS.overwrite)
+  print(result.summary())
+
+
+def _run_images(argv):
+  records_flags.define_images_flags()
+  # So that --help lists them; flags defined in other modules only show in --helpfull.
+  absl_flags.adopt_module_key_flags(records_flags)
+  app.run(functools.partial(errors.run_main, _images_main), argv=argv,
+          flags_parser=flags.parse_or_exit)
+
+
+# name -> (what it converts, runner given [program name] + the subcommand's arguments).
+# A new converter is one entry here and one define_*_flags() in flags/records.py.
+_SUBCOMMANDS = {
+    'images': ('a folder of images, one sub-folder per class -> image TFRecords',
+               _run_images),
+}
+
+
+def _usage():
+  lines = ['usage: %s <subcommand> [--flags]   (<subcommand> --helpfull for its flags)'
+           % _PROG]
+  lines.extend('  %-10s %s' % (name, about) for name, (about, _) in _SUBCOMMANDS.items())
+  return '\n'.join(lines)
+
+
+def main(argv):
+  if len(argv) > 1 and argv[1] in ('-h', '--help', '--helpfull', 'help'):
+    print(_usage())
+    return
+  if len(argv) < 2 or argv[1] not in _SUBCOMMANDS:
+    if len(argv) < 2:
+      problem = 'missing subcommand'
+    elif argv[1].startswith('-'):
+      problem = 'missing subcommand before %s' % argv[1]
+    else:
+      problem = 'unknown subcommand %r' % argv[1]
+    sys.stderr.write('error: %s; known: %s (e.g. %s images --helpfull)\n' % (
+        problem, ', '.join(sorted(_SUBCOMMANDS)), _PROG))
+    sys.exit(errors.EXIT_USAGE)
+  _, runner = _SUBCOMMANDS[argv[1]]
+  runner(['%s %s' % (_PROG, argv[1])] + argv[2:])
+
+
+if __name__ == '__main__':
+  main(sys.argv)

@@ -1,0 +1,205 @@
+"""End to end: records -> train_and_evaluate -> checkpoints, eval events, SavedModels
+that saved_model_cli shows and runs; resume; and bad input as one line with exit 2.
+
+  .venv/bin/python -m pytest -q tests/test_train.py
+"""
+
+import glob
+import hashlib
+import os
+
+import numpy as np
+import pytest
+
+from conftest import class_image
+from conftest import run_cli
+from conftest import write_image_records
+import tensorflow as tf
+
+from estimator_pipeline import config
+from estimator_pipeline import train_lib
+from estimator_pipeline.errors import UserError
+from export import predict
+
+
+def _config(data, model_dir, **kw):
+  values = dict(model_dir=str(model_dir),
+                train_record_path=str(data / 'train-*.tfrecord'),
+                eval_record_path=str(data / 'validation-*.tfrecord'),
+                model_name='cifarnet', num_steps=30, batch_size=16,
+                save_checkpoints_steps=15, log_every_steps=10, learning_rate=0.02,
+                random_flip=False)
+  values.update(kw)
+  return config.Config(**values)
+
+
+def _scalar_tags(event_dir):
+  tags = {}
+  for path in glob.glob(os.path.join(event_dir, 'events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        tags.setdefault(value.tag, []).append(event.step)
+  return tags
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  """One small cifarnet run shared by the tests that only read its artifacts."""
+  root = tmp_path_factory.mktemp('trained')
+  data = root / 'data'
+  data.mkdir()
+  for shard in range(2):
+    write_image_records(str(data / ('train-%05d-of-00002.tfrecord' % shard)),
+                        [i % 3 for i in range(48)], seed=shard)
+  write_image_records(str(data / 'validation-00000-of-00001.tfrecord'),
+                      [i % 3 for i in range(30)], seed=9)
+  (data / 'labels.txt').write_text('0:red\n1:green\n2:blue\n')
+  cfg = _config(data, root / 'run')
+  result = train_lib.run(cfg)
+  return cfg, result, data
+
+
+def test_checkpoints_events_and_config(trained):
+  cfg, result, _ = trained
+  assert result.global_step == cfg.num_steps
+  assert tf.train.latest_checkpoint(cfg.model_dir).endswith('model.ckpt-30')
+  saved = config.load(cfg.model_dir)
+  assert saved.model_name == 'cifarnet' and saved.num_steps == 30
+  train_tags = _scalar_tags(cfg.model_dir)
+  for tag in ('loss', 'total_loss', 'classification_loss', 'regularization_loss',
+              'learning_rate', 'accuracy', 'global_step/sec'):
+    assert tag in train_tags, (tag, sorted(train_tags))
+  eval_tags = _scalar_tags(os.path.join(cfg.model_dir, 'eval'))
+  for tag in ('loss', 'accuracy', 'mean_per_class_accuracy'):
+    assert tag in eval_tags, (tag, sorted(eval_tags))
+  # Evaluation ran after every checkpoint (15 and 30), not once at the end.
+  assert sorted(set(eval_tags['accuracy'])) == [15, 30]
+  assert result.eval_metrics['accuracy'] >= 0.9
+
+
+def test_export_layout_for_tf_serving(trained):
+  cfg, result, _ = trained
+  for name in ('best', 'final'):
+    versions = os.listdir(os.path.join(cfg.model_dir, 'export', name))
+    assert versions and all(v.isdigit() for v in versions), versions
+    newest = os.path.join(cfg.model_dir, 'export', name, max(versions, key=int))
+    assert result.exports[name] == newest
+    assert os.path.isfile(os.path.join(newest, 'saved_model.pb'))
+    assert os.path.isfile(os.path.join(newest, 'variables', 'variables.index'))
+  assert not glob.glob(os.path.join(cfg.model_dir, 'export', '*', 'temp-*'))
+
+
+def test_saved_model_cli_show_and_run(trained, tmp_path):
+  _, result, _ = trained
+  export_dir = result.exports['best']
+  show = run_cli(['-m', 'tensorflow.python.tools.saved_model_cli', 'show', '--dir',
+                  export_dir, '--all'])
+  assert show.returncode == 0, show.stderr
+  text = show.stdout
+  assert "signature_def['serving_default']" in text
+  assert 'tensorflow/serving/predict' in text
+  serving_def = text.split("signature_def['serving_default']")[1]
+  assert "inputs['image_bytes']" in serving_def and 'dtype: DT_STRING' in serving_def
+  for output in ('classes', 'probabilities', 'class_names'):
+    assert "outputs['%s']" % output in serving_def
+
+  # A real PNG file, as a client would send it, through `saved_model_cli run`.
+  rng = np.random.RandomState(3)
+  png = tmp_path / 'green.png'
+  png.write_bytes(tf.io.encode_png(class_image(1, 40, rng)).numpy())
+  np.save(tmp_path / 'inputs.npy', np.array([png.read_bytes()], dtype=object))
+  run = run_cli(['-m', 'tensorflow.python.tools.saved_model_cli', 'run', '--dir',
+                 export_dir, '--tag_set', 'serve', '--signature_def',
+                 'serving_default', '--inputs',
+                 'image_bytes=%s' % (tmp_path / 'inputs.npy')])
+  assert run.returncode == 0, run.stderr
+  classes_part = run.stdout.split('Result for output key classes:')[1].split('\n')[1]
+  assert classes_part.strip() == '[1]', run.stdout
+  assert "b'green'" in run.stdout
+
+
+def test_export_predict_matches_estimator_predict(trained, tmp_path):
+  cfg, result, _ = trained
+  rng = np.random.RandomState(5)
+  paths = []
+  for label in range(3):
+    path = tmp_path / ('%d.png' % label)
+    path.write_bytes(tf.io.encode_png(class_image(label, 32, rng)).numpy())
+    paths.append(str(path))
+  served = dict(predict.predict_images(result.exports['final'], paths))
+  assert [int(served[p]['classes']) for p in paths] == [0, 1, 2]
+  assert [served[p]['class_names'] for p in paths] == [b'red', b'green', b'blue']
+  for p in paths:
+    assert abs(float(np.sum(served[p]['probabilities'])) - 1) < 1e-5
+
+
+def test_resume_continues_from_latest_checkpoint(trained, capfd):
+  cfg, _, data = trained
+  more = cfg.replace(num_steps=40, save_checkpoints_steps=10)
+  result = train_lib.run(more)
+  assert result.global_step == 40
+  assert 'Resuming from' in capfd.readouterr().err
+  with pytest.raises(UserError, match='already holds step 40'):
+    train_lib.run(more)
+
+
+def test_model_dir_of_another_model_is_refused(trained):
+  cfg, _, _ = trained
+  with pytest.raises(UserError, match='model_name=cifarnet'):
+    train_lib.preflight(cfg.replace(model_name='resnet_v1_50', num_steps=100))
+
+
+def _tree_digest(directory):
+  digest = hashlib.sha256()
+  for root, _, files in sorted(os.walk(directory)):
+    for name in sorted(files):
+      path = os.path.join(root, name)
+      digest.update(path.encode())
+      with open(path, 'rb') as f:
+        digest.update(f.read())
+  return digest.hexdigest()
+
+
+BAD_INPUTS = [
+    ('glob', ['--train_record_path={data}/nothing-*.tfrecord'],
+     '--train_record_path='),
+    ('model', ['--model_name=resnet_v9'], 'known: alexnet_v2'),
+    ('classes', ['--num_classes=2'], 'pass --num_classes=3'),
+    ('ckpt', ['--checkpoint_path={data}/no_such.ckpt'], '--checkpoint_path='),
+    ('flag', ['--num_stepz=3'], 'num_stepz'),
+    ('label', ['--train_record_path={data}/badlabel.tfrecord'], 'label 7'),
+    ('corrupt', ['--train_record_path={data}/corrupt.tfrecord'], 'corrupt.tfrecord'),
+    ('scope', ['--scopes_to_freeze=CifarNet/conv9'], 'CifarNet/conv9'),
+]
+
+
+@pytest.mark.parametrize('case,args,expected', BAD_INPUTS,
+                         ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_is_one_line_and_exit_2(image_data, tmp_path, case, args, expected):
+  data = image_data
+  write_image_records(str(data / 'badlabel.tfrecord'), [0, 1, 7, 2])
+  good = (data / 'train-00000-of-00002.tfrecord').read_bytes()
+  (data / 'corrupt.tfrecord').write_bytes(good[:len(good) // 2] + b'\x00' * 64 +
+                                          good[len(good) // 2 + 64:])
+  model_dir = tmp_path / 'existing'
+  model_dir.mkdir()
+  (model_dir / 'keep.txt').write_text('a user file')
+  before = _tree_digest(model_dir)
+  base = {'--model_dir': str(model_dir),
+          '--train_record_path': str(data / 'train-*.tfrecord'),
+          '--model_name': 'cifarnet', '--num_steps': '4', '--batch_size': '4'}
+  for arg in args:
+    key, _, value = arg.partition('=')
+    base[key] = value.format(data=data)
+  proc = run_cli(['train.py'] + ['%s=%s' % kv for kv in base.items()])
+  assert proc.returncode == 2, (case, proc.stdout, proc.stderr[-3000:])
+  assert 'Traceback' not in proc.stderr
+  error_lines = [l for l in proc.stderr.splitlines() if l.startswith('error:')]
+  assert len(error_lines) == 1, proc.stderr
+  assert expected in error_lines[0], error_lines[0]
+  if case not in ('label', 'corrupt'):
+    # Refused before anything was written.
+    assert _tree_digest(model_dir) == before
+  else:
+    # Found while reading: what the user had is still there.
+    assert (model_dir / 'keep.txt').read_text() == 'a user file'
