@@ -12,7 +12,13 @@ nothing else in the project needs to know about them:
    net fails with "No module named 'tf_keras.legacy_tf_layers'". We register the module
    under the name TensorFlow asks for. The fix is a no-op on a set that has the module.
 
-2. The second known defect (a tensorflow-metadata that needs protobuf 5, which breaks
+2. tf_slim 1.1.0 calls `control_flow_ops.cond` and `control_flow_ops.case`, which
+   TensorFlow 2.15 moved to `tensorflow.python.ops.cond` and `control_flow_case`: the
+   slim `Image` handler of TFExampleDecoder, slim's streaming metrics and
+   `smart_cond` with a tensor `is_training` fail with AttributeError. We put the two
+   functions back where tf_slim looks for them.
+
+3. The third known defect (a tensorflow-metadata that needs protobuf 5, which breaks
    `import official.modeling.optimization`) is fixed by the exact pins in
    requirements.txt, not here; tests/test_imports.py imports every module we use.
 """
@@ -46,11 +52,24 @@ def _alias_legacy_tf_layers():
   sys.modules.setdefault(_LEGACY + '.normalization', normalization)
 
 
+def _restore_control_flow_ops():
+  from tensorflow.python.ops import cond as cond_lib  # pylint: disable=g-direct-tensorflow-import,g-import-not-at-top
+  from tensorflow.python.ops import control_flow_case  # pylint: disable=g-direct-tensorflow-import,g-import-not-at-top
+  from tensorflow.python.ops import control_flow_ops  # pylint: disable=g-direct-tensorflow-import,g-import-not-at-top
+  if not hasattr(control_flow_ops, 'cond'):
+    control_flow_ops.cond = cond_lib.cond
+  if not hasattr(control_flow_ops, 'case'):
+    control_flow_ops.case = control_flow_case.case
+
+
 def apply():
   """Applies every fix. Idempotent; called from estimator_pipeline/__init__.py."""
   _alias_legacy_tf_layers()
+  _restore_control_flow_ops()
 
 
 def check():
-  """Raises ImportError if a fix did not take (used by tests and `make test`)."""
+  """Raises if a fix did not take (used by tests)."""
   importlib.import_module(_LEGACY + '.normalization')
+  from tensorflow.python.ops import control_flow_ops  # pylint: disable=g-direct-tensorflow-import,g-import-not-at-top
+  assert callable(control_flow_ops.cond) and callable(control_flow_ops.case)

@@ -60,6 +60,7 @@ def predict_images(saved_model, paths, batch_size=32):
 
 def main(argv):
   del argv
+  console.quiet()
   FLAGS = absl_flags.FLAGS  # pylint: disable=invalid-name
   paths = sorted(p for part in FLAGS.images.split(',') if part
                  for p in glob.glob(part))

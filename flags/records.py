@@ -1,6 +1,6 @@
 """Flags of the record converters; the defaults live with the library functions.
 
-  python -m estimator_pipeline.records images --helpfull
+  python -m estimator_pipeline.records images --help
 """
 
 from absl import flags as absl_flags

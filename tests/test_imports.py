@@ -14,7 +14,7 @@ MODULES = [
     # The pinned third-party set, tf-models-official's parts included: a broken
     # tensorflow-metadata/protobuf pair shows up here first.
     'tensorflow', 'tensorflow_estimator', 'tf_slim', 'tf_slim.nets', 'tf_slim.learning',
-    'tf_slim.tfexample_decoder', 'official.modeling.optimization',
+    'tf_slim.data.tfexample_decoder', 'official.modeling.optimization',
     'official.modeling.optimization.lr_schedule', 'official.vision.ops.preprocess_ops',
     'official.vision.ops.augment', 'absl.app', 'absl.flags', 'absl.logging', 'numpy',
     'PIL.Image', 'sklearn.datasets', 'tqdm', 'tensorboard',

@@ -143,8 +143,8 @@ class SlimClassifier(model.Model):
             labels, classes, self.num_classes),
     }
     if self.num_classes > 5:
-      in_top5 = tf.math.in_top_k(postprocessed_dict['probabilities'],
-                                 tf.cast(labels, tf.int32), 5)
+      in_top5 = tf.math.in_top_k(targets=tf.cast(labels, tf.int32),
+                                 predictions=postprocessed_dict['probabilities'], k=5)
       metrics['top_5_accuracy'] = tf.compat.v1.metrics.mean(tf.cast(in_top5,
                                                                     tf.float32))
     return metrics

@@ -2,7 +2,7 @@ r"""The converters' command line: `python -m estimator_pipeline.records <subcomm
 
   python -m estimator_pipeline.records images --image_dir=photos/ --output_dir=data/ \
       --validation_fraction=0.1 --num_shards=4 --seed=0
-  python -m estimator_pipeline.records images --helpfull
+  python -m estimator_pipeline.records images --help
 
 The first argument picks a subcommand from _SUBCOMMANDS; the rest are its absl flags.
 Bad input is one `error: ...` line and exit status 2.
@@ -22,6 +22,7 @@ from absl import flags as absl_flags
 
 import flags
 from estimator_pipeline import errors
+from estimator_pipeline.records import images
 from flags import records as records_flags
 
 FLAGS = absl_flags.FLAGS
@@ -36,7 +37,6 @@ def _reject_positional(argv):
 
 
 def _images_main(argv):
-  from estimator_pipeline.records import images  # pylint: disable=g-import-not-at-top
   _reject_positional(argv)
   console.quiet()
   result = images.convert_image_folder(
@@ -67,7 +67,7 @@ _SUBCOMMANDS = {
 
 
 def _usage():
-  lines = ['usage: %s <subcommand> [--flags]   (<subcommand> --helpfull for its flags)'
+  lines = ['usage: %s <subcommand> [--flags]   (<subcommand> --help for its flags)'
            % _PROG]
   lines.extend('  %-10s %s' % (name, about) for name, (about, _) in _SUBCOMMANDS.items())
   return '\n'.join(lines)
@@ -84,7 +84,7 @@ def main(argv):
       problem = 'missing subcommand before %s' % argv[1]
     else:
       problem = 'unknown subcommand %r' % argv[1]
-    sys.stderr.write('error: %s; known: %s (e.g. %s images --helpfull)\n' % (
+    sys.stderr.write('error: %s; known: %s (e.g. %s images --help)\n' % (
         problem, ', '.join(sorted(_SUBCOMMANDS)), _PROG))
     sys.exit(errors.EXIT_USAGE)
   _, runner = _SUBCOMMANDS[argv[1]]
