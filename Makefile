@@ -1,4 +1,4 @@
-# `make demo`, `make test` and `make bench` each create .venv and install the exact pins
+# `make demo` and `make test` each create .venv and install the exact pins
 # in requirements.txt first, so a machine with nothing but Python 3.11 can run them.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -9,7 +9,7 @@ DEMO_DIR ?= demo_out
 # Quieter TensorFlow start-up in every target; the pipeline sets the same default itself.
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: demo test bench clean
+.PHONY: demo test clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,6 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m estimator_pipeline.demo --output_dir=$(DEMO_DIR)
-
-bench: $(STAMP)
-	$(PY) -m bench.run
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

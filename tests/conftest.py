@@ -10,6 +10,16 @@ import pytest
 import estimator_pipeline  # noqa: F401  (applies the TF 2.15 compatibility fixes)
 import tensorflow as tf
 
+
+
+def pytest_configure(config):
+  # tf_slim builds its layers through TF's bundled legacy Keras layers, which warn on
+  # every call; the warnings say nothing about this project.
+  config.addinivalue_line('filterwarnings',
+                          r'ignore::UserWarning:tensorflow\.python\.keras.*')
+  config.addinivalue_line('filterwarnings', 'ignore::FutureWarning:google.*')
+
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLORS = ((220, 40, 40), (40, 200, 40), (40, 40, 220), (220, 220, 40))
 
