@@ -51,7 +51,7 @@ def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=
     parse_fn: serialized tf.Example -> (features, label); runs in parallel.
     compression_type: None or 'ZLIB'/'GZIP', as the records were written.
     shuffle_buffer_size: records held for shuffling when training.
-    num_parallel_reads: files read at once; 0 lets tf.data tune it.
+    num_parallel_reads: training files read at once; 0 reads up to 8.
     seed: shuffle seed, for reproducible runs.
 
   Returns:
@@ -69,12 +69,16 @@ def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=
                               input_context.input_pipeline_id)
     if is_training:
       dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    cycle_length = num_parallel_reads or min(len(files), 8)
-    dataset = dataset.interleave(
-        lambda f: tf.data.TFRecordDataset(f, compression_type=compression_type),
-        cycle_length=cycle_length, block_length=1, num_parallel_calls=autotune,
-        # Training gains from taking whichever file is ready; evaluation keeps order.
-        deterministic=not is_training)
+    read = lambda f: tf.data.TFRecordDataset(f, compression_type=compression_type)
+    if is_training:
+      # Several files at once, taking whichever is ready: mixes the shards and hides
+      # slow reads. Decoding is parallel below either way.
+      dataset = dataset.interleave(
+          read, cycle_length=num_parallel_reads or min(len(files), 8), block_length=1,
+          num_parallel_calls=autotune, deterministic=False)
+    else:
+      # Evaluation reads the files one after the other, so prediction i is record i.
+      dataset = dataset.flat_map(read)
     if is_training:
       dataset = dataset.shuffle(shuffle_buffer_size, seed=seed,
                                 reshuffle_each_iteration=True)
