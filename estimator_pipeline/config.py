@@ -42,7 +42,6 @@ class Config:
   image_size: int = 0
   random_flip: bool = True
   label_smoothing: float = 0.0
-  params_file: str = ''
   weight_decay: float = -1.0
   dropout_keep_prob: float = -1.0
 

@@ -67,8 +67,11 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
     prediction = model.predict(preprocessed)
     outputs = model.postprocess(prediction)
     if class_names:
-      outputs['class_names'] = tf.gather(tf.constant(list(class_names)),
-                                         outputs['classes'])
+      # --num_classes may exceed the names in labels.txt: unnamed ids get their number,
+      # so a prediction of such a class is not an out-of-range gather in serving.
+      names = list(class_names) + [str(i) for i in range(len(class_names),
+                                                          num_classes)]
+      outputs['class_names'] = tf.gather(tf.constant(names), outputs['classes'])
 
     if mode == PREDICT:
       return tf.estimator.EstimatorSpec(

@@ -212,6 +212,17 @@ def _check_model_dir(cfg, num_classes, image_size):
   return latest
 
 
+def _check_resume_shapes(cfg, variables, latest):
+  # config.json may predate a flag change; the checkpoint is the truth about the model.
+  shapes = tf.train.load_checkpoint(latest).get_variable_to_shape_map()
+  for name in sorted(variables):
+    if name in shapes and list(shapes[name]) != list(variables[name]):
+      raise UserError('--model_dir=%s holds %s of shape %s, but these flags build %s: '
+                      'use another --model_dir, or the flags it was trained with '
+                      '(see its config.json).' % (cfg.model_dir, name,
+                                                 list(shapes[name]), variables[name]))
+
+
 def model_params(cfg, image_size):
   return {'image_size': image_size, 'weight_decay': cfg.weight_decay,
           'dropout_keep_prob': cfg.dropout_keep_prob,
@@ -229,9 +240,11 @@ def preflight(cfg):
   num_classes = _resolve_num_classes(cfg, class_names)
   image_size = cfg.image_size or spec.default_image_size
   latest = _check_model_dir(cfg, num_classes, image_size)
-  variables, _ = model_variables(spec, num_classes, model_params(cfg, image_size),
-                                 image_size)
+  variables, trainable_names = model_variables(
+      spec, num_classes, model_params(cfg, image_size), image_size)
   _check_scopes(cfg, variables)
+  if latest:
+    _check_resume_shapes(cfg, variables, latest)
   plan = Plan(config=cfg, spec=spec, train_files=train_files, eval_files=eval_files,
               class_names=class_names, num_classes=num_classes, image_size=image_size,
               latest_checkpoint=latest)
@@ -241,7 +254,7 @@ def preflight(cfg):
         variables, plan.warm_start_checkpoint, cfg.scopes('checkpoint_exclude_scopes'),
         cfg.ignore_missing_vars)
   trainable = model_fn_lib.variables_to_train(
-      [_Named(n) for n in variables], cfg.scopes('trainable_scopes'),
+      [_Named(n) for n in sorted(trainable_names)], cfg.scopes('trainable_scopes'),
       cfg.scopes('scopes_to_freeze'))
   if not trainable:
     raise UserError('--trainable_scopes/--scopes_to_freeze leave no variable to train.')
@@ -335,8 +348,9 @@ def _translate(error, plan):
     if 'is inf or nan' in message.lower() or 'nan' in message.lower().split(':')[0]:
       return UserError('the loss became NaN or Inf: lower --learning_rate, or check '
                        'the records for bad values.')
-  if isinstance(error, (tf.errors.DataLossError, tf.errors.OutOfRangeError,
-                        tf.errors.InvalidArgumentError)):
+  # Reading every record to find a bad one is worth it only when a record is bad.
+  if (isinstance(error, tf.errors.DataLossError) or
+      'corrupted record' in message or 'truncated record' in message):
     for flag, files in (('--train_record_path', plan.train_files),
                         ('--eval_record_path', plan.eval_files or [])):
       found = _find_corrupt_record(files)
@@ -354,6 +368,8 @@ def run(cfg):
   """Trains, evaluates and exports as cfg says. Returns a Result."""
   start = time.time()
   plan = preflight(cfg)
+  # The resolved values, so a later run compares against what was really built.
+  cfg = cfg.replace(num_classes=plan.num_classes, image_size=plan.image_size)
   cfg.save()
   if plan.latest_checkpoint:
     console.line('Resuming from %s (step %d); --checkpoint_path is not applied.'

@@ -12,8 +12,6 @@ def define_model_flags():
   define('random_flip', 'Randomly flip training images left-right (turn off for data '
          'where orientation matters, such as digits or text).')
   define('label_smoothing', 'Label smoothing for the cross-entropy loss, 0 for none.')
-  define('params_file', 'JSON file of model and training parameters (sequence models); '
-         'command-line flags override it.')
   define('weight_decay', "L2 weight decay of the net's arg scope; a negative value "
          "keeps the net's own default.")
   define('dropout_keep_prob', "Dropout keep probability for nets that have dropout; a "
@@ -27,4 +25,5 @@ def define_model_flags():
   define('trainable_scopes', 'Comma-separated scopes to train (as in slim); empty trains '
          'every variable.')
   define('scopes_to_freeze', 'Comma-separated scopes whose variables, batch-norm '
-         'statistics included, stay exactly as initialized.')
+         'statistics included, stay exactly as initialized (their batch norm still '
+         'normalizes with batch statistics while training, as slim does).')

@@ -203,3 +203,27 @@ def test_bad_input_is_one_line_and_exit_2(image_data, tmp_path, case, args, expe
   else:
     # Found while reading: what the user had is still there.
     assert (model_dir / 'keep.txt').read_text() == 'a user file'
+
+
+def test_resume_with_other_class_count_is_refused_before_writing(trained):
+  cfg, _, _ = trained
+  config_file = os.path.join(cfg.model_dir, 'config.json')
+  before = open(config_file).read()
+  with pytest.raises(UserError, match='num_classes'):
+    train_lib.run(cfg.replace(num_classes=5, num_steps=100))
+  assert open(config_file).read() == before
+
+
+def test_class_ids_beyond_labels_txt_get_their_number_as_name():
+  from estimator_pipeline import model_fn  # pylint: disable=g-import-not-at-top
+  from estimator_pipeline import models  # pylint: disable=g-import-not-at-top
+  fn = model_fn.make_model_fn(models.get('cifarnet'), num_classes=5,
+                              class_names=('a', 'b', 'c'))
+  with tf.Graph().as_default():
+    images = tf.zeros([3, 32, 32, 3])
+    spec = fn({'image': images}, None, tf.estimator.ModeKeys.PREDICT)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      names = sess.run(spec.predictions['class_names'],
+                       feed_dict={spec.predictions['classes']: [3, 4, 0]})
+  assert list(names) == [b'3', b'4', b'a']
