@@ -28,6 +28,10 @@ def quiet(keep_tf_info=False):
   deprecation._PRINT_DEPRECATION_WARNINGS = False  # pylint: disable=protected-access
   level = logging.INFO if keep_tf_info else logging.ERROR
   tf.get_logger().setLevel(level)
+  if not keep_tf_info:
+    # Some TF modules (SavedModel loading) log through absl directly.
+    from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+    absl_logging.set_verbosity(absl_logging.ERROR)
   tf.compat.v1.logging.set_verbosity(level)
   if keep_tf_info:
     warnings.resetwarnings()
