@@ -124,14 +124,9 @@ def _first_validation_file(data_dir, image_dir):
 
 
 def _final_accuracy(model_dir):
-  import tensorflow as tf
-  best = {}
-  for path in tf.io.gfile.glob(os.path.join(model_dir, 'eval', 'events.*')):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if value.tag == 'accuracy' and event.step >= best.get('step', -1):
-          best = {'step': event.step, 'accuracy': value.simple_value}
-  return best.get('accuracy', 0.0)
+  from estimator_pipeline import train_lib
+  history = train_lib.eval_history(model_dir)
+  return history[max(history)].get('accuracy', 0.0) if history else 0.0
 
 
 if __name__ == '__main__':

@@ -62,14 +62,11 @@ class ProgressHook(tf.compat.v1.train.SessionRunHook):
 
 
 class EvalReporter(tf.estimator.Exporter):
-  """Prints one line after each evaluation and remembers the best loss.
+  """Prints one line after each evaluation.
 
   train_and_evaluate hands every evaluation's result to its exporters, which makes an
   exporter that writes nothing the one place to see them all.
   """
-
-  def __init__(self):
-    self.results = []
 
   @property
   def name(self):
@@ -78,15 +75,6 @@ class EvalReporter(tf.estimator.Exporter):
   def export(self, estimator, export_path, checkpoint_path, eval_result,
              is_the_final_export):
     del estimator, export_path, checkpoint_path, is_the_final_export
-    result = {k: v for k, v in eval_result.items()}
-    self.results.append(result)
-    console.line('eval at step %d: %s' % (int(result.get('global_step', -1)),
-                                          console.metrics_text(result)))
+    console.line('eval at step %d: %s' % (int(eval_result.get('global_step', -1)),
+                                          console.metrics_text(eval_result)))
     return None
-
-  def best(self, metric='loss', lower_is_better=True):
-    scored = [r for r in self.results if metric in r]
-    if not scored:
-      return None
-    pick = min if lower_is_better else max
-    return pick(scored, key=lambda r: float(r[metric]))

@@ -322,6 +322,22 @@ def _newest_export(directory):
   return os.path.join(directory, str(versions[-1])) if versions else None
 
 
+def eval_history(model_dir):
+  """{step: {metric: value}} from every evaluation in model_dir/eval, all runs included.
+
+  BestExporter judges "best" over the same events, so the summary and export/best agree
+  after a resume.
+  """
+  history = {}
+  for path in sorted(tf.io.gfile.glob(os.path.join(model_dir, 'eval', 'events.*'))):
+    for raw in tf.data.TFRecordDataset(path):
+      event = tf.compat.v1.Event.FromString(raw.numpy())
+      for value in event.summary.value:
+        if value.HasField('simple_value'):
+          history.setdefault(int(event.step), {})[value.tag] = value.simple_value
+  return history
+
+
 def _find_corrupt_record(files, compression_type=None):
   """(file, record index, message) of the first unreadable record, or None."""
   for path in files:
@@ -421,12 +437,17 @@ def run(cfg):
       model_dir=cfg.model_dir,
       global_step=_checkpoint_step(estimator.latest_checkpoint()),
       eval_metrics=dict(eval_metrics) if eval_metrics else None,
-      best_metrics=reporter.best(),
+      best_metrics=_best(eval_history(cfg.model_dir)),
       exports={name: _newest_export(os.path.join(export_root, name))
                for name in ('best', 'final')},
       seconds=time.time() - start)
   _summary(result)
   return result
+
+
+def _best(history, metric='loss'):
+  scored = [dict(m, global_step=step) for step, m in history.items() if metric in m]
+  return min(scored, key=lambda m: m[metric]) if scored else None
 
 
 def _summary(result):

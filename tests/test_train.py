@@ -139,6 +139,10 @@ def test_resume_continues_from_latest_checkpoint(trained, capfd):
   result = train_lib.run(more)
   assert result.global_step == 40
   assert 'Resuming from' in capfd.readouterr().err
+  # The closing summary's best spans both runs, as BestExporter's judgement does.
+  history = train_lib.eval_history(cfg.model_dir)
+  assert {15, 30, 40} <= set(history)
+  assert result.best_metrics['loss'] == min(m['loss'] for m in history.values())
   with pytest.raises(UserError, match='already holds step 40'):
     train_lib.run(more)
 
