@@ -1,11 +1,13 @@
 """Flags of the record converters; the defaults live with the library functions.
 
   python -m estimator_pipeline.records images --help
+  python -m estimator_pipeline.records sequences --help
 """
 
 from absl import flags as absl_flags
 
 from estimator_pipeline.records import images
+from estimator_pipeline.records import sequences
 
 
 def _define(definer, name, default, help_text):
@@ -38,3 +40,48 @@ def define_images_flags():
   _define(absl_flags.DEFINE_boolean, 'overwrite', False,
           'Replace the .tfrecord files output_dir already holds instead of refusing to '
           'run.')
+
+
+def define_sequences_flags():
+  """Defines the flags of `python -m estimator_pipeline.records sequences`. Idempotent."""
+  _define(absl_flags.DEFINE_string, 'fasta', '',
+          'FASTA file of the genome, plain or gzipped, e.g. genome.fa; it is read once, '
+          'one chromosome at a time.')
+  _define(absl_flags.DEFINE_string, 'bed', '',
+          'BED file of the regions to write, e.g. regions.bed; each is centred in a '
+          'window of --seq_length bases, and a 4th column train/valid/test gives its '
+          'split unless --valid_chroms or --test_chroms are set.')
+  _define(absl_flags.DEFINE_list, 'coverage', [],
+          'Comma-separated bedGraph files (plain or gzipped), one per target track, '
+          'e.g. track1.bedGraph,track2.bedGraph.gz.')
+  _define(absl_flags.DEFINE_string, 'output_dir', '',
+          'Folder for tfrecords/{train,valid,test}-N.tfr, statistics.json, targets.txt '
+          'and sequences.bed; it is created if it does not exist.')
+  _define(absl_flags.DEFINE_integer, 'seq_length', sequences.DEFAULT_SEQ_LENGTH,
+          'Bases per sequence (basenji\'s -l).')
+  _define(absl_flags.DEFINE_integer, 'pool_width', sequences.DEFAULT_POOL_WIDTH,
+          'Bases per target bin (basenji\'s -w).')
+  _define(absl_flags.DEFINE_integer, 'crop_bp', sequences.DEFAULT_CROP_BP,
+          'Bases cut from each end of the sequence before the targets are binned '
+          '(basenji\'s --crop); (seq_length - 2 * crop_bp) must be a multiple of '
+          'pool_width.')
+  _define(absl_flags.DEFINE_string, 'sum_stat', sequences.DEFAULT_SUM_STAT,
+          'How a bin sums up its bases\' coverage: sum or mean; one value for every '
+          'track or a comma-separated list with one per --coverage file.')
+  _define(absl_flags.DEFINE_string, 'clip', '',
+          'Clip bins to [-clip, clip]: empty for no clipping, one number for every '
+          'track, or a comma-separated list with one per --coverage file.')
+  _define(absl_flags.DEFINE_list, 'identifiers', [],
+          'Names of the tracks in targets.txt, one per --coverage file; empty uses the '
+          'file names without extensions.')
+  _define(absl_flags.DEFINE_list, 'valid_chroms', [],
+          'Chromosomes whose regions go to the valid split, e.g. chr8,chr9; setting '
+          'this or --test_chroms ignores the BED\'s fold column.')
+  _define(absl_flags.DEFINE_list, 'test_chroms', [],
+          'Chromosomes whose regions go to the test split, e.g. chr10; the regions of '
+          'all other chromosomes go to train.')
+  _define(absl_flags.DEFINE_integer, 'seqs_per_tfr', sequences.DEFAULT_SEQS_PER_TFR,
+          'Records per .tfr file (basenji\'s -r).')
+  _define(absl_flags.DEFINE_boolean, 'overwrite', False,
+          'Replace the tfrecords/, statistics.json, targets.txt and sequences.bed that '
+          'output_dir already holds instead of refusing to run.')

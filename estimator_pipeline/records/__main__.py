@@ -3,6 +3,9 @@ r"""The converters' command line: `python -m estimator_pipeline.records <subcomm
   python -m estimator_pipeline.records images --image_dir=photos/ --output_dir=data/ \
       --validation_fraction=0.1 --num_shards=4 --seed=0
   python -m estimator_pipeline.records images --help
+  python -m estimator_pipeline.records sequences --fasta=genome.fa --bed=regions.bed \
+      --coverage=track1.bedGraph,track2.bedGraph --seq_length=1024 --pool_width=32 \
+      --output_dir=data/
 
 The first argument picks a subcommand from _SUBCOMMANDS; the rest are its absl flags.
 Bad input is one `error: ...` line and exit status 2.
@@ -23,17 +26,18 @@ from absl import flags as absl_flags
 import flags
 from estimator_pipeline import errors
 from estimator_pipeline.records import images
+from estimator_pipeline.records import sequences
 from flags import records as records_flags
 
 FLAGS = absl_flags.FLAGS
 _PROG = 'python -m estimator_pipeline.records'
 
 
-def _reject_positional(argv):
+def _reject_positional(argv, example_flag='image_dir'):
   # absl hands over what is not a flag; `images photos/` is a forgotten --image_dir=.
   if len(argv) > 1:
     raise errors.UserError('unexpected argument %r: every input is a flag, e.g. '
-                           '--image_dir=%s' % (argv[1], argv[1]))
+                           '--%s=%s' % (argv[1], example_flag, argv[1]))
 
 
 def _images_main(argv):
@@ -58,11 +62,41 @@ def _run_images(argv):
           flags_parser=flags.parse_or_exit)
 
 
+def _sequences_main(argv):
+  _reject_positional(argv, 'fasta')
+  console.quiet()
+  result = sequences.convert_sequences(
+      FLAGS.fasta,
+      FLAGS.bed,
+      FLAGS.coverage,
+      FLAGS.output_dir,
+      seq_length=FLAGS.seq_length,
+      pool_width=FLAGS.pool_width,
+      crop_bp=FLAGS.crop_bp,
+      sum_stat=FLAGS.sum_stat,
+      clip=FLAGS.clip or None,
+      identifiers=FLAGS.identifiers,
+      valid_chroms=FLAGS.valid_chroms,
+      test_chroms=FLAGS.test_chroms,
+      seqs_per_tfr=FLAGS.seqs_per_tfr,
+      overwrite=FLAGS.overwrite)
+  print(result.summary())
+
+
+def _run_sequences(argv):
+  records_flags.define_sequences_flags()
+  absl_flags.adopt_module_key_flags(records_flags)
+  app.run(functools.partial(errors.run_main, _sequences_main), argv=argv,
+          flags_parser=flags.parse_or_exit)
+
+
 # name -> (what it converts, runner given [program name] + the subcommand's arguments).
 # A new converter is one entry here and one define_*_flags() in flags/records.py.
 _SUBCOMMANDS = {
     'images': ('a folder of images, one sub-folder per class -> image TFRecords',
                _run_images),
+    'sequences': ('a genome FASTA, a BED of regions and bedGraph coverage tracks -> '
+                  'basenji TFRecords', _run_sequences),
 }
 
 
