@@ -23,6 +23,7 @@ from absl import logging
 import flags
 from estimator_pipeline import config
 from estimator_pipeline import errors
+from estimator_pipeline import seqnn_params
 from estimator_pipeline import train_lib
 
 flags.define_train_flags()
@@ -34,6 +35,9 @@ def main(argv):
                            % argv[1])
   console.quiet(keep_tf_info=logging.get_verbosity() >= 1)
   cfg = config.Config.from_dict(absl_flags.FLAGS.flag_values_dict())
+  # Flags typed on the command line override the params file's train section.
+  typed = {name for name in absl_flags.FLAGS if absl_flags.FLAGS[name].present}
+  cfg, _, _ = seqnn_params.resolve_config(cfg, explicit=typed)
   train_lib.run(cfg)
 
 

@@ -44,6 +44,8 @@ class Config:
   label_smoothing: float = 0.0
   weight_decay: float = -1.0
   dropout_keep_prob: float = -1.0
+  # basenji's JSON params (sequence models): model section + train section.
+  params_file: str = ''
 
   # Warm start and frozen scopes.
   checkpoint_path: str = ''
@@ -67,6 +69,10 @@ class Config:
 
   # Export.
   exports_to_keep: int = 5
+  # Sequence models: test-time ensemble averaged in the exported graph (basenji's
+  # --rc --shifts).
+  ensemble_rc: bool = False
+  ensemble_shifts: str = '0'
 
   @classmethod
   def field_names(cls):

@@ -7,10 +7,15 @@ records made by slim's download_and_convert scripts work unchanged:
 
 Decoding stops at the encoded bytes: preprocessing.decode_and_preprocess turns them into
 pixels, so the training path can decode only the crop window of a JPEG.
+
+Sequence records use basenji's layout; their decoder and the layout detection live in
+sequence_records.py.
 """
 
 import tensorflow as tf
 import tf_slim
+
+from estimator_pipeline import sequence_records
 
 IMAGE_KEYS = {
     'encoded': 'image/encoded',
@@ -54,11 +59,18 @@ class ImageRecordDecoder:
     return dict(zip(self._items, values))
 
 
-_LAYOUTS = {'image': ImageRecordDecoder}
+_LAYOUTS = {'image': ImageRecordDecoder,
+            'sequence': sequence_records.SequenceRecordDecoder}
 
 
-def get_decoder(layout):
-  """The decoder for a record layout a model declares ('image', ...)."""
+def get_decoder(layout, **kwargs):
+  """The decoder for a record layout a model declares ('image', 'sequence').
+
+  kwargs go to the decoder: a sequence decoder takes the SequenceLayout of the files
+  (sequence_records.py), as `sequence_layout`.
+  """
   if layout not in _LAYOUTS:
     raise ValueError('unknown record layout %r; known: %s' % (layout, sorted(_LAYOUTS)))
-  return _LAYOUTS[layout]()
+  if 'sequence_layout' in kwargs:
+    kwargs['layout'] = kwargs.pop('sequence_layout')
+  return _LAYOUTS[layout](**kwargs)

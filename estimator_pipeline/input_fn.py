@@ -124,3 +124,25 @@ def make_image_input_fn(file_pattern, *, is_training, batch_size, num_classes, f
                                  random_flip=random_flip)
   return make_input_fn(list_files(file_pattern, flag_name), is_training=is_training,
                        batch_size=batch_size, parse_fn=parse_fn, **kwargs)
+
+
+def make_sequence_parse_fn(layout, *, is_training, augment_rc=False, augment_shift=0,
+                           seed=None):
+  """serialized basenji record -> ({'sequence': float32 [L, 4]}, float32 [T, N]).
+
+  layout: a sequence_records.SequenceLayout. Training applies the params' augment_rc
+  (reverse complement, targets flipped along length) and augment_shift (random shift
+  in [-k, k], zero padded); evaluation reads the records as they are.
+  """
+  decoder = decoders.get_decoder('sequence', sequence_layout=layout)
+
+  def parse_fn(serialized):
+    item = decoder.decode(serialized)
+    sequence, target = item['sequence'], item['target']
+    if is_training:
+      sequence, target = preprocessing.augment_sequence(
+          sequence, target, augment_rc=augment_rc, augment_shift=augment_shift,
+          seed=seed)
+    return {'sequence': sequence}, target
+
+  return parse_fn

@@ -74,11 +74,14 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
       outputs['class_names'] = tf.gather(tf.constant(names), outputs['classes'])
 
     if mode == PREDICT:
-      return tf.estimator.EstimatorSpec(
-          mode, predictions=outputs,
-          export_outputs={
-              tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY:
-                  tf.estimator.export.PredictOutput(outputs)})
+      export_outputs = {tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY:
+                            tf.estimator.export.PredictOutput(outputs)}
+      if hasattr(model, 'serving_outputs'):
+        # Sequence models add signatures (one-hot input, saliency) and may average a
+        # test-time ensemble into the served predictions.
+        outputs, export_outputs = model.serving_outputs(features, outputs)
+      return tf.estimator.EstimatorSpec(mode, predictions=outputs,
+                                        export_outputs=export_outputs)
 
     losses = model.loss(prediction, labels)
     regularization_loss = tf.compat.v1.losses.get_regularization_loss()

@@ -382,3 +382,74 @@ def normalize(images, family):
       return images / 127.5 - 1.0
     # Reduces over the last three axes, so one image and a batch both work.
     return tf.image.per_image_standardization(images)
+
+
+# Sequence models (basenji records): one-hot DNA [..., L, 4] in A, C, G, T order and
+# targets [..., T, N]. The ops take an optional leading batch axis, so the input
+# pipeline (one example) and the exported ensemble (a batch) share them.
+
+DNA_ORDER = 'ACGT'
+
+
+def reverse_complement(sequence, target=None):
+  """Reverses along length and swaps A<->T, C<->G (the channel order reversed).
+
+  The targets, binned along the same length, are reversed with it; the rc of the rc is
+  the identity.
+  """
+  sequence = tf.reverse(sequence, axis=[-2, -1])
+  if target is None:
+    return sequence
+  return sequence, tf.reverse(target, axis=[-2])
+
+
+def shift_sequence(sequence, shift, max_shift):
+  """Moves the sequence `shift` positions to the right (left if negative), zero padded.
+
+  max_shift bounds |shift| (a Python int, so the padding is static); shift may be a
+  tensor. basenji shifts by a few bp only and leaves the binned targets as they are.
+  """
+  if not max_shift:
+    return sequence
+  length = tf.shape(sequence)[-2]
+  rank = sequence.shape.rank
+  paddings = [[0, 0]] * (rank - 2) + [[max_shift, max_shift], [0, 0]]
+  padded = tf.pad(sequence, paddings)
+  start = max_shift - tf.cast(shift, tf.int32)
+  begin = tf.stack([0] * (rank - 2) + [start, 0])
+  size = tf.stack([-1] * (rank - 2) + [length, -1])
+  shifted = tf.slice(padded, begin, size)
+  return tf.ensure_shape(shifted, sequence.shape)
+
+
+def augment_sequence(sequence, target, *, augment_rc=False, augment_shift=0,
+                     seed=None):
+  """Training augmentation: random reverse complement and shift in [-k, k]."""
+  if augment_shift:
+    shift = tf.random.uniform([], -augment_shift, augment_shift + 1, tf.int32,
+                              seed=seed)
+    sequence = shift_sequence(sequence, shift, augment_shift)
+  if augment_rc:
+    # Another op seed: two ops with one seed would draw the same numbers.
+    flip = tf.random.uniform([], seed=None if seed is None else seed + 1) < 0.5
+    sequence, target = tf.cond(
+        flip, lambda: reverse_complement(sequence, target),
+        lambda: (tf.identity(sequence), tf.identity(target)))
+  return sequence, target
+
+
+def dna_to_one_hot(text, seq_length):
+  """tf.string [batch] of ACGT text (any case; N or other letters -> all zeros) ->
+  float32 [batch, seq_length, 4]. A string of another length is an error naming both."""
+  check = tf.debugging.assert_equal(
+      tf.strings.length(text), seq_length,
+      message='a DNA sequence must be exactly %d characters long' % seq_length)
+  with tf.control_dependencies([check]):
+    codes = tf.io.decode_raw(text, tf.uint8)
+  table = [4] * 256
+  for index, base in enumerate(DNA_ORDER):
+    table[ord(base)] = index
+    table[ord(base.lower())] = index
+  indices = tf.gather(tf.constant(table, tf.int32), tf.cast(codes, tf.int32))
+  one_hot = tf.one_hot(indices, 4, dtype=tf.float32)  # index 4 (N) -> all zeros
+  return tf.reshape(one_hot, [-1, seq_length, 4])

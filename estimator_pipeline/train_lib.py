@@ -26,6 +26,8 @@ from estimator_pipeline import hooks
 from estimator_pipeline import input_fn as input_lib
 from estimator_pipeline import model_fn as model_fn_lib
 from estimator_pipeline import models
+from estimator_pipeline import sequence_lib
+from estimator_pipeline import seqnn_params
 from estimator_pipeline.errors import UserError
 from estimator_pipeline.errors import short_tf_message
 from export import exporters as exporters_lib
@@ -48,6 +50,8 @@ class Plan:
   warm_start_checkpoint: Optional[str] = None
   warm_start_map: Dict[str, str] = dataclasses.field(default_factory=dict)
   skipped_vars: Tuple[str, ...] = ()
+  # Sequence models only: layout, resolved params, augmentation (sequence_lib.py).
+  sequence: Optional[sequence_lib.SequencePlan] = None
 
 
 @dataclasses.dataclass
@@ -236,18 +240,25 @@ def preflight(cfg):
   train_files = input_lib.list_files(cfg.train_record_path, '--train_record_path')
   eval_files = (input_lib.list_files(cfg.eval_record_path, '--eval_record_path')
                 if cfg.eval_record_path else None)
-  class_names = _find_labels(cfg, train_files)
-  num_classes = _resolve_num_classes(cfg, class_names)
-  image_size = cfg.image_size or spec.default_image_size
-  latest = _check_model_dir(cfg, num_classes, image_size)
-  variables, trainable_names = model_variables(
-      spec, num_classes, model_params(cfg, image_size), image_size)
+  sequence = None
+  if spec.layout == 'sequence':
+    sequence, variables, trainable_names = sequence_lib.prepare(
+        cfg, spec, train_files, eval_files)
+    class_names, num_classes, image_size = None, sequence.num_targets, 0
+    latest = _check_model_dir(cfg, num_classes, image_size)
+  else:
+    class_names = _find_labels(cfg, train_files)
+    num_classes = _resolve_num_classes(cfg, class_names)
+    image_size = cfg.image_size or spec.default_image_size
+    latest = _check_model_dir(cfg, num_classes, image_size)
+    variables, trainable_names = model_variables(
+        spec, num_classes, model_params(cfg, image_size), image_size)
   _check_scopes(cfg, variables)
   if latest:
     _check_resume_shapes(cfg, variables, latest)
   plan = Plan(config=cfg, spec=spec, train_files=train_files, eval_files=eval_files,
               class_names=class_names, num_classes=num_classes, image_size=image_size,
-              latest_checkpoint=latest)
+              latest_checkpoint=latest, sequence=sequence)
   if cfg.checkpoint_path and not latest:
     plan.warm_start_checkpoint = resolve_checkpoint(cfg.checkpoint_path)
     plan.warm_start_map, plan.skipped_vars = warm_start_map(
@@ -272,7 +283,9 @@ def build_estimator(plan):
   cfg = plan.config
   fn = model_fn_lib.make_model_fn(
       plan.spec, num_classes=plan.num_classes,
-      model_params=model_params(cfg, plan.image_size), optimizer=cfg.optimizer,
+      model_params=(plan.sequence.model_params(cfg) if plan.sequence else
+                    model_params(cfg, plan.image_size)),
+      optimizer=cfg.optimizer,
       learning_rate=cfg.learning_rate, decay_steps=cfg.effective_decay_steps,
       decay_rate=cfg.decay_rate, momentum=cfg.momentum,
       warm_start_checkpoint=plan.warm_start_checkpoint,
@@ -292,6 +305,8 @@ def build_estimator(plan):
 
 def input_fns(plan):
   cfg = plan.config
+  if plan.sequence:
+    return sequence_lib.input_fns(cfg, plan.sequence, plan.train_files, plan.eval_files)
   parse_train = input_lib.make_image_parse_fn(
       is_training=True, num_classes=plan.num_classes, family=plan.spec.preprocessing,
       image_size=plan.image_size, random_flip=cfg.random_flip)
@@ -311,6 +326,8 @@ def input_fns(plan):
 
 
 def serving_input_fn(plan):
+  if plan.sequence:
+    return sequence_lib.serving_input_fn(plan.sequence)
   return serving.make_image_bytes_receiver_fn(plan.spec.preprocessing, plan.image_size)
 
 
@@ -369,7 +386,8 @@ def _translate(error, plan):
       'corrupted record' in message or 'truncated record' in message):
     for flag, files in (('--train_record_path', plan.train_files),
                         ('--eval_record_path', plan.eval_files or [])):
-      found = _find_corrupt_record(files)
+      found = _find_corrupt_record(
+          files, 'ZLIB' if plan.sequence else None)
       if found:
         return UserError('record file %s is corrupt at record %d (%s): re-create it, or'
                          ' leave it out of %s.' % (found[0], found[1], found[2], flag))
@@ -383,10 +401,20 @@ def _translate(error, plan):
 def run(cfg):
   """Trains, evaluates and exports as cfg says. Returns a Result."""
   start = time.time()
+  # basenji's params file: its train section fills the fields no flag set.
+  cfg, _, not_applied = seqnn_params.resolve_config(cfg)
   plan = preflight(cfg)
   # The resolved values, so a later run compares against what was really built.
   cfg = cfg.replace(num_classes=plan.num_classes, image_size=plan.image_size)
+  plan.config = cfg
   cfg.save()
+  if plan.sequence:
+    seqnn_params.save(plan.sequence.params, cfg.model_dir)
+    for notice in plan.sequence.notices:
+      console.line('note: ' + notice)
+    for key, why in not_applied:
+      console.line('note: %s train.%s is not applied (%s).'
+                   % (cfg.params_file, key, why))
   if plan.latest_checkpoint:
     console.line('Resuming from %s (step %d); --checkpoint_path is not applied.'
                  % (plan.latest_checkpoint, _checkpoint_step(plan.latest_checkpoint)))

@@ -34,3 +34,33 @@ def make_image_bytes_receiver_fn(family, image_size):
         features={'image': images}, receiver_tensors={IMAGE_BYTES_KEY: image_bytes})
 
   return serving_input_receiver_fn
+
+
+SEQUENCE_KEY = 'sequence'
+
+
+def make_sequence_receiver_fn(seq_length):
+  """serving_input_receiver_fn for sequence models: DNA text -> one-hot [N, L, 4].
+
+  serving_default takes `sequence`, a tf.string [batch] of ACGT text exactly
+  seq_length long (lower case and N accepted; N is all zeros, as in the records). The
+  one-hot tensor is a placeholder with that default, so the model's `onehot` signature
+  feeds float32 [batch, L, 4] directly; `target_index` (int32 [batch], default 0) is
+  read only by the `saliency` signature.
+  """
+  # Imported here: models/ imports TensorFlow-heavy code the image path never needs.
+  from estimator_pipeline.models import seqnn  # pylint: disable=g-import-not-at-top
+
+  def serving_input_receiver_fn():
+    text = tf.compat.v1.placeholder(tf.string, [None], name=SEQUENCE_KEY)
+    onehot = tf.compat.v1.placeholder_with_default(
+        preprocessing.dna_to_one_hot(text, seq_length), [None, seq_length, 4],
+        name='onehot')
+    target_index = tf.compat.v1.placeholder_with_default(
+        tf.zeros_like(tf.strings.length(text)), [None], name='target_index')
+    features = {SEQUENCE_KEY: onehot, seqnn.TEXT_FEATURE: text,
+                seqnn.TARGET_INDEX_FEATURE: target_index}
+    return tf.estimator.export.ServingInputReceiver(
+        features=features, receiver_tensors={SEQUENCE_KEY: text})
+
+  return serving_input_receiver_fn

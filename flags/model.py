@@ -6,7 +6,11 @@ from flags.common import define
 def define_model_flags():
   define('model_name', 'Registered model to train, e.g. resnet_v1_50, inception_v3, '
          'vgg_16 or cifarnet; an unknown name lists the known ones.')
-  define('num_classes', 'Number of classes; 0 takes the count from labels.txt.')
+  define('num_classes', 'Number of classes; 0 takes the count from labels.txt (for '
+         'sequence models, from the records: their number of targets).')
+  define('params_file', "basenji's JSON params file (model and train sections) for "
+         '--model_name=seqnn; flags given on the command line override its train '
+         'section.')
   define('image_size', "Network input height and width in pixels; 0 uses the network's "
          'default (224 for resnet_v1_50, 299 for inception_v3, 32 for cifarnet).')
   define('random_flip', 'Randomly flip training images left-right (turn off for data '

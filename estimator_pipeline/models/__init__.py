@@ -38,6 +38,7 @@ def _load_all():
   # Importing a model module registers its models; done lazily so importing the
   # registry stays cheap and free of TensorFlow.
   from estimator_pipeline.models import slim_classifier  # pylint: disable=g-import-not-at-top,unused-import
+  from estimator_pipeline.models import seqnn  # pylint: disable=g-import-not-at-top,unused-import
 
 
 def names():
