@@ -92,8 +92,16 @@ def layout_from_statistics(stats_path, stats, shape):
     if key not in stats:
       raise UserError('%s has no %r: re-create it with the records.'
                       % (stats_path, key))
+  seq_length = int(stats['seq_length'])
+  # basenji's statistics.json says seq_1hot: true when records hold base indices [L]
+  # (its dataset.py one-hots them on reading), and leaves it out or false for one-hot
+  # [L, 4] bytes; SequenceLayout.seq_1hot means the latter. The byte length settles it.
+  if shape.sequence_bytes in (seq_length, 4 * seq_length):
+    onehot_bytes = shape.sequence_bytes == 4 * seq_length
+  else:
+    onehot_bytes = not stats.get('seq_1hot', False)
   layout = SequenceLayout(
-      seq_length=int(stats['seq_length']), seq_1hot=bool(stats.get('seq_1hot', False)),
+      seq_length=seq_length, seq_1hot=onehot_bytes,
       target_length=int(stats['target_length']), num_targets=int(stats['num_targets']),
       target_bytes=shape.target_bytes)
   check_record(layout, shape, stats_path)
