@@ -6,10 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
+DEMO_SEQ_DIR ?= demo_seq_out
 # Quieter TensorFlow start-up in every target; the pipeline sets the same default itself.
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: demo test clean
+.PHONY: demo demo-seq test clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,5 +23,9 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m estimator_pipeline.demo --output_dir=$(DEMO_DIR)
 
+# SeqNN on a synthetic genome with planted motifs: records sequences -> train -> saliency.
+demo-seq: $(STAMP)
+	$(PY) -m estimator_pipeline.demo_seq --output_dir=$(DEMO_SEQ_DIR)
+
 clean:
-	rm -rf $(DEMO_DIR) .pytest_cache
+	rm -rf $(DEMO_DIR) $(DEMO_SEQ_DIR) .pytest_cache

@@ -1,0 +1,110 @@
+"""End to end on a tiny synthetic genome: records sequences -> train -> export -> saliency.
+
+  .venv/bin/python -m pytest -q tests/test_saliency.py
+
+The genome, its records and a few training steps of a tiny SeqNN are made in tmp_path;
+`python -m export.saliency` then runs as a user runs it, on FASTA regions, and its
+library on the records (whose coordinates come from sequences.bed).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import estimator_pipeline  # noqa: F401  (compat fixes before TF)
+import numpy as np
+import pytest
+
+from estimator_pipeline import config
+from estimator_pipeline import train_lib
+from estimator_pipeline.errors import UserError
+from estimator_pipeline.records import sequences
+from estimator_pipeline.records import synthetic_genome
+from export import saliency
+import seq_helpers  # tests/, on sys.path under pytest like conftest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEQ_LENGTH = 256
+POOL_WIDTH = 8
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+  root = tmp_path_factory.mktemp('saliency')
+  genome = synthetic_genome.write_synthetic_genome(
+      str(root / 'genome'), seed=1, num_chroms=3, chrom_length=4096,
+      seq_length=SEQ_LENGTH, site_spacing=150)
+  data = root / 'data'
+  result = sequences.convert_sequences(
+      genome.fasta, genome.bed, genome.coverage, str(data), seq_length=SEQ_LENGTH,
+      pool_width=POOL_WIDTH, seqs_per_tfr=16, progress=False)
+  assert result.counts == {'train': 31, 'valid': 16, 'test': 16}
+  params = seq_helpers.write_params(root / 'params.json')
+  cfg = config.Config(
+      model_name='seqnn', params_file=params, model_dir=str(root / 'run'),
+      train_record_path=str(data / 'tfrecords' / 'train-*.tfr'),
+      eval_record_path=str(data / 'tfrecords' / 'valid-*.tfr'),
+      num_steps=6, save_checkpoints_steps=6, log_every_steps=3, batch_size=4)
+  train_lib.run(cfg)
+  return genome, data, root
+
+
+def test_saliency_cli_on_fasta_regions(exported):
+  genome, _, root = exported
+  bed = root / 'some.bed'
+  # Two regions of the test chromosome, one unknown chromosome, one past the end.
+  bed.write_text('chr3\t0\t256\nchr3\t1000\t1100\nchrQ\t0\t256\nchr3\t4000\t4096\n')
+  output = root / 'scores.npz'
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+  run = subprocess.run(
+      [sys.executable, '-m', 'export.saliency',
+       '--saved_model=' + str(root / 'run' / 'export' / 'best'),
+       '--fasta=' + genome.fasta, '--bed=' + str(bed), '--target_index=1',
+       '--output=' + str(output), '--batch_size=1'],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+  assert run.returncode == 0, run.stderr
+  assert 'skipped --bed line 3 (chrQ:0-256): chrQ is not in --fasta' in run.stderr
+  assert 'skipped --bed line 4 (chr3:4000-4096): window 3920-4176 runs past' in run.stderr
+  scores = np.load(output)
+  assert list(scores['names']) == ['chr3:0-256', 'chr3:922-1178']
+  assert list(scores['starts']) == [0, 922] and list(scores['ends']) == [256, 1178]
+  assert int(scores['target_index']) == 1
+  assert scores['saliency'].shape == (2, SEQ_LENGTH, 4)
+  assert scores['saliency'].dtype == np.float32
+  assert scores['scores'].shape == (2, SEQ_LENGTH)
+  # The genome's own bases, and input x gradient: zero off the base present, and
+  # the per-base score is the saliency of that base.
+  dna = {name: codes for name, _, codes in sequences.read_fasta(genome.fasta)}
+  np.testing.assert_array_equal(scores['bases'][1], dna['chr3'][922:1178])
+  onehot = np.eye(4, dtype=bool)[scores['bases']]
+  assert np.all(scores['saliency'][~onehot] == 0)
+  np.testing.assert_allclose(scores['scores'], scores['saliency'].sum(-1), rtol=1e-6)
+  assert np.any(scores['scores'] != 0)
+  assert not [n for n in os.listdir(root) if n.startswith('.saliency-')]
+
+
+def test_saliency_of_records_with_coordinates(exported):
+  _, data, root = exported
+  model = saliency.SaliencyModel(str(root / 'run' / 'export' / 'best'))
+  assert (model.seq_length, model.num_targets) == (SEQ_LENGTH, 2)
+  items = list(saliency.record_sequences(str(data / 'tfrecords' / 'test-*.tfr'),
+                                         model.seq_length))
+  arrays = saliency.compute_saliency(model, items, target_index=0, batch_size=5)
+  rows = [line.split('\t') for line in (data / 'sequences.bed').read_text().splitlines()
+          if line.endswith('\ttest')]
+  assert list(arrays['names']) == ['%s:%s-%s' % tuple(r[:3]) for r in rows]
+  assert arrays['saliency'].shape == (16, SEQ_LENGTH, 4)
+  stats = json.loads((data / 'statistics.json').read_text())
+  assert stats['test_seqs'] == 16
+  # Scoring the same DNA text through the FASTA path gives the same numbers.
+  again = saliency.compute_saliency(model, items[:3], target_index=0, batch_size=2)
+  np.testing.assert_allclose(again['scores'], arrays['scores'][:3], rtol=1e-4,
+                             atol=1e-6)
+  with pytest.raises(UserError, match='--target_index=2 is out of range: the model '
+                                      'predicts 2 targets'):
+    saliency.compute_saliency(model, items, target_index=2)
+  output = root / 'records.npz'
+  saliency.write_npz(str(output), arrays)
+  assert set(np.load(output).files) == {'names', 'chroms', 'starts', 'ends', 'bases',
+                                        'saliency', 'scores', 'target_index'}
