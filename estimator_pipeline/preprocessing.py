@@ -411,6 +411,7 @@ def shift_sequence(sequence, shift, max_shift):
   """
   if not max_shift:
     return sequence
+  sequence = tf.convert_to_tensor(sequence)
   length = tf.shape(sequence)[-2]
   rank = sequence.shape.rank
   paddings = [[0, 0]] * (rank - 2) + [[max_shift, max_shift], [0, 0]]

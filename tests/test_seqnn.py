@@ -1,0 +1,419 @@
+"""SeqNN blocks, params file, sequence records, augmentation and metrics.
+
+  .venv/bin/python -m pytest -q tests/test_seqnn.py
+
+Blocks are checked for output shape and receptive field (by perturbing each input
+position of a graph whose weights are all positive, so a max pool cannot hide one);
+metrics against numpy on the same numbers; records in both basenji layouts.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import estimator_pipeline  # noqa: F401  (compat fixes before TF)
+import seq_helpers
+import tensorflow as tf
+
+from estimator_pipeline import metrics
+from estimator_pipeline import preprocessing
+from estimator_pipeline import sequence_records
+from estimator_pipeline import seqnn_params
+from estimator_pipeline.errors import UserError
+from estimator_pipeline.models import seqnn
+from estimator_pipeline.models import seqnn_blocks
+
+v1 = tf.compat.v1
+
+
+def _run_block(name, args, length=64, channels=4, is_training=False):
+  """-> (output shape, receptive field of the center output position, variables)."""
+  with tf.Graph().as_default():
+    x = v1.placeholder(tf.float32, [None, length, channels])
+    with v1.variable_scope('block'):
+      y = seqnn_blocks.build(name, x, dict(args, activation='gelu')
+                             if 'activation' in seqnn_params.BLOCKS[name][0] else args,
+                             is_training=is_training)
+    names = [v.op.name for v in v1.global_variables()]
+    with v1.Session() as sess:
+      sess.run(v1.global_variables_initializer())
+      # All weights positive and inputs positive: every path raises the output, so a
+      # large change at an input position changes every output that can see it.
+      for var in v1.global_variables():
+        var.load(np.random.RandomState(0).uniform(0.5, 1.0, var.shape), sess)
+      base = np.full([1, length, channels], 0.5, np.float32)
+      batch = np.repeat(base, length + 1, axis=0)
+      for i in range(length):
+        batch[i + 1, i, :] += 100.
+      out = sess.run(y, {x: batch})
+  center = out.shape[1] // 2
+  changed = np.flatnonzero(np.abs(out[1:, center, :] - out[0, center, :]).max(-1) >
+                           1e-3)
+  # The span from the first to the last input that moves the output.
+  return out.shape[1:], int(changed[-1] - changed[0] + 1), names
+
+
+@pytest.mark.parametrize('name, args, shape, field', [
+    # Receptive field by hand: r += (k - 1) * jump for a conv, (p - 1) * jump for a
+    # pool, and jump *= p after a pool.
+    ('conv_block', {'filters': 6, 'kernel_size': 5}, (64, 6), 5),
+    ('conv_block', {'filters': 6, 'kernel_size': 5, 'pool_size': 2}, (32, 6), 6),
+    ('conv_block', {'filters': 4, 'kernel_size': 3, 'residual': True}, (64, 4), 3),
+    ('conv_block', {'filters': 4, 'kernel_size': 3, 'dilation_rate': 4}, (64, 4), 9),
+    ('conv_dna', {'filters': 5, 'kernel_size': 7, 'norm_type': 'batch'}, (64, 5), 7),
+    ('conv_dna', {'filters': 5, 'kernel_size': 7, 'residual': True,
+                  'pool_size': 2}, (32, 5), 8),
+    # 3 -> pool 2: 4, jump 2 -> conv 3: 8 -> pool 2: 10.
+    ('conv_tower', {'filters_init': 4, 'filters_mult': 1.5, 'kernel_size': 3,
+                    'pool_size': 2, 'repeat': 2}, (16, 6), 10),
+    ('conv_tower', {'filters_init': 4, 'filters_end': 16, 'repeat': 3,
+                    'divisible_by': 4, 'kernel_size': 1}, (64, 16), 1),
+    # rates 1, 2, 4 with kernel 3: 1 + 2 + 4 + 8.
+    ('dilated_residual', {'filters': 3, 'rate_mult': 2, 'repeat': 3,
+                          'norm_type': 'batch'}, (64, 4), 15),
+    ('dilated_residual', {'filters': 3, 'kernel_size': 5, 'repeat': 2}, (64, 4), 13),
+    # first conv_nac kernel 3, second kernel 1, pool 2: 3 -> 4.
+    ('res_tower', {'filters_init': 4, 'filters_mult': 2, 'kernel_size': 3,
+                   'repeat': 1}, (32, 4), 4),
+    ('dense_block', {'units': 7, 'norm_type': 'batch'}, (64, 7), 1),
+    ('final', {'units': 3, 'activation': 'softplus'}, (64, 3), 1),
+    ('dense', {'units': 2, 'activation': 'exp'}, (64, 2), 1),
+    ('Cropping1D', {'cropping': 8}, (48, 4), 1),
+    ('Cropping1D', {'cropping': [2, 6]}, (56, 4), 1),
+    ('center_slice', {'center': 10}, (10, 4), 1),
+])
+def test_block_shape_and_receptive_field(name, args, shape, field):
+  out_shape, measured, _ = _run_block(name, args)
+  assert tuple(out_shape) == shape
+  assert measured == field
+
+
+def test_block_variable_names_and_filters():
+  _, _, names = _run_block('conv_tower', {'filters_init': 4, 'filters_mult': 2,
+                                          'repeat': 2, 'norm_type': 'batch'})
+  assert 'block/conv_block_0/conv/kernel' in names
+  assert 'block/conv_block_1/batch_norm/moving_mean' in names
+  assert 'block/conv_block_0/conv/bias' not in names  # no bias under batch norm
+  _, _, names = _run_block('dilated_residual', {'filters': 3, 'repeat': 2})
+  assert 'block/rep_1/dilate/conv/kernel' in names
+  assert 'block/rep_1/return/scale' in names
+
+
+@pytest.mark.parametrize('activation, fn', [
+    ('relu', lambda x: np.maximum(x, 0)),
+    ('gelu', lambda x: x / (1 + np.exp(-1.702 * x))),
+    ('softplus', lambda x: np.log1p(np.exp(x))),
+    ('sigmoid', lambda x: 1 / (1 + np.exp(-x))),
+    ('linear', lambda x: x),
+    ('exp', np.exp),
+])
+def test_activations(activation, fn):
+  x = np.linspace(-3, 3, 13).astype(np.float32)
+  np.testing.assert_allclose(seqnn_blocks.activate(tf.constant(x), activation).numpy(),
+                             fn(x), rtol=1e-5, atol=1e-6)
+
+
+def test_batch_norm_updates_run_through_update_ops():
+  with tf.Graph().as_default():
+    x = v1.placeholder(tf.float32, [4, 16, 2])
+    with v1.variable_scope('trunk'):
+      seqnn_blocks.build('conv_block', x, {'filters': 3, 'norm_type': 'batch',
+                                           'bn_momentum': 0.5}, is_training=True)
+    updates = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
+    assert len(updates) == 2 and all(op.name.startswith('trunk/') for op in updates)
+    mean = [v for v in v1.global_variables() if 'moving_mean' in v.op.name][0]
+    with v1.Session() as sess:
+      sess.run(v1.global_variables_initializer())
+      sess.run(updates, {x: np.random.RandomState(0).normal(3, 1, [4, 16, 2])})
+      assert np.abs(sess.run(mean)).max() > 0  # moved half way to the batch mean
+
+
+def test_network_scopes_and_globals():
+  params = seq_helpers.TINY_PARAMS['model']
+  with tf.Graph().as_default():
+    x = v1.placeholder(tf.float32, [2, 256, 4])
+    y = seqnn.build_network(params, x, is_training=True)
+    assert y.shape.as_list() == [2, 32, 2]
+    names = {v.op.name for v in v1.global_variables()}
+  assert 'trunk/conv_block_0/conv/kernel' in names
+  assert 'trunk/conv_tower_1/conv_block_1/batch_norm/gamma' in names
+  assert 'trunk/dilated_residual_2/rep_1/return/batch_norm/gamma' in names
+  assert 'head/final_0/dense/kernel' in names
+  # The global norm_type reached every block that takes it (no conv bias), not the head.
+  assert not any(n.startswith('trunk/') and n.endswith('/bias') for n in names)
+  assert 'head/final_0/dense/bias' in names
+  args = seqnn.block_args({'activation': 'gelu', 'l2_scale': 1e-3},
+                          {'name': 'final', 'units': 3, 'activation': 'softplus'})
+  assert args == {'units': 3, 'activation': 'softplus', 'l2_scale': 1e-3}
+  args = seqnn.block_args({'bn_momentum': 0.9}, {'name': 'Cropping1D', 'cropping': 2})
+  assert args == {'cropping': 2}
+
+
+def test_l2_scale_adds_regularization_losses():
+  params = dict(seq_helpers.TINY_PARAMS['model'], l2_scale=1e-2)
+  with tf.Graph().as_default():
+    seqnn.build_network(params, v1.placeholder(tf.float32, [1, 256, 4]), True)
+    losses = v1.get_collection(v1.GraphKeys.REGULARIZATION_LOSSES)
+    kernels = [v for v in v1.trainable_variables() if v.op.name.endswith('kernel')]
+    assert len(losses) == len(kernels)
+
+
+# Params file.
+
+def test_params_file_reads_and_maps_train_section(tmp_path):
+  from estimator_pipeline import config
+  path = seq_helpers.write_params(tmp_path / 'p.json')
+  cfg = config.Config(params_file=path)
+  resolved, params, skipped = seqnn_params.resolve_config(cfg)
+  assert params['model']['trunk'][0]['name'] == 'conv_block'
+  assert resolved.batch_size == 4 and resolved.optimizer == 'adam'
+  assert resolved.learning_rate == 0.01 and resolved.decay_rate == 1.0
+  assert ('train_epochs_max' in dict(skipped))
+  # A flag the user typed wins over the file.
+  resolved, _, _ = seqnn_params.resolve_config(cfg.replace(batch_size=7),
+                                               explicit={'batch_size'})
+  assert resolved.batch_size == 7 and resolved.learning_rate == 0.01
+  # basenji's sgd is SGD with momentum 0.99 by default.
+  params = json.loads(json.dumps(seq_helpers.TINY_PARAMS))
+  params['train'] = {'optimizer': 'sgd'}
+  path = seq_helpers.write_params(tmp_path / 'sgd.json', params)
+  resolved, _, _ = seqnn_params.resolve_config(config.Config(params_file=path))
+  assert resolved.optimizer == 'momentum' and resolved.momentum == 0.99
+
+
+def test_train_keys_not_in_config_are_reported():
+  applied, skipped = seqnn_params.train_values(
+      {'train': {'clip_norm': 2, 'patience': 3, 'adam_beta1': 0.9}}, {'batch_size'})
+  assert dict(skipped).keys() == {'clip_norm', 'patience', 'adam_beta1'}
+  applied, skipped = seqnn_params.train_values(
+      {'train': {'clip_norm': 2}}, {'clip_gradient_norm'})
+  assert applied['clip_gradient_norm'] == 2 and not skipped
+
+
+@pytest.mark.parametrize('text, words', [
+    ('{"model": {"seq_length": 8,\n  "trunk": [}', ['line 2 column', 'p.json']),
+    (json.dumps({'model': {'seq_length': 8, 'trunk': [{'name': 'conv_blok'}],
+                           'head': {'name': 'final', 'units': 1}}}),
+     ["unknown block name 'conv_blok'", 'conv_block', 'dilated_residual', 'trunk[0]']),
+    (json.dumps({'model': {'seq_length': 8, 'trunk': [
+        {'name': 'conv_block', 'filter': 3}], 'head': {'name': 'final', 'units': 1}}}),
+     ['unknown key filter', 'accepted:', 'filters', 'kernel_size']),
+    (json.dumps({'model': {'seq_length': 8, 'trunk': [
+        {'name': 'conv_tower', 'filters_init': 3}],
+        'head': {'name': 'final', 'units': 1}}}),
+     ['missing required key filters_mult or filters_end']),
+    (json.dumps({'model': {'seq_length': 8, 'trunk': [],
+                           'head': {'name': 'final'}}}),
+     ['head[0] (final)', 'missing required key units']),
+    (json.dumps({'model': {'trunk': [], 'head': {'name': 'final', 'units': 1}}}),
+     ['missing required key seq_length']),
+    (json.dumps({'model': {'seq_length': 8, 'trunk': [], 'activation': 'swish',
+                           'head': {'name': 'final', 'units': 1}}}),
+     ["activation='swish'", 'gelu']),
+    (json.dumps({'model': {'seq_length': 8, 'trunk': [],
+                           'head': {'name': 'final', 'units': 1}},
+                 'train': {'epochs': 3}}), ['unknown key epochs', 'train_epochs_max']),
+])
+def test_params_errors_name_the_culprit(tmp_path, text, words):
+  path = tmp_path / 'p.json'
+  path.write_text(text)
+  with pytest.raises(UserError) as e:
+    seqnn_params.load(str(path))
+  message = str(e.value)
+  assert '\n' not in message
+  for word in words:
+    assert word in message, message
+
+
+def test_params_are_never_executed(tmp_path):
+  path = tmp_path / 'p.py'
+  path.write_text('__import__("os").system("touch %s")' % (tmp_path / 'pwned'))
+  with pytest.raises(UserError):
+    seqnn_params.load(str(path))
+  assert not (tmp_path / 'pwned').exists()
+
+
+# Records.
+
+@pytest.mark.parametrize('layout', ['new', 'old'])
+def test_records_decode_in_both_layouts(tmp_path, layout):
+  bases, targets = seq_helpers.make_examples(3, 64, 8, 2)
+  bases[0, :5] = 4  # N
+  path = seq_helpers.write_records(tmp_path / 'r.tfr', bases, targets, layout)
+  shape = sequence_records.inspect_record(path)
+  assert shape.target_bytes == (layout == 'new')
+  lay = sequence_records.SequenceLayout(64, layout == 'old', 8, 2, layout == 'new')
+  decoder = sequence_records.SequenceRecordDecoder(lay)
+  got = [decoder.decode(r) for r in
+         tf.data.TFRecordDataset(path, compression_type='ZLIB')]
+  for i, item in enumerate(got):
+    want = seq_helpers.one_hot(bases[i]).astype(np.float32)
+    np.testing.assert_array_equal(item['sequence'].numpy(), want)
+    np.testing.assert_allclose(item['target'].numpy(), targets[i], rtol=1e-3)
+  assert got[0]['sequence'].numpy()[:5].sum() == 0  # N is all zeros
+
+
+def test_layout_from_statistics_and_mismatch(tmp_path):
+  records = seq_helpers.write_dataset(tmp_path, 'new', n_train=2, n_valid=1)
+  path = os.path.join(records, 'train-0.tfr')
+  stats_path, stats = sequence_records.read_statistics(path)
+  shape = sequence_records.inspect_record(path)
+  lay = sequence_records.layout_from_statistics(stats_path, stats, shape)
+  assert (lay.seq_length, lay.seq_1hot, lay.target_length, lay.num_targets) == (
+      256, False, 32, 2)
+  stats['seq_length'] = 128
+  with pytest.raises(UserError) as e:
+    sequence_records.layout_from_statistics(stats_path, stats, shape)
+  assert path in str(e.value) and '256 bytes' in str(e.value) and '128' in str(e.value)
+
+
+def test_byte_lengths_without_statistics_choose_the_layout(tmp_path):
+  bases, targets = seq_helpers.make_examples(1, 64, 8, 2)
+  old = sequence_records.inspect_record(
+      seq_helpers.write_records(tmp_path / 'o.tfr', bases, targets, 'old'))
+  new = sequence_records.inspect_record(
+      seq_helpers.write_records(tmp_path / 'n.tfr', bases, targets, 'new'))
+  assert sequence_records.sequence_candidates(old)[0] == (64, True)
+  assert sequence_records.sequence_candidates(new)[0] == (64, False)
+
+
+# Augmentation, eagerly and inside tf.data.
+
+def _pair(seed=0):
+  bases, targets = seq_helpers.make_examples(1, 32, 4, 2, seed=seed)
+  return (seq_helpers.one_hot(bases[0]).astype(np.float32), targets[0])
+
+
+def test_reverse_complement_eager_and_in_dataset():
+  seq, target = _pair()
+  rc_seq, rc_target = preprocessing.reverse_complement(seq, target)
+  # A (0) at position i becomes T (3) at position L-1-i; targets flip along length.
+  np.testing.assert_array_equal(rc_seq.numpy()[::-1, ::-1], seq)
+  np.testing.assert_array_equal(rc_target.numpy(), target[::-1])
+  twice = preprocessing.reverse_complement(*preprocessing.reverse_complement(seq, target))
+  np.testing.assert_array_equal(twice[0].numpy(), seq)
+  np.testing.assert_array_equal(twice[1].numpy(), target)
+  ds = tf.data.Dataset.from_tensors((seq, target)).map(
+      preprocessing.reverse_complement)
+  d_seq, d_target = next(iter(ds))
+  np.testing.assert_array_equal(d_seq.numpy(), rc_seq.numpy())
+  np.testing.assert_array_equal(d_target.numpy(), rc_target.numpy())
+
+
+def test_shift_pads_with_zeros_eager_and_in_dataset():
+  seq, _ = _pair()
+  right = preprocessing.shift_sequence(seq, 2, 3).numpy()
+  np.testing.assert_array_equal(right[2:], seq[:-2])
+  assert right[:2].sum() == 0
+  left = preprocessing.shift_sequence(seq[None], tf.constant(-3), 3).numpy()[0]
+  np.testing.assert_array_equal(left[:-3], seq[3:])
+  assert left[-3:].sum() == 0
+  ds = tf.data.Dataset.from_tensors(seq).map(
+      lambda s: preprocessing.shift_sequence(s, 2, 3))
+  np.testing.assert_array_equal(next(iter(ds)).numpy(), right)
+
+
+def test_random_augmentation_in_dataset_keeps_pairs_consistent():
+  seq, target = _pair()
+  ds = tf.data.Dataset.from_tensors((seq, target)).repeat(40).map(
+      lambda s, t: preprocessing.augment_sequence(s, t, augment_rc=True,
+                                                  augment_shift=2))
+  flipped = 0
+  for a_seq, a_target in ds:
+    a_seq, a_target = a_seq.numpy(), a_target.numpy()
+    if np.array_equal(a_target, target[::-1]):
+      flipped += 1
+      a_seq = a_seq[::-1, ::-1]
+    else:
+      np.testing.assert_array_equal(a_target, target)
+    # Some shift in [-2, 2] of the (un-reverse-complemented) input.
+    assert any(np.array_equal(a_seq, preprocessing.shift_sequence(seq, k, 2).numpy())
+               for k in range(-2, 3))
+  assert 5 < flipped < 35
+
+
+def test_dna_text_to_one_hot():
+  onehot = preprocessing.dna_to_one_hot(tf.constant(['ACGTN', 'acgtx']), 5).numpy()
+  want = np.concatenate([np.eye(4), np.zeros([1, 4])])
+  np.testing.assert_array_equal(onehot[0], want)
+  np.testing.assert_array_equal(onehot[1], want)
+  with pytest.raises(tf.errors.InvalidArgumentError):
+    preprocessing.dna_to_one_hot(tf.constant(['ACG']), 5)
+
+
+# Metrics against numpy.
+
+def _streaming(metric_fn, batches):
+  with tf.Graph().as_default():
+    y = v1.placeholder(tf.float32, [None, None, batches[0][0].shape[-1]])
+    p = v1.placeholder(tf.float32, [None, None, batches[0][0].shape[-1]])
+    value, update = metric_fn(y, p)
+    with v1.Session() as sess:
+      sess.run(v1.local_variables_initializer())
+      for labels, preds in batches:
+        sess.run(update, {y: labels, p: preds})
+      return sess.run(value)
+
+
+def test_pearson_r_and_r2_match_numpy_over_batches_and_length():
+  rng = np.random.RandomState(0)
+  batches = []
+  for _ in range(3):
+    labels = rng.gamma(2, 1, [4, 10, 3]).astype(np.float32)
+    preds = (labels * rng.uniform(0.5, 1.5, [1, 1, 3]) +
+             rng.normal(0, 0.7, labels.shape)).astype(np.float32)
+    batches.append((labels, preds))
+  y = np.concatenate([b[0] for b in batches]).reshape(-1, 3).astype(np.float64)
+  p = np.concatenate([b[1] for b in batches]).reshape(-1, 3).astype(np.float64)
+  want_r = [np.corrcoef(y[:, t], p[:, t])[0, 1] for t in range(3)]
+  want_r2 = [1 - ((y[:, t] - p[:, t]) ** 2).sum() /
+             ((y[:, t] - y[:, t].mean()) ** 2).sum() for t in range(3)]
+  np.testing.assert_allclose(_streaming(metrics.pearson_r, batches), want_r,
+                             rtol=1e-4)
+  np.testing.assert_allclose(_streaming(metrics.r2, batches), want_r2, rtol=1e-4)
+  # A mean of per-batch values would differ: the accumulation is what is tested.
+  per_batch = np.mean([np.corrcoef(b[0].reshape(-1, 3)[:, 0],
+                                   b[1].reshape(-1, 3)[:, 0])[0, 1] for b in batches])
+  assert abs(per_batch - want_r[0]) > 1e-4
+
+
+def _numpy_auroc(y, p):
+  pos, neg = p[y > 0.5], p[y <= 0.5]
+  return ((pos[:, None] > neg[None, :]).mean() +
+          0.5 * (pos[:, None] == neg[None, :]).mean())
+
+
+def test_auroc_and_auprc_match_numpy():
+  rng = np.random.RandomState(1)
+  labels = (rng.rand(2, 50, 2) < 0.3).astype(np.float32)
+  preds = np.clip(labels * 0.3 + rng.uniform(0, 0.7, labels.shape), 0, 1).astype(
+      np.float32)
+  batches = [(labels[:1], preds[:1]), (labels[1:], preds[1:])]
+  got = _streaming(lambda y, p: metrics.auc_per_target(y, p, 'ROC'), batches)
+  y, p = labels.reshape(-1, 2), preds.reshape(-1, 2)
+  want = [_numpy_auroc(y[:, t], p[:, t]) for t in range(2)]
+  np.testing.assert_allclose(got, want, atol=0.01)
+  got_pr = _streaming(lambda y, p: metrics.auc_per_target(y, p, 'PR'), batches)
+  for t in range(2):
+    order = np.argsort(-p[:, t])
+    hits = y[order, t]
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    want_ap = (precision * hits).sum() / hits.sum()  # average precision
+    assert abs(got_pr[t] - want_ap) < 0.03
+
+
+def test_losses_match_numpy():
+  rng = np.random.RandomState(2)
+  y = rng.gamma(2, 1, [2, 5, 3]).astype(np.float32)
+  p = rng.gamma(2, 1, [2, 5, 3]).astype(np.float32)
+  np.testing.assert_allclose(metrics.poisson_loss(y, p).numpy(),
+                             np.mean(p - y * np.log(p + 1e-7)), rtol=1e-5)
+  np.testing.assert_allclose(metrics.mse_loss(y, p).numpy(), np.mean((p - y) ** 2),
+                             rtol=1e-5)
+  b = (y > 2).astype(np.float32)
+  q = 1 / (1 + np.exp(-p + 2))
+  np.testing.assert_allclose(
+      metrics.bce_loss(b, q).numpy(),
+      -np.mean(b * np.log(q) + (1 - b) * np.log(1 - q)), rtol=1e-5)
