@@ -1,4 +1,4 @@
-r"""A genome, regions and coverage tracks -> basenji TFRecords, statistics.json, targets.txt.
+r"""A genome, regions and coverage tracks -> basenji TFRecords with their statistics.
 
   python -m estimator_pipeline.records sequences --fasta=genome.fa --bed=regions.bed \
       --coverage=track1.bedGraph,track2.bedGraph.gz --seq_length=131072 --pool_width=128 \
@@ -10,7 +10,7 @@ writes, in basenji's layout (what basenji_data.py makes and basenji's dataset.py
   data/tfrecords/valid-0.tfr ..., data/tfrecords/test-0.tfr ...
   data/statistics.json   num_targets, seq_length, seq_1hot, pool_width, crop_bp,
                          target_length, train_seqs, valid_seqs, test_seqs
-  data/targets.txt       index, identifier, file, clip, sum_stat, description (tab-separated)
+  data/targets.txt       index, identifier, file, clip, sum_stat, description (tabs)
   data/sequences.bed     chrom, start, end, split of every record, in record order
 
 Every file is a ZLIB-compressed TFRecord of tf.train.Examples with two bytes features:
@@ -49,7 +49,7 @@ import re
 import shutil
 import tempfile
 import zlib
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf

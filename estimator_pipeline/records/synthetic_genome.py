@@ -1,4 +1,4 @@
-r"""A synthetic genome whose coverage tracks are driven by planted motifs: the answer is known.
+r"""A synthetic genome whose coverage is driven by planted motifs: the answer is known.
 
   python -m estimator_pipeline.records.synthetic_genome --output_dir=genome/ --seed=0
 
