@@ -398,11 +398,14 @@ def _translate(error, plan):
   return None
 
 
-def run(cfg):
-  """Trains, evaluates and exports as cfg says. Returns a Result."""
+def run(cfg, typed_flags=None):
+  """Trains, evaluates and exports as cfg says. Returns a Result.
+
+  typed_flags: the flags the user typed, which win over --params_file's train section;
+  None (library callers) counts every field that differs from its default as typed.
+  """
   start = time.time()
-  # basenji's params file: its train section fills the fields no flag set.
-  cfg, _, not_applied = seqnn_params.resolve_config(cfg)
+  cfg, _, not_applied = seqnn_params.resolve_config(cfg, explicit=typed_flags)
   plan = preflight(cfg)
   # The resolved values, so a later run compares against what was really built.
   cfg = cfg.replace(num_classes=plan.num_classes, image_size=plan.image_size)

@@ -205,6 +205,7 @@ def test_train_py_on_old_layout_without_statistics(tmp_path):
                                       statistics=False)
   params = json.loads(json.dumps(seq_helpers.TINY_PARAMS))
   params['model']['seq_length'] = 128  # the records hold 256 bp: data wins, said once
+  params['train']['learning_rate'] = 0.02
   params['model']['head'] = [{'name': 'dense_block', 'units': 4},
                              {'name': 'final', 'units': 3, 'activation': 'softplus'}]
   path = seq_helpers.write_params(tmp_path / 'params.json', params)
@@ -213,14 +214,17 @@ def test_train_py_on_old_layout_without_statistics(tmp_path):
                   '--model_dir=' + str(model_dir),
                   '--train_record_path=' + os.path.join(records, 'train-*.tfr'),
                   '--eval_record_path=' + os.path.join(records, 'valid-*.tfr'),
-                  '--num_steps=4', '--batch_size=2', '--save_checkpoints_steps=4'])
+                  '--num_steps=4', '--batch_size=2', '--save_checkpoints_steps=4',
+                  '--learning_rate=0.01'])
   assert done.returncode == 0, done.stderr[-2000:]
   console = done.stdout + done.stderr
   assert 'seq_length 128, but the records hold 256 bp' in console
   assert 'head final units 3, but the records hold 2 targets' in console
   saved = json.loads((model_dir / 'config.json').read_text())
-  assert saved['batch_size'] == 2  # the flag beats the file's 4
-  assert saved['learning_rate'] == 0.01  # the file's value, no flag given
+  # Typed flags beat the file, even at their default value (0.01); the rest is the
+  # file's.
+  assert saved['batch_size'] == 2 and saved['learning_rate'] == 0.01
+  assert saved['optimizer'] == 'adam' and saved['decay_rate'] == 1.0
   assert glob.glob(str(model_dir / 'export' / 'final' / '*' / 'saved_model.pb'))
 
   # Bad params: one line, exit 2, model_dir untouched.
