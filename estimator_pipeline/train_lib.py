@@ -241,6 +241,9 @@ def preflight(cfg):
   eval_files = (input_lib.list_files(cfg.eval_record_path, '--eval_record_path')
                 if cfg.eval_record_path else None)
   sequence = None
+  if cfg.params_file and spec.layout != 'sequence':
+    raise UserError('--params_file is read by sequence models (--model_name=seqnn), '
+                    'not by --model_name=%s: leave it out.' % cfg.model_name)
   if spec.layout == 'sequence':
     sequence, variables, trainable_names = sequence_lib.prepare(
         cfg, spec, train_files, eval_files)

@@ -255,3 +255,19 @@ def test_mismatched_records_are_refused_before_training(tmp_path):
   assert 'train-0.tfr' in str(e.value) and '64' in str(e.value)
   assert not os.path.exists(tmp_path / 'run')
   shutil.rmtree(tmp_path / 'data')
+
+
+def test_params_file_with_an_image_model_is_refused(tmp_path):
+  records = seq_helpers.write_dataset(tmp_path / 'data', 'new', n_train=2, n_valid=1)
+  cfg = _config(records, tmp_path / 'run', seq_helpers.write_params(tmp_path / 'p.json'),
+                model_name='cifarnet')
+  with pytest.raises(UserError, match='--params_file is read by sequence models'):
+    train_lib.preflight(cfg)
+
+
+def test_missing_params_file_is_a_user_error(tmp_path):
+  records = seq_helpers.write_dataset(tmp_path / 'data', 'new', n_train=2, n_valid=1)
+  with pytest.raises(UserError, match='--params_file is empty'):
+    train_lib.preflight(_config(records, tmp_path / 'run', ''))
+  with pytest.raises(UserError, match='does not exist'):
+    train_lib.preflight(_config(records, tmp_path / 'run', str(tmp_path / 'no.json')))
