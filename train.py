@@ -23,7 +23,6 @@ from absl import logging
 import flags
 from estimator_pipeline import config
 from estimator_pipeline import errors
-from estimator_pipeline import seqnn_params
 from estimator_pipeline import train_lib
 
 flags.define_train_flags()
@@ -37,8 +36,7 @@ def main(argv):
   cfg = config.Config.from_dict(absl_flags.FLAGS.flag_values_dict())
   # Flags typed on the command line override the params file's train section.
   typed = {name for name in absl_flags.FLAGS if absl_flags.FLAGS[name].present}
-  cfg, _, _ = seqnn_params.resolve_config(cfg, explicit=typed)
-  train_lib.run(cfg)
+  train_lib.run(cfg, typed_flags=typed)
 
 
 if __name__ == '__main__':

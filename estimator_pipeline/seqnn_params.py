@@ -291,10 +291,11 @@ def _known_optimizers():
 
 def save(params, model_dir):
   """Writes the resolved params to model_dir/params.json (atomically)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   path = os.path.join(model_dir, PARAMS_FILE)
   tmp = path + '.tmp'
-  os.makedirs(model_dir, exist_ok=True)
-  with open(tmp, 'w') as f:
+  tf.io.gfile.makedirs(model_dir)
+  with tf.io.gfile.GFile(tmp, 'w') as f:
     f.write(json.dumps(params, indent=2, sort_keys=True) + '\n')
-  os.replace(tmp, path)
+  tf.io.gfile.rename(tmp, path, overwrite=True)
   return path

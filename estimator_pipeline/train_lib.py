@@ -241,6 +241,9 @@ def preflight(cfg):
   eval_files = (input_lib.list_files(cfg.eval_record_path, '--eval_record_path')
                 if cfg.eval_record_path else None)
   sequence = None
+  if cfg.params_file and spec.layout != 'sequence':
+    raise UserError('--params_file is read by sequence models (--model_name=seqnn), '
+                    'not by --model_name=%s: leave it out.' % cfg.model_name)
   if spec.layout == 'sequence':
     sequence, variables, trainable_names = sequence_lib.prepare(
         cfg, spec, train_files, eval_files)
@@ -398,11 +401,14 @@ def _translate(error, plan):
   return None
 
 
-def run(cfg):
-  """Trains, evaluates and exports as cfg says. Returns a Result."""
+def run(cfg, typed_flags=None):
+  """Trains, evaluates and exports as cfg says. Returns a Result.
+
+  typed_flags: the flags the user typed, which win over --params_file's train section;
+  None (library callers) counts every field that differs from its default as typed.
+  """
   start = time.time()
-  # basenji's params file: its train section fills the fields no flag set.
-  cfg, _, not_applied = seqnn_params.resolve_config(cfg)
+  cfg, _, not_applied = seqnn_params.resolve_config(cfg, explicit=typed_flags)
   plan = preflight(cfg)
   # The resolved values, so a later run compares against what was really built.
   cfg = cfg.replace(num_classes=plan.num_classes, image_size=plan.image_size)

@@ -417,3 +417,37 @@ def test_losses_match_numpy():
   np.testing.assert_allclose(
       metrics.bce_loss(b, q).numpy(),
       -np.mean(b * np.log(q) + (1 - b) * np.log(1 - q)), rtol=1e-5)
+
+
+def test_docs_example_params_build():
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  params = seqnn_params.load(os.path.join(root, 'configs', 'seqnn_example.json'))
+  model = params['model']
+  assert [b['name'] for b in model['trunk']] == [
+      'conv_block', 'conv_tower', 'dilated_residual', 'conv_block']
+  assert model['head'][-1]['name'] == 'final'
+  assert model['head'][-1]['activation'] == 'softplus'
+  with tf.Graph().as_default():
+    x = v1.placeholder(tf.float32, [None, model['seq_length'], 4])
+    y = seqnn.build_network(model, x, is_training=True)
+    # Pooling 8 x 4 x 4 = 128 bp per bin.
+    assert y.shape.as_list() == [None, model['seq_length'] // 128, 10]
+
+
+def test_layer_norm_and_bce_metrics_graph():
+  with tf.Graph().as_default():
+    x = v1.placeholder(tf.float32, [2, 32, 4])
+    params = {'seq_length': 32, 'norm_type': 'layer', 'trunk': [
+        {'name': 'conv_dna', 'filters': 4, 'kernel_size': 5, 'pool_size': 2},
+        {'name': 'res_tower', 'filters_init': 4, 'filters_end': 8, 'repeat': 2}],
+              'head': {'name': 'final', 'units': 3, 'activation': 'sigmoid'}}
+    model = seqnn.SeqNN(False, 3, params=params, loss='bce')
+    preds = model.predict(model.preprocess({'sequence': x}))
+    assert preds['predictions'].shape.as_list() == [2, 4, 3]
+    names = {v.op.name for v in v1.global_variables()}
+    assert 'trunk/res_tower_1/rep_0/conv_nac_1/layer_norm/gamma' in names
+    labels = v1.placeholder(tf.float32, [2, 4, 3])
+    ops = model.accuracy(model.postprocess(preds), labels)
+    assert {'auroc', 'auprc', 'auroc_per_target', 'auprc_per_target'} == set(ops)
+    loss = model.loss(preds, labels)
+    assert set(loss) == {'loss', 'bce_loss'}

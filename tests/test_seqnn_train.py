@@ -205,6 +205,7 @@ def test_train_py_on_old_layout_without_statistics(tmp_path):
                                       statistics=False)
   params = json.loads(json.dumps(seq_helpers.TINY_PARAMS))
   params['model']['seq_length'] = 128  # the records hold 256 bp: data wins, said once
+  params['train']['learning_rate'] = 0.02
   params['model']['head'] = [{'name': 'dense_block', 'units': 4},
                              {'name': 'final', 'units': 3, 'activation': 'softplus'}]
   path = seq_helpers.write_params(tmp_path / 'params.json', params)
@@ -213,14 +214,17 @@ def test_train_py_on_old_layout_without_statistics(tmp_path):
                   '--model_dir=' + str(model_dir),
                   '--train_record_path=' + os.path.join(records, 'train-*.tfr'),
                   '--eval_record_path=' + os.path.join(records, 'valid-*.tfr'),
-                  '--num_steps=4', '--batch_size=2', '--save_checkpoints_steps=4'])
+                  '--num_steps=4', '--batch_size=2', '--save_checkpoints_steps=4',
+                  '--learning_rate=0.01'])
   assert done.returncode == 0, done.stderr[-2000:]
   console = done.stdout + done.stderr
   assert 'seq_length 128, but the records hold 256 bp' in console
   assert 'head final units 3, but the records hold 2 targets' in console
   saved = json.loads((model_dir / 'config.json').read_text())
-  assert saved['batch_size'] == 2  # the flag beats the file's 4
-  assert saved['learning_rate'] == 0.01  # the file's value, no flag given
+  # Typed flags beat the file, even at their default value (0.01); the rest is the
+  # file's.
+  assert saved['batch_size'] == 2 and saved['learning_rate'] == 0.01
+  assert saved['optimizer'] == 'adam' and saved['decay_rate'] == 1.0
   assert glob.glob(str(model_dir / 'export' / 'final' / '*' / 'saved_model.pb'))
 
   # Bad params: one line, exit 2, model_dir untouched.
@@ -251,3 +255,19 @@ def test_mismatched_records_are_refused_before_training(tmp_path):
   assert 'train-0.tfr' in str(e.value) and '64' in str(e.value)
   assert not os.path.exists(tmp_path / 'run')
   shutil.rmtree(tmp_path / 'data')
+
+
+def test_params_file_with_an_image_model_is_refused(tmp_path):
+  records = seq_helpers.write_dataset(tmp_path / 'data', 'new', n_train=2, n_valid=1)
+  cfg = _config(records, tmp_path / 'run', seq_helpers.write_params(tmp_path / 'p.json'),
+                model_name='cifarnet')
+  with pytest.raises(UserError, match='--params_file is read by sequence models'):
+    train_lib.preflight(cfg)
+
+
+def test_missing_params_file_is_a_user_error(tmp_path):
+  records = seq_helpers.write_dataset(tmp_path / 'data', 'new', n_train=2, n_valid=1)
+  with pytest.raises(UserError, match='--params_file is empty'):
+    train_lib.preflight(_config(records, tmp_path / 'run', ''))
+  with pytest.raises(UserError, match='does not exist'):
+    train_lib.preflight(_config(records, tmp_path / 'run', str(tmp_path / 'no.json')))
