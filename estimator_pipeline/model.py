@@ -42,6 +42,10 @@ class Model(abc.ABC):
   def accuracy(self, postprocessed_dict, groundtruth):
     """-> eval_metric_ops: {name: (value, update_op)} from tf.compat.v1.metrics."""
 
+  # Optional: serving_outputs(features, outputs) -> (outputs, export_outputs). model_fn
+  # calls it in PREDICT mode when a model defines it, to add signatures beside
+  # serving_default (SeqNN: one-hot input, saliency) or change what is served.
+
   def train_summaries(self, postprocessed_dict, groundtruth):
     """-> {name: scalar} logged on training batches (e.g. batch accuracy)."""
     del postprocessed_dict, groundtruth
