@@ -8,6 +8,7 @@ and a ratio is taken per repeat (A_r / B_r) before its median.
   python -m bench --toy
 """
 
+import importlib.metadata
 import json
 import math
 import os
@@ -112,12 +113,13 @@ def machine():
     info['load_average_at_start'] = [round(x, 2) for x in os.getloadavg()]
   except OSError:
     pass
-  for package in ('tensorflow_estimator', 'tf_slim', 'tf_keras', 'numpy'):
+  for key, dist in (('tensorflow_estimator', 'tensorflow-estimator'),
+                    ('tf_slim', 'tf-slim'), ('tf_keras', 'tf-keras'),
+                    ('numpy', 'numpy')):
     try:
-      module = __import__(package)
-      info[package] = getattr(module, '__version__', '?')
-    except ImportError:
-      info[package] = 'not installed'
+      info[key] = importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+      info[key] = 'not installed'
   try:
     info['commit'] = subprocess.run(
         ['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO, capture_output=True,

@@ -30,6 +30,7 @@ NaN stops the run at the end of the loop it happened in.
 
 import tensorflow as tf
 from tensorflow.python.training import training_util  # pylint: disable=g-direct-tensorflow-import
+from tensorflow_estimator.python.estimator import run_config as run_config_lib
 
 from estimator_pipeline import model_fn as model_fn_lib
 
@@ -85,7 +86,7 @@ def session_config(inter_op_threads=0, intra_op_threads=0):
   """
   if not inter_op_threads and not intra_op_threads:
     return None
-  config = tf.estimator.RunConfig().session_config
+  config = run_config_lib.get_default_session_config()
   config.inter_op_parallelism_threads = inter_op_threads
   config.intra_op_parallelism_threads = intra_op_threads
   return config
