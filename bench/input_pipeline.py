@@ -32,9 +32,9 @@ def _count_rate(dataset, batch_size, warmup_batches, total_batches):
 
 
 def run(work_dir, toy=False, repeats=3):
-  count = 64 if toy else 1024
+  count = 64 if toy else 512
   batch = 8 if toy else 32
-  # A pass of 1024 images lasts a fraction of a second, about as long as AUTOTUNE takes
+  # A pass of 512 images lasts a fraction of a second, about as long as AUTOTUNE takes
   # to settle: each measurement reads the set several times.
   passes = 1 if toy else 4
   size = 224

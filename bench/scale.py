@@ -64,7 +64,7 @@ def _run_child(records, count, batch, image_size):
 
 
 def run(work_dir, toy=False, repeats=3):
-  base = 32 if toy else 512
+  base = 32 if toy else 256
   batch = 8 if toy else 32
   image_size = 64
   sets = {}

@@ -266,19 +266,19 @@ def run(work_dir, toy=False, repeats=3):
   out = {}
   out['training_small_cnn'] = _bench_net(
       'cifarnet', small['records'], work_dir, 'cifarnet', 'cifarnet', batch=64,
-      image_size=32, num_classes=10, warmup=20 if toy else 100,
-      steps=40 if toy else 600, repeats=repeats, build_keras=keras_cifarnet,
+      image_size=32, num_classes=10, warmup=5 if toy else 50,
+      steps=10 if toy else 300, repeats=repeats, build_keras=keras_cifarnet,
       tuned=True)
-  resnet_size = 64 if toy else 224
+  resnet_size = 32 if toy else 224
   out['training_resnet_v1_50'] = _bench_net(
       'resnet', big['records'], work_dir, 'resnet_v1_50', 'vgg',
-      batch=2 if toy else 16, image_size=resnet_size, num_classes=4,
-      warmup=1 if toy else 2, steps=2 if toy else 4, repeats=repeats,
+      batch=1 if toy else 16, image_size=resnet_size, num_classes=4,
+      warmup=1, steps=2 if toy else 3, repeats=repeats,
       build_keras=keras_resnet50, tuned=False)
   out['training_setup'] = {
       'small_cnn': 'cifarnet (slim, 2 conv + 3 fc), 32x32 JPEG records, batch 64',
       'resnet_v1_50': 'resnet_v1_50, 300x400 JPEG records -> %d, batch %d' % (
-          resnet_size, 2 if toy else 16),
+          resnet_size, 1 if toy else 16),
       'tuned_flags': TUNED_FLAGS,
       'keras_resnet': 'tf.keras.applications.ResNet50(weights=None), ResNet-50 v1',
   }
