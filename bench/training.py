@@ -60,12 +60,17 @@ class _RateHook(tf.compat.v1.train.SessionRunHook):
   def after_run(self, run_context, run_values):
     step = int(run_values.results) + self._offset
     now = time.perf_counter()
-    if step >= self._warmup and self.first is None:
-      self.first = (now, step)
-    self.last = (now, step)
+    if self.first is None:
+      if step >= self._warmup:
+        self.first = self.last = (now, step)
+    elif step > self.last[1]:
+      self.last = (now, step)  # A call that ran no step (the run's end) is left out.
 
   def steps_per_sec(self):
     (t0, s0), (t1, s1) = self.first, self.last
+    if s1 <= s0:
+      raise RuntimeError('no step after warm-up: the measured steps must span more '
+                         'than one --steps_per_loop call')
     return (s1 - s0) / (t1 - t0)
 
 
@@ -266,8 +271,10 @@ def run(work_dir, toy=False, repeats=3):
   out = {}
   out['training_small_cnn'] = _bench_net(
       'cifarnet', small['records'], work_dir, 'cifarnet', 'cifarnet', batch=64,
-      image_size=32, num_classes=10, warmup=5 if toy else 50,
-      steps=10 if toy else 300, repeats=repeats, build_keras=keras_cifarnet,
+      # The window starts at the first call ending at or past the warm-up, and must
+      # hold more than one of TUNED_FLAGS' loops.
+      image_size=32, num_classes=10, warmup=20 if toy else 50,
+      steps=40 if toy else 300, repeats=repeats, build_keras=keras_cifarnet,
       tuned=True)
   resnet_size = 32 if toy else 224
   out['training_resnet_v1_50'] = _bench_net(

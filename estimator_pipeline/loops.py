@@ -24,8 +24,9 @@ What stays as it is with N > 1:
   resume with another --steps_per_loop.
 
 What differs: the console line, the summaries and the loss the Estimator reports are
-those of the last step of each loop (a mean over the loop would hide a NaN), and a
-NaN stops the run at the end of the loop it happened in.
+those of the last step of each loop (a mean over the loop would hide a NaN; slim's
+train op still checks every step's loss and stops the run at the first NaN), and
+summaries come every --log_every_steps rounded up to whole loops.
 """
 
 import tensorflow as tf
