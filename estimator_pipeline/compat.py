@@ -18,7 +18,14 @@ nothing else in the project needs to know about them:
    `smart_cond` with a tensor `is_training` fail with AttributeError. We put the two
    functions back where tf_slim looks for them.
 
-3. The third known defect (a tensorflow-metadata that needs protobuf 5, which breaks
+3. tf_slim imports scikit-learn's metrics (and with them most of SciPy) when it is
+   imported, for one clustering loss (`tf_slim.losses.metric_learning`) that this
+   project never calls: about 650 modules and a second of every start-up. While
+   tf_slim is first imported, `sklearn.metrics` is a stand-in that imports the real
+   module the first time an attribute of it is used; afterwards the name is free
+   again, so any other `import sklearn.metrics` gets the real module as usual.
+
+4. The fourth known defect (a tensorflow-metadata that needs protobuf 5, which breaks
    `import official.modeling.optimization`) is fixed by the exact pins in
    requirements.txt, not here; tests/test_imports.py imports every module we use.
 """
@@ -27,6 +34,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import types
 import warnings
 
 # TensorFlow reads this once, at its own import: set it before anything imports TF so
@@ -36,6 +44,7 @@ import warnings
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 _LEGACY = 'tf_keras.legacy_tf_layers'
+_SKLEARN_METRICS = 'sklearn.metrics'
 _LEGACY_SRC = 'tf_keras.src.legacy_tf_layers'
 
 
@@ -62,10 +71,40 @@ def _restore_control_flow_ops():
     control_flow_ops.case = control_flow_case.case
 
 
+class _DeferredModule(types.ModuleType):
+  """Stands in for a module until one of its attributes is used, then imports it."""
+
+  def __init__(self, name):
+    super().__init__(name)
+    self.__spec__ = None  # The import system checks it; None means "loaded".
+    self._deferred_name = name
+
+  def __getattr__(self, attr):
+    if sys.modules.get(self._deferred_name) is self:
+      del sys.modules[self._deferred_name]
+    module = importlib.import_module(self._deferred_name)
+    return getattr(module, attr)
+
+
+def _import_tf_slim_without_sklearn():
+  if 'tf_slim' in sys.modules or _SKLEARN_METRICS in sys.modules:
+    return
+  if importlib.util.find_spec('sklearn') is None:
+    return  # tf_slim copes with a missing scikit-learn itself.
+  stand_in = _DeferredModule(_SKLEARN_METRICS)
+  sys.modules[_SKLEARN_METRICS] = stand_in
+  try:
+    importlib.import_module('tf_slim')
+  finally:
+    if sys.modules.get(_SKLEARN_METRICS) is stand_in:
+      del sys.modules[_SKLEARN_METRICS]
+
+
 def apply():
   """Applies every fix. Idempotent; called from estimator_pipeline/__init__.py."""
   _alias_legacy_tf_layers()
   _restore_control_flow_ops()
+  _import_tf_slim_without_sklearn()
 
 
 def check():

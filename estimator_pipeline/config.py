@@ -74,6 +74,12 @@ class Config:
   ensemble_rc: bool = False
   ensemble_shifts: str = '0'
 
+  # Performance (see estimator_pipeline/loops.py).
+  steps_per_loop: int = 1
+  inter_op_threads: int = 0
+  intra_op_threads: int = 0
+  data_threads: int = 0
+
   @classmethod
   def field_names(cls):
     return [f.name for f in dataclasses.fields(cls)]
@@ -130,13 +136,14 @@ class Config:
       raise UserError('--train_record_path is empty: pass a glob or comma list of '
                       "TFRecord files, e.g. --train_record_path='data/train-*'.")
     positive = ('batch_size', 'num_steps', 'log_every_steps', 'keep_checkpoint_max',
-                'exports_to_keep')
+                'exports_to_keep', 'steps_per_loop')
     for name in positive:
       if getattr(self, name) <= 0:
         raise UserError('--%s=%s must be positive.' % (name, getattr(self, name)))
     for name in ('num_classes', 'image_size', 'eval_steps', 'decay_steps',
                  'save_checkpoints_steps', 'eval_batch_size', 'shuffle_buffer_size',
-                 'num_parallel_reads'):
+                 'num_parallel_reads', 'inter_op_threads', 'intra_op_threads',
+                 'data_threads'):
       if getattr(self, name) < 0:
         raise UserError('--%s=%s must be >= 0 (0 means the default).'
                         % (name, getattr(self, name)))

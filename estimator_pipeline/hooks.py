@@ -24,6 +24,12 @@ class ProgressHook(tf.compat.v1.train.SessionRunHook):
     graph = tf.compat.v1.get_default_graph()
     self._global_step = tf.compat.v1.train.get_global_step()
     self._fetches = {'step': self._global_step}
+    try:
+      # With --steps_per_loop > 1 one call runs several steps: fetch where it ended.
+      self._fetches['step_after'] = graph.get_tensor_by_name(
+          'pipeline/global_step_after_run:0')
+    except KeyError:
+      pass
     for key, name in (('loss', model_fn_lib.TOTAL_LOSS_NAME + ':0'),
                       ('lr', model_fn_lib.LEARNING_RATE_NAME + ':0')):
       try:
@@ -40,13 +46,19 @@ class ProgressHook(tf.compat.v1.train.SessionRunHook):
   def after_run(self, run_context, run_values):
     del run_context
     values = run_values.results
-    step = int(values['step']) + 1  # The value was read before this step's update.
+    if 'step_after' in values:
+      step = int(values['step_after'])
+    else:
+      step = int(values['step']) + 1  # The value was read before this step's update.
     now = time.time()
+    if step == self._last_step:
+      return  # A call that ran no step (the last loop ended at --num_steps).
     if self._last_time is None:
       self._last_time, self._last_step = now, step
       return
-    if step % self._every and step < self._num_steps:
-      return
+    if (step // self._every == self._last_step // self._every and
+        step < self._num_steps):
+      return  # No multiple of --log_every_steps reached (a loop may jump past one).
     steps_per_sec = (step - self._last_step) / max(now - self._last_time, 1e-9)
     self._last_time, self._last_step = now, step
     parts = ['step %d/%d' % (step, self._num_steps)]

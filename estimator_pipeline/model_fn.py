@@ -101,9 +101,11 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
 
     if warm_start_checkpoint and warm_start_map:
       # bert's pattern: the variables' initializers read the checkpoint. A restored
-      # model_dir checkpoint runs after initialization, so it always wins.
-      tf.compat.v1.train.init_from_checkpoint(warm_start_checkpoint,
-                                              dict(warm_start_map))
+      # model_dir checkpoint runs after initialization, so it always wins. init_scope:
+      # initializers must lie outside a --steps_per_loop training loop (loops.py).
+      with tf.init_scope():
+        tf.compat.v1.train.init_from_checkpoint(warm_start_checkpoint,
+                                                dict(warm_start_map))
 
     global_step = tf.compat.v1.train.get_or_create_global_step()
     lr = tf.identity(

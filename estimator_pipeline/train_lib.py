@@ -24,6 +24,7 @@ from estimator_pipeline import config as config_lib
 from estimator_pipeline import console
 from estimator_pipeline import hooks
 from estimator_pipeline import input_fn as input_lib
+from estimator_pipeline import loops
 from estimator_pipeline import model_fn as model_fn_lib
 from estimator_pipeline import models
 from estimator_pipeline import sequence_lib
@@ -296,13 +297,16 @@ def build_estimator(plan):
       trainable_scopes=cfg.scopes('trainable_scopes'),
       scopes_to_freeze=cfg.scopes('scopes_to_freeze'),
       class_names=plan.class_names)
+  fn = loops.make_looped_model_fn(fn, cfg.steps_per_loop, max_steps=cfg.num_steps,
+                                  every_steps=cfg.effective_save_checkpoints_steps)
   run_config = tf.estimator.RunConfig(
       model_dir=cfg.model_dir, tf_random_seed=cfg.random_seed,
       save_checkpoints_steps=cfg.effective_save_checkpoints_steps,
       keep_checkpoint_max=cfg.keep_checkpoint_max,
       keep_checkpoint_every_n_hours=cfg.keep_checkpoint_every_n_hours,
       save_summary_steps=cfg.log_every_steps,
-      log_step_count_steps=cfg.log_every_steps)
+      log_step_count_steps=cfg.log_every_steps,
+      session_config=loops.session_config(cfg.inter_op_threads, cfg.intra_op_threads))
   return tf.estimator.Estimator(model_fn=fn, config=run_config)
 
 
@@ -325,6 +329,9 @@ def input_fns(plan):
     evaluate = input_lib.make_input_fn(
         plan.eval_files, is_training=False, batch_size=cfg.effective_eval_batch_size,
         parse_fn=parse_eval, num_parallel_reads=cfg.num_parallel_reads)
+    evaluate = loops.with_data_threads(evaluate, cfg.data_threads)
+  train = loops.with_data_threads(loops.stack_batches(train, cfg.steps_per_loop),
+                                  cfg.data_threads)
   return train, evaluate
 
 

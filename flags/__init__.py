@@ -26,8 +26,10 @@ def define_train_flags():
   """Every flag train.py takes."""
   # Imported here so `flags` itself stays importable without the project's modules.
   from flags import data, export, model, run, training  # pylint: disable=g-import-not-at-top
+  from flags import performance  # pylint: disable=g-import-not-at-top
   run.define_run_flags()
   data.define_data_flags()
   model.define_model_flags()
   training.define_training_flags()
   export.define_export_flags()
+  performance.define_performance_flags()

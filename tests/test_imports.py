@@ -29,7 +29,7 @@ MODULES = [
     'estimator_pipeline.records.images', 'estimator_pipeline.train_lib',
     'export', 'export.exporters', 'export.serving', 'export.predict', 'flags',
     'flags.common', 'flags.data', 'flags.export', 'flags.model', 'flags.records',
-    'flags.run', 'flags.training',
+    'flags.run', 'flags.training', 'flags.performance', 'estimator_pipeline.loops',
 ]
 
 
@@ -64,3 +64,22 @@ def test_batch_normalized_slim_net_builds_in_training_mode():
     assert logits.shape.as_list() == [2, 1, 1, 4]
     update_ops = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)
     assert len(update_ops) == 2 * 53  # moving mean and variance of 53 batch norms
+
+
+def test_tf_slim_loads_without_scikit_learn_until_used():
+  """compat.py defers tf_slim's scikit-learn import; using it still works."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  code = (
+      'import sys, estimator_pipeline, tf_slim\n'
+      'assert "tf_slim" in sys.modules\n'
+      'assert "sklearn" not in sys.modules, "sklearn imported at start-up"\n'
+      'from tf_slim.losses import metric_learning\n'
+      'assert metric_learning.HAS_SKLEARN\n'
+      'assert metric_learning.metrics.adjusted_rand_score([0, 1], [1, 0]) == 1.0\n'
+      'import sklearn.metrics\n'
+      'assert type(sklearn.metrics).__name__ == "module"\n'
+      'assert sklearn.metrics.adjusted_rand_score is not None\n')
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr[-2000:]
+

@@ -1,0 +1,97 @@
+"""Input pipeline: images/sec delivered to the model (decoded, preprocessed, batched).
+
+Four readers of the same 300x400 JPEGs, each producing 224x224 batches:
+
+- the project's evaluation input_fn (TFRecords, central crop) and training input_fn
+  (TFRecords, slim's vgg random crop + flip through decode_and_crop_jpeg);
+- their ceilings: the same decode + preprocessing functions mapped over the same bytes
+  held in memory, with the same parallelism (AUTOTUNE), so only the reading and the
+  record parsing differ;
+- Keras `image_dataset_from_directory` over the same images as files (what a Keras
+  user would pick: full decode + resize).
+
+  python -m bench --only=input_pipeline
+"""
+
+import os
+
+import tensorflow as tf
+
+from bench import common
+from bench import data as data_lib
+from estimator_pipeline import input_fn as input_lib
+from estimator_pipeline import preprocessing
+
+FAMILY = 'vgg'  # resnet_v1_50's preprocessing.
+
+
+def _count_rate(dataset, batch_size, warmup_batches, total_batches):
+  it = iter(dataset)
+  return common.timed_iterations(it, total_batches - warmup_batches, warmup_batches,
+                                 batch_size)
+
+
+def run(work_dir, toy=False, repeats=3):
+  count = 64 if toy else 512
+  batch = 8 if toy else 32
+  # A pass of 512 images lasts a fraction of a second, about as long as AUTOTUNE takes
+  # to settle: each measurement reads the set several times.
+  passes = 1 if toy else 4
+  size = 224
+  warmup = 2 if toy else 8
+  total = passes * count // batch
+  images = data_lib.make_image_set(os.path.join(work_dir, 'input'), count, 300, 400)
+  autotune = tf.data.AUTOTUNE
+
+  def project(is_training):
+    files = input_lib.list_files(images['records'])
+    # Evaluation reads its files once: naming them `passes` times reads them as often.
+    fn = input_lib.make_input_fn(
+        files * (1 if is_training else passes), is_training=is_training,
+        batch_size=batch, parse_fn=input_lib.make_image_parse_fn(
+            is_training=is_training, num_classes=4, family=FAMILY, image_size=size))
+    return lambda: _count_rate(fn(), batch, warmup, total)
+
+  def ceiling(is_training):
+    def preprocess(encoded):
+      if is_training:
+        return preprocessing.decode_and_preprocess(encoded, FAMILY, size, size, True)
+      return preprocessing.preprocess_image(preprocessing.decode_image(encoded),
+                                            FAMILY, size, size, False)
+
+    def measure():
+      dataset = tf.data.Dataset.from_tensor_slices(images['encoded']).repeat(passes)
+      dataset = dataset.map(preprocess, num_parallel_calls=autotune,
+                            deterministic=not is_training)
+      dataset = dataset.batch(batch, drop_remainder=is_training).prefetch(autotune)
+      return _count_rate(dataset, batch, warmup, total)
+    return measure
+
+  def keras():
+    dataset = tf.keras.utils.image_dataset_from_directory(
+        images['folder'], image_size=(size, size), batch_size=batch, shuffle=True,
+        seed=0)
+    return _count_rate(dataset.repeat(passes).prefetch(autotune), batch, warmup, total)
+
+  common.log('input pipeline: %d JPEGs 300x400 (%.0f KB each) -> %dx%d, batch %d'
+             % (count, images['bytes'] / count / 1024, size, size, batch))
+  raw = common.interleave({
+      'eval_input_fn': project(False),
+      'eval_ceiling': ceiling(False),
+      'train_input_fn': project(True),
+      'train_ceiling': ceiling(True),
+      'keras_image_dataset_from_directory': keras,
+  }, repeats, log=common.log)
+  results = {name + '_images_per_sec': common.stats(v) for name, v in raw.items()}
+  results['eval_vs_ceiling_ratio'] = common.stats(
+      common.ratios(raw['eval_input_fn'], raw['eval_ceiling']))
+  results['train_vs_ceiling_ratio'] = common.stats(
+      common.ratios(raw['train_input_fn'], raw['train_ceiling']))
+  results['train_vs_keras_ratio'] = common.stats(
+      common.ratios(raw['train_input_fn'], raw['keras_image_dataset_from_directory']))
+  results['eval_vs_keras_ratio'] = common.stats(
+      common.ratios(raw['eval_input_fn'], raw['keras_image_dataset_from_directory']))
+  return {'input_pipeline': results,
+          'input_pipeline_setup': {'images': count, 'source': '300x400 JPEG q90',
+                                   'output': '%dx%d' % (size, size), 'batch': batch,
+                                   'family': FAMILY, 'warmup_batches': warmup}}

@@ -1,0 +1,114 @@
+"""results.json -> RESULTS.md: machine, versions, date, every figure as min/median/max.
+
+The changes section (bench/CHANGES.md, written by hand) keeps the before/after figures
+of each speed change; it is copied into RESULTS.md as it is.
+
+  python -c "import json; from bench import report; \
+print(report.markdown(json.load(open('bench/results.json'))))"
+"""
+
+import os
+
+# (section key, title, goals: {ratio key: (op, bound, text)})
+SECTIONS = (
+    ('input_pipeline', '1. Input pipeline (images/sec, 300x400 JPEG -> 224x224)', {
+        'eval_vs_ceiling_ratio': ('>=', 0.95, 'evaluation path >= 0.95 of its ceiling'),
+        'train_vs_keras_ratio': ('>=', 1.3, 'training path >= 1.3x Keras'),
+    }),
+    ('training_small_cnn', '2a. Training throughput, small CNN (cifarnet 32x32, batch 64)', {
+        'pipeline_tuned_vs_keras_ratio': ('>=', 1.2, 'tuned pipeline >= 1.2x Keras'),
+        'pipeline_tuned_vs_ceiling_ratio': ('>=', 0.8, 'tuned pipeline >= 0.8 of ceiling'),
+    }),
+    ('training_resnet_v1_50', '2b. Training throughput, resnet_v1_50 (224x224, batch 16)', {
+        'pipeline_vs_ceiling_ratio': ('>=', 0.95, 'pipeline >= 0.95 of ceiling'),
+    }),
+    ('sequence', '3. Sequence model (SeqNN, params_small.json, 131072 bp)', {
+        'pipeline_vs_ceiling_ratio': ('>=', 0.9, 'pipeline >= 0.9 of ceiling'),
+    }),
+    ('startup', '4. Start-up (seconds)', {}),
+    ('scale', '5. Scale (input pipeline records/sec and peak RSS, 1x/4x/16x data)', {
+        'peak_rss_16x_vs_1x_ratio': ('<=', 1.1, 'peak memory flat: 16x/1x <= 1.1'),
+    }),
+)
+
+
+def _fmt(x):
+  if isinstance(x, float):
+    return '%.4g' % x
+  return str(x)
+
+
+def _is_stats(value):
+  return isinstance(value, dict) and {'min', 'median', 'max'} <= set(value)
+
+
+def _table(section, goals):
+  rows = ['| figure | min | median | max | n | goal |',
+          '| --- | ---: | ---: | ---: | ---: | --- |']
+  notes = []
+  for key in sorted(section):
+    value = section[key]
+    if _is_stats(value):
+      goal = ''
+      if key in goals:
+        op, bound, text = goals[key]
+        met = value['median'] >= bound if op == '>=' else value['median'] <= bound
+        goal = '%s: **%s**' % (text, 'met' if met else 'not met')
+      rows.append('| %s | %s | %s | %s | %d | %s |' % (
+          key, _fmt(value['min']), _fmt(value['median']), _fmt(value['max']),
+          value['n'], goal))
+    elif isinstance(value, dict):
+      notes.append('- %s: %s' % (key, ', '.join('%s %s' % (k, _fmt(v))
+                                                   for k, v in value.items())))
+    else:
+      notes.append('- %s: %s' % (key, value))
+  if len(rows) == 2:
+    rows = []
+  return '\n'.join(rows + ([''] + notes if notes and rows else notes))
+
+
+def markdown(results):
+  meta = results['meta']
+  machine = meta['machine']
+  lines = [
+      '# Benchmark results',
+      '',
+      'Written by `make bench` (`python -m bench`); the same numbers are in '
+      '`results.json`. Every figure is min / median / max over %d interleaved repeats '
+      '(A, B, C, A, B, C, ...); every `_ratio` is taken per repeat, between figures '
+      'measured side by side in the same round, before its median.' % meta['repeats'],
+      '',
+      '**Taken on a shared machine**: other people ran TensorFlow jobs on the same '
+      '%s cores during this run (load average at start: %s), so absolute images/sec '
+      'and examples/sec are depressed and noisy. The ratios are what to read.' % (
+          machine.get('cpu_count'), machine.get('load_average_at_start', '?')),
+      '',
+      '- date: %s%s' % (meta['date_utc'], ' (toy size)' if meta.get('toy') else ''),
+      '- machine: %s, %s CPU cores, %s' % (machine.get('cpu', '?'),
+                                           machine.get('cpu_count'),
+                                           machine.get('platform')),
+      '- versions: Python %s, TensorFlow %s, tensorflow-estimator %s, tf-slim %s, '
+      'tf-keras %s, numpy %s' % (machine.get('python'), machine.get('tensorflow'),
+                                 machine.get('tensorflow_estimator'),
+                                 machine.get('tf_slim'), machine.get('tf_keras'),
+                                 machine.get('numpy')),
+      '- commit: %s' % machine.get('commit', '?'),
+      '- seconds per benchmark: %s' % ', '.join(
+          '%s %s' % (k, v) for k, v in meta.get('seconds', {}).items()),
+      '',
+  ]
+  for key, title, goals in SECTIONS:
+    if key not in results:
+      continue
+    lines += ['## ' + title, '', _table(results[key], goals), '']
+    for extra in sorted(k for k in results if k.startswith(key + '_setup')):
+      lines += ['Set-up: ' + ', '.join('%s: %s' % (k, v)
+                                       for k, v in results[extra].items()), '']
+  if 'training_setup' in results and any(k.startswith('training_') for k in results):
+    lines += ['Training set-up: ' + ', '.join(
+        '%s: %s' % (k, v) for k, v in results['training_setup'].items()), '']
+  changes = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'CHANGES.md')
+  if os.path.exists(changes):
+    with open(changes) as f:
+      lines += [f.read().rstrip(), '']
+  return '\n'.join(lines)

@@ -1,0 +1,84 @@
+"""The benchmarks run end to end at toy size, so they cannot rot.
+
+  .venv/bin/python -m pytest -q tests/test_bench.py
+
+The figures are not asserted (timing tests flake on shared machines); what is checked
+is that `python -m bench --toy` writes results.json with every figure of every
+benchmark, each ratio a positive finite number, and a RESULTS.md that shows them.
+"""
+
+import json
+import math
+
+from conftest import run_cli
+
+# Ratio keys every full or toy run writes, by section.
+RATIOS = {
+    'input_pipeline': ['eval_vs_ceiling_ratio', 'train_vs_ceiling_ratio',
+                       'train_vs_keras_ratio', 'eval_vs_keras_ratio'],
+    'training_small_cnn': ['pipeline_vs_keras_ratio', 'pipeline_vs_ceiling_ratio',
+                           'pipeline_tuned_vs_keras_ratio',
+                           'pipeline_tuned_vs_ceiling_ratio',
+                           'pipeline_tuned_vs_pipeline_ratio', 'keras_vs_ceiling_ratio'],
+    'training_resnet_v1_50': ['pipeline_vs_keras_ratio', 'pipeline_vs_ceiling_ratio',
+                              'keras_vs_ceiling_ratio'],
+    'startup': ['first_step_vs_tf_import_ratio', 'train_import_vs_tf_import_ratio',
+                'export_vs_tf_import_ratio'],
+    'scale': ['train_records_per_sec_4x_vs_1x_ratio',
+              'train_records_per_sec_16x_vs_1x_ratio',
+              'eval_records_per_sec_16x_vs_1x_ratio', 'peak_rss_4x_vs_1x_ratio',
+              'peak_rss_16x_vs_1x_ratio'],
+}
+FIGURES = {
+    'input_pipeline': ['eval_input_fn_images_per_sec', 'eval_ceiling_images_per_sec',
+                       'train_input_fn_images_per_sec', 'train_ceiling_images_per_sec',
+                       'keras_image_dataset_from_directory_images_per_sec'],
+    'training_small_cnn': ['pipeline_examples_per_sec', 'keras_examples_per_sec',
+                           'ceiling_examples_per_sec'],
+    'startup': ['train_py_first_step_seconds', 'export_seconds', 'tf_import_seconds'],
+    'scale': ['peak_rss_mb_1x', 'peak_rss_mb_16x', 'train_records_per_sec_16x'],
+}
+
+
+def _positive_finite(stats):
+  return all(isinstance(stats[k], (int, float)) and math.isfinite(stats[k]) and
+             stats[k] > 0 for k in ('min', 'median', 'max'))
+
+
+def test_toy_bench_writes_every_figure(tmp_path):
+  out = tmp_path / 'out'
+  result = run_cli(['-m', 'bench', '--toy', '--output_dir=%s' % out,
+                    '--work_dir=%s' % (tmp_path / 'work')],
+                   # About a minute on an idle machine; a shared one can take far longer.
+                   timeout=3600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  results = json.loads((out / 'results.json').read_text())
+  assert results['meta']['toy'] is True
+  assert results['meta']['machine']['tensorflow'] == '2.15.1'
+  for section, keys in list(RATIOS.items()) + list(FIGURES.items()):
+    assert section in results, section
+    for key in keys:
+      assert key in results[section], (section, key)
+      assert _positive_finite(results[section][key]), (section, key,
+                                                        results[section][key])
+  # Every ratio anywhere, not only the listed ones, is a positive finite number.
+  for section, figures in results.items():
+    for key, value in figures.items():
+      if key.endswith('_ratio'):
+        assert _positive_finite(value), (section, key, value)
+  sequence = results['sequence']
+  if 'status' in sequence:
+    assert sequence['status'] == 'not measured: seqnn not available'
+  else:
+    assert _positive_finite(sequence['pipeline_vs_ceiling_ratio'])
+  assert results['startup']['import_profile']['by_package_seconds']['tensorflow'] > 0
+  markdown = (out / 'RESULTS.md').read_text()
+  assert 'shared machine' in markdown
+  assert 'eval_vs_ceiling_ratio' in markdown and 'peak_rss_16x_vs_1x_ratio' in markdown
+
+
+def test_bench_rejects_an_unknown_benchmark(tmp_path):
+  result = run_cli(['-m', 'bench', '--only=nonsense', '--output_dir=%s' % tmp_path])
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1].startswith('error: --only names')
+  assert not (tmp_path / 'results.json').exists()
