@@ -26,6 +26,7 @@ from estimator_pipeline import hooks
 from estimator_pipeline import input_fn as input_lib
 from estimator_pipeline import model_fn as model_fn_lib
 from estimator_pipeline import models
+from estimator_pipeline import monitoring
 from estimator_pipeline.errors import UserError
 from estimator_pipeline.errors import short_tf_message
 from export import exporters as exporters_lib
@@ -232,6 +233,7 @@ def model_params(cfg, image_size):
 def preflight(cfg):
   """Checks flags, files, model and checkpoints; writes nothing. Returns a Plan."""
   cfg.validate()
+  monitoring.parse_profile_steps(cfg.profile_steps, cfg.num_steps)
   spec = models.get(cfg.model_name)
   train_files = input_lib.list_files(cfg.train_record_path, '--train_record_path')
   eval_files = (input_lib.list_files(cfg.eval_record_path, '--eval_record_path')
@@ -279,7 +281,7 @@ def build_estimator(plan):
       warm_start_map=plan.warm_start_map,
       trainable_scopes=cfg.scopes('trainable_scopes'),
       scopes_to_freeze=cfg.scopes('scopes_to_freeze'),
-      class_names=plan.class_names)
+      class_names=plan.class_names, summarize_gradients=cfg.summarize_gradients)
   run_config = tf.estimator.RunConfig(
       model_dir=cfg.model_dir, tf_random_seed=cfg.random_seed,
       save_checkpoints_steps=cfg.effective_save_checkpoints_steps,
@@ -404,9 +406,10 @@ def run(cfg):
 
   estimator = build_estimator(plan)
   train_input, eval_input = input_fns(plan)
-  progress = hooks.ProgressHook(cfg.num_steps, cfg.batch_size, cfg.log_every_steps)
+  train_hooks = [hooks.ProgressHook(cfg.num_steps, cfg.batch_size, cfg.log_every_steps)
+                 ] + monitoring.training_hooks(cfg, model_params(cfg, plan.image_size))
   train_spec = tf.estimator.TrainSpec(train_input, max_steps=cfg.num_steps,
-                                      hooks=[progress])
+                                      hooks=train_hooks)
   reporter = hooks.EvalReporter()
   export_root = os.path.join(cfg.model_dir, 'export')
   eval_metrics = None
@@ -422,7 +425,7 @@ def run(cfg):
       eval_metrics, _ = tf.estimator.train_and_evaluate(estimator, train_spec,
                                                         eval_spec)
     else:
-      estimator.train(train_input, max_steps=cfg.num_steps, hooks=[progress])
+      estimator.train(train_input, max_steps=cfg.num_steps, hooks=train_hooks)
       exporters_lib.FinalExporter(
           'final', serving_input_fn(plan), exports_to_keep=cfg.exports_to_keep
       ).export(estimator, os.path.join(export_root, 'final'),

@@ -31,15 +31,12 @@ import math
 import numbers
 import os
 import re
-import sys
-import time
 from concurrent import futures
 from typing import Dict, List, Tuple
 
 import numpy as np
 from PIL import Image
 import tensorflow as tf
-import tqdm
 
 from estimator_pipeline import console
 from estimator_pipeline.errors import UserError
@@ -65,8 +62,6 @@ _JPEG = 'jpeg'
 _PNG = 'png'
 # Pillow's convert('RGB') clips these to 255 instead of scaling them down.
 _SIXTEEN_BIT_MODES = ('I', 'I;16', 'I;16B', 'I;16L', 'I;16N')
-# Seconds between plain progress lines when stderr is not a terminal (CI logs).
-_PLAIN_PROGRESS_EVERY = 10.0
 
 
 def shard_name(split, index, num_shards):
@@ -592,7 +587,7 @@ def _parallel_map(fn, items, num_workers, description, progress):
   """
   window = 4 * num_workers
   pending = collections.deque()
-  meter = _Progress(description, len(items), progress)
+  meter = console.Progress(len(items), description, unit='img', enabled=progress)
   with futures.ThreadPoolExecutor(max_workers=num_workers,
                                   thread_name_prefix='records') as executor:
     try:
@@ -670,47 +665,3 @@ def _remove_quietly(path):
     os.remove(path)
   except OSError:
     pass
-
-
-class _Progress:
-  """A tqdm bar on a terminal; elsewhere (CI logs) a plain line every few seconds."""
-
-  def __init__(self, description, total, enabled):
-    self._description = description
-    self._total = total
-    self._done = 0
-    self._start = self._last_line = time.monotonic()
-    self._bar = None
-    self._plain = False
-    if not enabled or not total:
-      return
-    if _isatty(sys.stderr):
-      self._bar = tqdm.tqdm(total=total, desc=description, unit='img', file=sys.stderr,
-                            dynamic_ncols=True)
-    else:
-      self._plain = True
-
-  def update(self):
-    self._done += 1
-    if self._bar is not None:
-      self._bar.update(1)
-    elif self._plain:
-      now = time.monotonic()
-      if now - self._last_line >= _PLAIN_PROGRESS_EVERY and self._done < self._total:
-        self._last_line = now
-        rate = self._done / max(now - self._start, 1e-9)
-        console.line('%s: %d/%d (%d%%), %.0f img/s, ETA %s' % (
-            self._description, self._done, self._total, 100 * self._done // self._total,
-            rate, console.duration((self._total - self._done) / rate)))
-
-  def close(self):
-    if self._bar is not None:
-      self._bar.close()
-      self._bar = None
-
-
-def _isatty(stream):
-  try:
-    return stream.isatty()
-  except (AttributeError, ValueError):
-    return False
