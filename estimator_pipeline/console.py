@@ -274,10 +274,14 @@ def duration(seconds):
 
 
 def metrics_text(metrics):
-  """'accuracy 0.9812  loss 0.0612 ...' for a dict of scalar metrics (step left out)."""
+  """'accuracy 0.9812  loss 0.0612 ...' for a dict of scalar metrics (step left out).
+
+  Values that are not numbers (a serialized Summary, such as the confusion matrix
+  image) are for TensorBoard only and left out.
+  """
   parts = []
   for name in sorted(metrics):
-    if name == 'global_step':
+    if name == 'global_step' or isinstance(metrics[name], (bytes, str)):
       continue
     try:
       parts.append('%s %.4f' % (name, float(metrics[name])))

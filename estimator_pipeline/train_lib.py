@@ -454,13 +454,19 @@ def _best(history, metric='loss'):
 
 
 def _summary(result):
+  """The closing lines: wall time, best and final evaluation, exports, TensorBoard."""
   console.line('Done: step %d in %s.' % (result.global_step,
                                           console.duration(result.seconds)))
-  if result.eval_metrics:
-    console.line('  final eval: %s' % console.metrics_text(result.eval_metrics))
   if result.best_metrics:
-    console.line('  best eval loss %.4f at step %d' % (
-        float(result.best_metrics['loss']), int(result.best_metrics['global_step'])))
+    # export/best is chosen by the lowest eval loss (BestExporter's default).
+    console.line('  best eval loss %.4f at step %d: %s' % (
+        float(result.best_metrics['loss']), int(result.best_metrics['global_step']),
+        console.metrics_text(result.best_metrics)))
+  if result.eval_metrics:
+    console.line('  final eval at step %d: %s' % (
+        int(result.eval_metrics.get('global_step', result.global_step)),
+        console.metrics_text(result.eval_metrics)))
   for name, path in sorted(result.exports.items()):
     if path:
       console.line('  export/%s: %s' % (name, path))
+  console.line('  watch it: tensorboard --logdir %s' % result.model_dir)
