@@ -101,14 +101,14 @@ class Progress:
     start: The count already done (a resumed run), not counted in the rate.
     enabled: False shows nothing (library callers and tests).
     live: Force the live bar (True) or plain lines (False); None asks the stream.
-    plain_every_seconds: Seconds between plain lines.
+    plain_every_seconds: Seconds between plain lines; None for PLAIN_EVERY_SECONDS.
     plain_every_n: Print a plain line at each multiple of this count instead.
     stream: Where to write; stderr by default.
   """
 
   def __init__(self, total, description='', *, unit='it', rate_scale=1.0, start=0,
-               enabled=True, live=None, plain_every_seconds=PLAIN_EVERY_SECONDS,
-               plain_every_n=0, stream=None):
+               enabled=True, live=None, plain_every_seconds=None, plain_every_n=0,
+               stream=None):
     self.total = int(total or 0)
     self.description = description
     self.unit = unit
@@ -118,7 +118,8 @@ class Progress:
     self._enabled = enabled
     self._stream = stream
     self._live = enabled and (is_terminal(stream) if live is None else live)
-    self._plain_every_seconds = plain_every_seconds
+    self._plain_every_seconds = (PLAIN_EVERY_SECONDS if plain_every_seconds is None
+                                 else plain_every_seconds)
     self._plain_every_n = plain_every_n
     now = time.monotonic()
     self._start_time = self._last_draw = now

@@ -140,3 +140,26 @@ def test_closing_summary(capsys):
       '  final eval at step 40: accuracy 0.7500  loss 0.5000',
       '  export/best: runs/x/export/best/2',
       '  watch it: tensorboard --logdir runs/x']
+
+
+def test_image_converter_shows_progress_and_counts(tmp_path, capsys, monkeypatch):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from estimator_pipeline.records import images  # pylint: disable=g-import-not-at-top
+  for name in ('a', 'b'):
+    (tmp_path / 'photos' / name).mkdir(parents=True)
+    for i in range(3):
+      Image.new('RGB', (8, 8), (40 * i, 0, 0)).save(tmp_path / 'photos' / name /
+                                                    ('%d.png' % i))
+  (tmp_path / 'photos' / 'a' / 'broken.png').write_bytes(b'not an image')
+  monkeypatch.setattr(console, 'PLAIN_EVERY_SECONDS', 0.0)
+  result = images.convert_image_folder(str(tmp_path / 'photos'), str(tmp_path / 'out'),
+                                       validation_fraction=0.0, num_workers=1)
+  lines = capsys.readouterr().err.splitlines()
+  checking = [l for l in lines if l.startswith('checking images ')]
+  writing = [l for l in lines if l.startswith('writing records ')]
+  # A line per file but the last (the closing count follows); rate and ETA in each.
+  assert [l.split()[2] for l in checking] == ['%d/7' % i for i in range(1, 7)], lines
+  assert [l.split()[2] for l in writing] == ['%d/6' % i for i in range(1, 6)], lines
+  assert all(re.search(r'img/s  ETA \d+s$', l) for l in checking + writing), lines
+  summary = result.summary()
+  assert 'wrote 6 train' in summary and 'skipped 1 file' in summary, summary
