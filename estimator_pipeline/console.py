@@ -5,6 +5,7 @@
 
 import collections
 import logging
+import shutil
 import sys
 import threading
 import time
@@ -226,7 +227,9 @@ class Progress:
       self._last_text = ''
 
   def _draw(self):
-    self._last_text = self.text(with_bar=True)
+    # A line longer than the terminal wraps, and \r would then redraw only its end.
+    width = shutil.get_terminal_size((100, 20)).columns
+    self._last_text = self.text(with_bar=True)[:max(20, width - 1)]
     self.stream.write('\r' + self._last_text)
 
   def close(self, final=False):

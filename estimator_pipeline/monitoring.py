@@ -106,6 +106,9 @@ class ProfileHook(tf.compat.v1.train.SessionRunHook):
   def after_create_session(self, session, coord):
     del coord
     self._step = int(session.run(self._global_step))
+    if self._step >= self._end:
+      console.line('--profile_steps=%d,%d: this run starts at step %d, past them; '
+                   'nothing is profiled.' % (self._start, self._end, self._step))
 
   def before_run(self, run_context):
     if not self._active and self._start <= self._step < self._end:
