@@ -10,14 +10,28 @@ DEMO_SEQ_DIR ?= demo_seq_out
 # Quieter TensorFlow start-up in every target; the pipeline sets the same default itself.
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: demo demo-seq test bench clean
+# tests/test_tensorboard.py drives Debian's headless Chromium through chromedriver.
+CHROMIUM_PACKAGES := chromium chromium-driver
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: demo demo-seq test bench clean browser
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-test: $(STAMP)
+# Installs Chromium and chromedriver when missing; fails loudly if it cannot, rather
+# than letting the browser test be skipped.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  echo "Installing Debian packages $(CHROMIUM_PACKAGES) for the TensorBoard browser test"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(CHROMIUM_PACKAGES) \
+	  || { echo "error: could not install $(CHROMIUM_PACKAGES); install them (apt-get install -y $(CHROMIUM_PACKAGES)) and re-run make test" >&2; exit 1; }; \
+	fi
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q tests
 
 # Benchmarks (< 10 min on 2 cores): writes bench/results.json and bench/RESULTS.md.

@@ -27,6 +27,8 @@ class Config:
   model_dir: str = ''
   random_seed: int = 0
   log_every_steps: int = 50
+  summarize_gradients: bool = False
+  profile_steps: str = ''
 
   # Data.
   train_record_path: str = ''

@@ -1,10 +1,8 @@
 """Session hooks and exporters that report progress while the Estimator trains.
 
   python train.py ... --log_every_steps=20
-  # step 40/2000  loss 1.2034  lr 0.010000  812.4 ex/s  ETA 2m31s
+  # step 40/2000 (2%)  loss 1.2034  lr 0.010000  812.4 ex/s  ETA 2m31s
 """
-
-import time
 
 import tensorflow as tf
 
@@ -13,12 +11,18 @@ from estimator_pipeline import model_fn as model_fn_lib
 
 
 class ProgressHook(tf.compat.v1.train.SessionRunHook):
-  """One console line every `every_n_steps`: step/total, loss, lr, examples/sec, ETA."""
+  """The step line: step/total, loss, lr, examples/sec, ETA (see console.Progress).
 
-  def __init__(self, num_steps, batch_size, every_n_steps):
+  A plain line every `every_n_steps` (and at the last step) when stderr is not a
+  terminal; on a terminal, one live line redrawn as the steps go.
+  """
+
+  def __init__(self, num_steps, batch_size, every_n_steps, live=None):
     self._num_steps = num_steps
     self._batch_size = batch_size
     self._every = max(1, every_n_steps)
+    self._live = live
+    self._progress = None
 
   def begin(self):
     graph = tf.compat.v1.get_default_graph()
@@ -36,8 +40,6 @@ class ProgressHook(tf.compat.v1.train.SessionRunHook):
         self._fetches[key] = graph.get_tensor_by_name(name)
       except KeyError:
         pass
-    self._last_time = None
-    self._last_step = None
 
   def before_run(self, run_context):
     del run_context
@@ -50,27 +52,26 @@ class ProgressHook(tf.compat.v1.train.SessionRunHook):
       step = int(values['step_after'])
     else:
       step = int(values['step']) + 1  # The value was read before this step's update.
-    now = time.time()
-    if step == self._last_step:
-      return  # A call that ran no step (the last loop ended at --num_steps).
-    if self._last_time is None:
-      self._last_time, self._last_step = now, step
+    if self._progress is None:
+      # Started after the first step, so graph start-up does not count in the rate.
+      self._progress = console.Progress(self._num_steps, 'step', unit='ex',
+                                        rate_scale=self._batch_size, start=step,
+                                        live=self._live, plain_every_n=self._every)
       return
-    if (step // self._every == self._last_step // self._every and
-        step < self._num_steps):
-      return  # No multiple of --log_every_steps reached (a loop may jump past one).
-    steps_per_sec = (step - self._last_step) / max(now - self._last_time, 1e-9)
-    self._last_time, self._last_step = now, step
-    parts = ['step %d/%d' % (step, self._num_steps)]
+    if step == self._progress.done:
+      return  # A call that ran no step (the last loop ended at --num_steps).
+    fields = []
     if 'loss' in values:
-      parts.append('loss %.4f' % values['loss'])
+      fields.append('loss %.4f' % values['loss'])
     if 'lr' in values:
-      parts.append('lr %.6f' % values['lr'])
-    parts.append('%.1f ex/s' % (steps_per_sec * self._batch_size))
-    if steps_per_sec > 0:
-      parts.append('ETA %s' % console.duration(
-          (self._num_steps - step) / steps_per_sec))
-    console.line('  '.join(parts))
+      fields.append('lr %.6f' % values['lr'])
+    self._progress.update(done=step, fields=fields, force=step >= self._num_steps)
+
+  def end(self, session):
+    del session
+    if self._progress is not None:
+      self._progress.close()
+      self._progress = None
 
 
 class EvalReporter(tf.estimator.Exporter):

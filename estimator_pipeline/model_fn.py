@@ -17,6 +17,7 @@ import tensorflow as tf
 import tf_slim
 
 from estimator_pipeline import optimization
+from estimator_pipeline import summaries
 
 PREDICT = tf.estimator.ModeKeys.PREDICT
 TOTAL_LOSS_NAME = 'pipeline/total_loss'
@@ -40,7 +41,7 @@ def variables_to_train(all_trainable, trainable_scopes=(), scopes_to_freeze=()):
 def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
                   learning_rate=0.01, decay_steps=1000, decay_rate=0.94, momentum=0.9,
                   warm_start_checkpoint=None, warm_start_map=None, trainable_scopes=(),
-                  scopes_to_freeze=(), class_names=None):
+                  scopes_to_freeze=(), class_names=None, summarize_gradients=False):
   """Builds the Estimator model_fn for a registered model.
 
   Args:
@@ -53,6 +54,8 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
     warm_start_map: {name in checkpoint: variable name} checked by train_lib.
     trainable_scopes, scopes_to_freeze: tuples of variable scopes.
     class_names: names for class ids, exported beside them when given.
+    summarize_gradients: also write histograms of every trained variable and its
+      gradient (gradient_norm is always written).
 
   Returns:
     model_fn(features, labels, mode, params, config) -> tf.estimator.EstimatorSpec.
@@ -96,6 +99,9 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
         if name != 'loss':  # The Estimator reports 'loss' (the total) itself.
           metrics[name] = tf.compat.v1.metrics.mean(value)
       metrics['regularization_loss'] = tf.compat.v1.metrics.mean(regularization_loss)
+      if 'classes' in outputs and num_classes:
+        metrics[summaries.CONFUSION_MATRIX] = summaries.confusion_matrix_metric(
+            labels, outputs['classes'], num_classes, class_names)
       return tf.estimator.EstimatorSpec(mode, loss=total_loss,
                                         eval_metric_ops=metrics)
 
@@ -112,7 +118,8 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
         optimization.learning_rate(learning_rate, global_step,
                                    decay_steps=decay_steps, decay_rate=decay_rate),
         name=LEARNING_RATE_NAME)
-    opt = optimization.optimizer(optimizer, lr, momentum=momentum)
+    opt = summaries.GradientRecorder(
+        optimization.optimizer(optimizer, lr, momentum=momentum))
     train_vars = variables_to_train(tf.compat.v1.trainable_variables(),
                                     trainable_scopes, scopes_to_freeze)
     # Batch-norm moving statistics are updated by UPDATE_OPS, not the optimizer: a
@@ -134,6 +141,9 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
     summary.scalar('learning_rate', lr)
     for name, value in model.train_summaries(outputs, labels).items():
       summary.scalar(name, value)
+    summaries.gradient_summaries(opt.grads_and_vars, histograms=summarize_gradients)
+    if spec.layout == 'image' and isinstance(features, dict) and 'image' in features:
+      summaries.input_image_summaries(features['image'], labels, class_names)
     return tf.estimator.EstimatorSpec(mode, loss=total_loss, train_op=train_op)
 
   return model_fn

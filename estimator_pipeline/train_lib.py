@@ -27,6 +27,7 @@ from estimator_pipeline import input_fn as input_lib
 from estimator_pipeline import loops
 from estimator_pipeline import model_fn as model_fn_lib
 from estimator_pipeline import models
+from estimator_pipeline import monitoring
 from estimator_pipeline import sequence_lib
 from estimator_pipeline import seqnn_params
 from estimator_pipeline.errors import UserError
@@ -237,6 +238,7 @@ def model_params(cfg, image_size):
 def preflight(cfg):
   """Checks flags, files, model and checkpoints; writes nothing. Returns a Plan."""
   cfg.validate()
+  monitoring.parse_profile_steps(cfg.profile_steps, cfg.num_steps)
   spec = models.get(cfg.model_name)
   train_files = input_lib.list_files(cfg.train_record_path, '--train_record_path')
   eval_files = (input_lib.list_files(cfg.eval_record_path, '--eval_record_path')
@@ -296,7 +298,7 @@ def build_estimator(plan):
       warm_start_map=plan.warm_start_map,
       trainable_scopes=cfg.scopes('trainable_scopes'),
       scopes_to_freeze=cfg.scopes('scopes_to_freeze'),
-      class_names=plan.class_names)
+      class_names=plan.class_names, summarize_gradients=cfg.summarize_gradients)
   fn = loops.make_looped_model_fn(fn, cfg.steps_per_loop, max_steps=cfg.num_steps,
                                   every_steps=cfg.effective_save_checkpoints_steps)
   run_config = tf.estimator.RunConfig(
@@ -445,9 +447,10 @@ def run(cfg, typed_flags=None):
 
   estimator = build_estimator(plan)
   train_input, eval_input = input_fns(plan)
-  progress = hooks.ProgressHook(cfg.num_steps, cfg.batch_size, cfg.log_every_steps)
+  train_hooks = [hooks.ProgressHook(cfg.num_steps, cfg.batch_size, cfg.log_every_steps)
+                 ] + monitoring.training_hooks(cfg, model_params(cfg, plan.image_size))
   train_spec = tf.estimator.TrainSpec(train_input, max_steps=cfg.num_steps,
-                                      hooks=[progress])
+                                      hooks=train_hooks)
   reporter = hooks.EvalReporter()
   export_root = os.path.join(cfg.model_dir, 'export')
   eval_metrics = None
@@ -463,7 +466,7 @@ def run(cfg, typed_flags=None):
       eval_metrics, _ = tf.estimator.train_and_evaluate(estimator, train_spec,
                                                         eval_spec)
     else:
-      estimator.train(train_input, max_steps=cfg.num_steps, hooks=[progress])
+      estimator.train(train_input, max_steps=cfg.num_steps, hooks=train_hooks)
       exporters_lib.FinalExporter(
           'final', serving_input_fn(plan), exports_to_keep=cfg.exports_to_keep
       ).export(estimator, os.path.join(export_root, 'final'),
@@ -492,13 +495,19 @@ def _best(history, metric='loss'):
 
 
 def _summary(result):
+  """The closing lines: wall time, best and final evaluation, exports, TensorBoard."""
   console.line('Done: step %d in %s.' % (result.global_step,
                                           console.duration(result.seconds)))
-  if result.eval_metrics:
-    console.line('  final eval: %s' % console.metrics_text(result.eval_metrics))
   if result.best_metrics:
-    console.line('  best eval loss %.4f at step %d' % (
-        float(result.best_metrics['loss']), int(result.best_metrics['global_step'])))
+    # export/best is chosen by the lowest eval loss (BestExporter's default).
+    console.line('  best eval loss %.4f at step %d: %s' % (
+        float(result.best_metrics['loss']), int(result.best_metrics['global_step']),
+        console.metrics_text(result.best_metrics)))
+  if result.eval_metrics:
+    console.line('  final eval at step %d: %s' % (
+        int(result.eval_metrics.get('global_step', result.global_step)),
+        console.metrics_text(result.eval_metrics)))
   for name, path in sorted(result.exports.items()):
     if path:
       console.line('  export/%s: %s' % (name, path))
+  console.line('  watch it: tensorboard --logdir %s' % result.model_dir)

@@ -10,3 +10,7 @@ def define_run_flags():
          'repeated.')
   define('log_every_steps', 'Print a progress line (step, loss, learning rate, '
          'examples/sec, ETA) and write training summaries every this many steps.')
+  define('summarize_gradients', 'Also write TensorBoard histograms of every trained '
+         'variable and its gradient at each summary step (bigger event files).')
+  define('profile_steps', 'Profile the training steps FIRST,LAST (e.g. 100,110) with the '
+         "TensorFlow profiler for TensorBoard's Profile tab; empty profiles nothing.")

@@ -271,13 +271,19 @@ def test_model_fn_eval_reports_metrics_and_total_loss():
     assert spec.train_op is None
     assert set(spec.eval_metric_ops) == {
         'accuracy', 'mean_per_class_accuracy', 'classification_loss',
-        'regularization_loss'}
+        'regularization_loss', 'confusion_matrix'}
     with tf.compat.v1.Session() as sess:
       sess.run([tf.compat.v1.global_variables_initializer(),
                 tf.compat.v1.local_variables_initializer()])
       sess.run({k: update for k, (_, update) in spec.eval_metric_ops.items()})
       values, loss = sess.run(
           [{k: value for k, (value, _) in spec.eval_metric_ops.items()}, spec.loss])
+  # The confusion matrix is a serialized Summary (image + counts) for TensorBoard;
+  # the Estimator renames its values confusion_matrix/0 and /1 in eval/.
+  matrix = tf.compat.v1.Summary.FromString(values['confusion_matrix'])
+  assert [v.WhichOneof('value') for v in matrix.value] == ['image', 'tensor']
+  assert matrix.value[0].image.width > 0
+  assert matrix.value[1].metadata.plugin_data.plugin_name == 'text'
   # cifarnet's fully connected layers carry weight decay, so there is one to add.
   assert values['regularization_loss'] > 0
   np.testing.assert_allclose(

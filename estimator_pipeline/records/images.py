@@ -39,7 +39,7 @@ from PIL import Image
 import tensorflow as tf
 
 from estimator_pipeline.errors import UserError
-from estimator_pipeline.records import progress as progress_lib
+from estimator_pipeline import console
 
 # Defaults of convert_image_folder; flags/records.py reads them so they live in one place.
 DEFAULT_VALIDATION_FRACTION = 0.1
@@ -587,7 +587,7 @@ def _parallel_map(fn, items, num_workers, description, progress):
   """
   window = 4 * num_workers
   pending = collections.deque()
-  meter = progress_lib.Progress(description, len(items), progress, unit='img')
+  meter = console.Progress(len(items), description, unit='img', enabled=progress)
   with futures.ThreadPoolExecutor(max_workers=num_workers,
                                   thread_name_prefix='records') as executor:
     try:

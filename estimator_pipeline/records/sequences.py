@@ -54,8 +54,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from estimator_pipeline import console
 from estimator_pipeline.errors import UserError
-from estimator_pipeline.records import progress as progress_lib
 
 # Defaults of convert_sequences (basenji_data.py's own); flags/records.py reads them.
 DEFAULT_SEQ_LENGTH = 131072
@@ -298,8 +298,8 @@ def convert_sequences(fasta,
     writer = _SplitWriter(os.path.join(temp_dir, TFRECORDS_DIR), seqs_per_tfr)
     skipped = []
     placed = []  # (chrom, start, end, split), in record order per split.
-    meter = progress_lib.Progress('writing sequences', len(regions), progress,
-                                  unit='seq')
+    meter = console.Progress(len(regions), 'writing sequences', unit='seq',
+                             enabled=progress)
     fasta_chroms = {}
     try:
       for name, length, codes in read_fasta(fasta, wanted=bed_chroms):
