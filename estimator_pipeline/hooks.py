@@ -45,7 +45,8 @@ class ProgressHook(tf.compat.v1.train.SessionRunHook):
     if self._last_time is None:
       self._last_time, self._last_step = now, step
       return
-    if step % self._every and step < self._num_steps:
+    if (step % self._every and step < self._num_steps) or step == self._last_step:
+      # The second test: with gradient accumulation several batches share a step.
       return
     steps_per_sec = (step - self._last_step) / max(now - self._last_time, 1e-9)
     self._last_time, self._last_step = now, step
