@@ -168,13 +168,17 @@ class BestCheckpointKeeper:
       new_files.append((target + '.tmp', target))
     for tmp, target in new_files:
       tf.io.gfile.rename(tmp, target, overwrite=True)
-    # Relative, so best/ still works after model_dir is moved or copied.
-    tf.compat.v1.train.update_checkpoint_state(self.best_dir, name,
-                                               all_model_checkpoint_paths=[name])
-    keep = {os.path.basename(t) for _, t in new_files}
-    for old in tf.io.gfile.glob(os.path.join(self.best_dir, '*.ckpt-*')):
-      if os.path.basename(old) not in keep:
-        tf.io.gfile.remove(old)
+    # The state file tf.train.latest_checkpoint reads, with a relative path so best/
+    # still works after model_dir is moved or copied.
+    state = os.path.join(self.best_dir, 'checkpoint')
+    with tf.io.gfile.GFile(state + '.tmp', 'w') as f:
+      f.write('model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n'
+              % (name, name))
+    tf.io.gfile.rename(state + '.tmp', state, overwrite=True)
+    keep = {os.path.basename(t) for _, t in new_files} | {'checkpoint', STATE_FILE}
+    for old in tf.io.gfile.listdir(self.best_dir):
+      if old not in keep:
+        tf.io.gfile.remove(os.path.join(self.best_dir, old))
 
   def _write_state(self):
     tf.io.gfile.makedirs(self.best_dir)
