@@ -368,3 +368,20 @@ def test_bad_training_flag_on_the_command_line_is_one_line_and_exit_2(data, tmp_
   assert len(errors) == 1 and expected in errors[0], proc.stderr[-3000:]
   assert 'Traceback' not in proc.stderr
   assert not os.path.exists(tmp_path / 'run')
+
+
+def test_checkpoint_policy_reaches_the_estimator(data, tmp_path):
+  cfg = _config(data, tmp_path / 'run', save_checkpoints_steps=0,
+                save_checkpoints_secs=30, keep_checkpoint_max=2,
+                keep_checkpoint_every_n_hours=0.5, seed=11, deterministic=True)
+  run_config = train_lib.build_estimator(train_lib.preflight(cfg)).config
+  assert run_config.save_checkpoints_secs == 30
+  assert run_config.save_checkpoints_steps is None
+  assert run_config.keep_checkpoint_max == 2
+  assert run_config.keep_checkpoint_every_n_hours == 0.5
+  assert run_config.tf_random_seed == 11
+  # Evaluation follows the checkpoints: every --eval_every_steps, else ten a run.
+  assert _config(data, 'x', save_checkpoints_steps=0, eval_every_steps=7,
+                 num_steps=100).effective_save_checkpoints_steps == 7
+  assert _config(data, 'x', save_checkpoints_steps=0,
+                 num_steps=100).effective_save_checkpoints_steps == 10
