@@ -185,6 +185,10 @@ def test_evaluation_and_export_use_the_moving_averages(data, tmp_path):
   np.testing.assert_allclose(reported, with_averages, rtol=1e-5)
   assert abs(reported - without) > 1e-4, (reported, without)
 
+  # The best checkpoint (of the only evaluation) is kept in best/, averages included.
+  assert tf.train.latest_checkpoint(os.path.join(cfg.model_dir, 'best')).endswith(
+      'model.ckpt-6')
+
   # The SavedModel restores the averages too (its saver maps them onto the weights).
   exported = tf.train.load_checkpoint(
       os.path.join(result.exports['final'], 'variables', 'variables'))
@@ -333,6 +337,12 @@ BAD_FLAGS = [
     ({'eval_every_steps': 4}, '--eval_every_steps=4 and --save_checkpoints_steps=3'),
     ({'eval_every_steps': 3, 'eval_record_path': ''},
      '--eval_every_steps=3 needs --eval_record_path'),
+    ({'eval_every_steps': 3, 'save_checkpoints_steps': 0, 'save_checkpoints_secs': 60},
+     '--save_checkpoints_secs=60 saves by time'),
+    ({'lr_schedule': 'piecewise', 'lr_boundaries': '3', 'lr_values': '0.1,-1'},
+     '--lr_values=0.1,-1 must not be negative'),
+    ({'save_checkpoints_secs': -1, 'save_checkpoints_steps': 0},
+     '--save_checkpoints_secs=-1'),
     ({'throttle_secs': -1}, '--throttle_secs=-1'),
     ({'early_stopping_patience': 3, 'eval_record_path': ''},
      '--early_stopping_patience=3 needs --eval_record_path'),
