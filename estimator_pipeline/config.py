@@ -25,7 +25,8 @@ class Config:
 
   # Run.
   model_dir: str = ''
-  random_seed: int = 0
+  seed: int = 0
+  deterministic: bool = False
   log_every_steps: int = 50
   summarize_gradients: bool = False
   profile_steps: str = ''
@@ -61,13 +62,35 @@ class Config:
   num_steps: int = 1000
   optimizer: str = 'momentum'
   learning_rate: float = 0.01
+  momentum: float = 0.9
+  adam_beta1: float = 0.9
+  adam_beta2: float = 0.999
+  adam_epsilon: float = 1e-8
+  rmsprop_decay: float = 0.9
+  rmsprop_epsilon: float = 1.0
+  # Learning-rate schedule (training_controls.py checks these; optimization.py builds it).
+  lr_schedule: str = 'exponential'
   decay_steps: int = 0
   decay_rate: float = 0.94
-  momentum: float = 0.9
+  lr_boundaries: str = ''
+  lr_values: str = ''
+  end_learning_rate: float = 0.0
+  warmup_steps: int = 0
+  # Gradients and weights.
+  clip_gradient_norm: float = 0.0
+  grad_accum_steps: int = 1
+  moving_average_decay: float = 0.0
+  # Checkpoints and evaluation.
   save_checkpoints_steps: int = 0
+  save_checkpoints_secs: int = 0
   keep_checkpoint_max: int = 5
   keep_checkpoint_every_n_hours: float = 10000.0
+  eval_every_steps: int = 0
+  throttle_secs: int = 0
   eval_steps: int = 0
+  early_stopping_metric: str = 'loss'
+  early_stopping_patience: int = 0
+  early_stopping_mode: str = 'auto'
 
   # Export.
   exports_to_keep: int = 5
@@ -95,6 +118,9 @@ class Config:
   def from_dict(cls, values):
     """Builds a Config from a mapping that may hold other keys (e.g. all absl flags)."""
     names = set(cls.field_names())
+    if 'random_seed' in values and 'seed' not in values:
+      # config.json files written before --seed was named so.
+      values = dict(values, seed=values['random_seed'])
     return cls(**{k: v for k, v in values.items() if k in names and v is not None})
 
   def replace(self, **changes):
@@ -114,15 +140,23 @@ class Config:
 
   @property
   def effective_decay_steps(self):
+    if self.decay_steps:
+      return self.decay_steps
+    if self.lr_schedule in ('polynomial', 'cosine'):
+      # These decay once, over the run after warmup, to --end_learning_rate.
+      return max(1, self.num_steps - self.warmup_steps)
     # slim's train_image_classifier decays every 2 epochs; without an epoch size we
     # decay ten times over the run, which gives a comparable curve for short runs.
-    return self.decay_steps or max(1, self.num_steps // 10)
+    return max(1, self.num_steps // 10)
 
   @property
   def effective_save_checkpoints_steps(self):
     # Evaluation runs after every checkpoint, so this is also the evaluation cadence:
     # ten evaluations per run unless the user says otherwise.
-    return self.save_checkpoints_steps or max(1, self.num_steps // 10)
+    if self.save_checkpoints_secs:
+      return None
+    return (self.save_checkpoints_steps or self.eval_every_steps or
+            max(1, self.num_steps // 10))
 
   def scopes(self, name) -> Tuple[str, ...]:
     """A comma-separated scope flag as a tuple of stripped, non-empty scopes."""
@@ -156,6 +190,9 @@ class Config:
     if self.ignore_missing_vars and not self.checkpoint_path:
       raise UserError('--ignore_missing_vars needs --checkpoint_path (it only affects '
                       'warm start).')
+    # The optimizer, schedule, checkpoint and early-stopping flags.
+    from estimator_pipeline import training_controls  # pylint: disable=g-import-not-at-top
+    training_controls.validate(self)
     return self
 
   def save(self, model_dir: Optional[str] = None):

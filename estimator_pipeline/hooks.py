@@ -59,7 +59,9 @@ class ProgressHook(tf.compat.v1.train.SessionRunHook):
                                         live=self._live, plain_every_n=self._every)
       return
     if step == self._progress.done:
-      return  # A call that ran no step (the last loop ended at --num_steps).
+      # A call that ran no step (the last loop ended at --num_steps), or a batch
+      # that shares its step with others (gradient accumulation).
+      return
     fields = []
     if 'loss' in values:
       fields.append('loss %.4f' % values['loss'])

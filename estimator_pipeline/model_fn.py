@@ -14,7 +14,6 @@ scopes) and returns the model_fn the Estimator calls in every mode:
 import re
 
 import tensorflow as tf
-import tf_slim
 
 from estimator_pipeline import optimization
 from estimator_pipeline import summaries
@@ -41,14 +40,16 @@ def variables_to_train(all_trainable, trainable_scopes=(), scopes_to_freeze=()):
 def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
                   learning_rate=0.01, decay_steps=1000, decay_rate=0.94, momentum=0.9,
                   warm_start_checkpoint=None, warm_start_map=None, trainable_scopes=(),
-                  scopes_to_freeze=(), class_names=None, summarize_gradients=False):
+                  scopes_to_freeze=(), class_names=None, summarize_gradients=False,
+                  train_options=None, training_chief_hooks=()):
   """Builds the Estimator model_fn for a registered model.
 
   Args:
     spec: the models.ModelSpec to build.
     num_classes: classes of a classifier.
     model_params: extra keyword arguments for the Model (image_size, weight_decay, ...).
-    optimizer, learning_rate, decay_steps, decay_rate, momentum: see optimization.py.
+    optimizer, learning_rate, decay_steps, decay_rate, momentum: see optimization.py;
+      used when train_options is None.
     warm_start_checkpoint: a checkpoint to initialize from, or None. train_lib passes
       it only when model_dir holds no checkpoint yet, so a restart resumes instead.
     warm_start_map: {name in checkpoint: variable name} checked by train_lib.
@@ -56,11 +57,22 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
     class_names: names for class ids, exported beside them when given.
     summarize_gradients: also write histograms of every trained variable and its
       gradient (gradient_norm is always written).
+    train_options: an optimization.TrainOptions (schedule, optimizer, clipping,
+      accumulation, moving averages); overrides the five arguments above.
+    training_chief_hooks: hooks that run after the Estimator's checkpoint saver in
+      each step (early stopping stops right after the evaluation that decides it).
 
   Returns:
     model_fn(features, labels, mode, params, config) -> tf.estimator.EstimatorSpec.
   """
   model_params = dict(model_params or {})
+  if train_options is None:
+    train_options = optimization.TrainOptions(
+        optimizer=optimizer, learning_rate=learning_rate, decay_steps=decay_steps,
+        decay_rate=decay_rate, momentum=momentum)
+  # EVAL and PREDICT (export) read the moving averages when they are kept.
+  averaged_scaffold = lambda: optimization.averaged_weights_scaffold(
+      train_options.moving_average_decay)
 
   def model_fn(features, labels, mode, params=None, config=None):
     del params, config
@@ -84,6 +96,7 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
         # test-time ensemble into the served predictions.
         outputs, export_outputs = model.serving_outputs(features, outputs)
       return tf.estimator.EstimatorSpec(mode, predictions=outputs,
+                                        scaffold=averaged_scaffold(),
                                         export_outputs=export_outputs)
 
     losses = model.loss(prediction, labels)
@@ -103,7 +116,8 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
         metrics[summaries.CONFUSION_MATRIX] = summaries.confusion_matrix_metric(
             labels, outputs['classes'], num_classes, class_names)
       return tf.estimator.EstimatorSpec(mode, loss=total_loss,
-                                        eval_metric_ops=metrics)
+                                        eval_metric_ops=metrics,
+                                        scaffold=averaged_scaffold())
 
     if warm_start_checkpoint and warm_start_map:
       # bert's pattern: the variables' initializers read the checkpoint. A restored
@@ -114,12 +128,8 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
                                                 dict(warm_start_map))
 
     global_step = tf.compat.v1.train.get_or_create_global_step()
-    lr = tf.identity(
-        optimization.learning_rate(learning_rate, global_step,
-                                   decay_steps=decay_steps, decay_rate=decay_rate),
-        name=LEARNING_RATE_NAME)
-    opt = summaries.GradientRecorder(
-        optimization.optimizer(optimizer, lr, momentum=momentum))
+    lr = tf.identity(optimization.learning_rate(train_options, global_step),
+                     name=LEARNING_RATE_NAME)
     train_vars = variables_to_train(tf.compat.v1.trainable_variables(),
                                     trainable_scopes, scopes_to_freeze)
     # Batch-norm moving statistics are updated by UPDATE_OPS, not the optimizer: a
@@ -127,9 +137,9 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
     # --trainable_scopes keeps them running, as slim does.)
     update_ops = [op for op in tf.compat.v1.get_collection(
         tf.compat.v1.GraphKeys.UPDATE_OPS) if not in_scopes(op.name, scopes_to_freeze)]
-    train_op = tf_slim.learning.create_train_op(
-        total_loss, opt, global_step=global_step, update_ops=update_ops,
-        variables_to_train=train_vars)
+    train_op = optimization.build_train_op(
+        total_loss, train_options, lr, global_step, train_vars, update_ops,
+        histograms=summarize_gradients)
 
     summary = tf.compat.v1.summary
     # The Estimator logs 'loss' (the total, as evaluation reports it) itself.
@@ -141,10 +151,10 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
     summary.scalar('learning_rate', lr)
     for name, value in model.train_summaries(outputs, labels).items():
       summary.scalar(name, value)
-    summaries.gradient_summaries(opt.grads_and_vars, histograms=summarize_gradients)
     if spec.layout == 'image' and isinstance(features, dict) and 'image' in features:
       summaries.input_image_summaries(features['image'], labels, class_names)
-    return tf.estimator.EstimatorSpec(mode, loss=total_loss, train_op=train_op)
+    return tf.estimator.EstimatorSpec(mode, loss=total_loss, train_op=train_op,
+                                      training_chief_hooks=list(training_chief_hooks))
 
   return model_fn
 

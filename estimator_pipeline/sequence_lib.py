@@ -196,12 +196,12 @@ def input_fns(cfg, seq_plan, train_files, eval_files):
   """(train input_fn, eval input_fn or None) over ZLIB basenji records."""
   parse_train = input_lib.make_sequence_parse_fn(
       seq_plan.layout, is_training=True, augment_rc=seq_plan.augment_rc,
-      augment_shift=seq_plan.augment_shift, seed=cfg.random_seed)
+      augment_shift=seq_plan.augment_shift, seed=cfg.seed)
   train = input_lib.make_input_fn(
       train_files, is_training=True, batch_size=cfg.batch_size,
       parse_fn=parse_train, compression_type=sequence_records.COMPRESSION,
       shuffle_buffer_size=cfg.shuffle_buffer_size,
-      num_parallel_reads=cfg.num_parallel_reads, seed=cfg.random_seed)
+      num_parallel_reads=cfg.num_parallel_reads, seed=cfg.seed)
   evaluate = None
   if eval_files:
     parse_eval = input_lib.make_sequence_parse_fn(seq_plan.layout, is_training=False)

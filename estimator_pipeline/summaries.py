@@ -26,43 +26,13 @@ _LOW = (247.0, 251.0, 255.0)
 _HIGH = (8.0, 48.0, 107.0)
 
 
-class GradientRecorder:
-  """Wraps a tf.compat.v1.train optimizer and keeps the gradients it applies.
-
-  tf_slim's create_train_op computes, transforms (multiplies, clips) and applies the
-  gradients inside; wrapping the optimizer sees exactly what reaches apply_gradients,
-  whatever create_train_op did to them on the way.
-  """
-
-  def __init__(self, optimizer):
-    self._optimizer = optimizer
-    self.grads_and_vars = []
-
-  def compute_gradients(self, *args, **kwargs):
-    return self._optimizer.compute_gradients(*args, **kwargs)
-
-  def apply_gradients(self, grads_and_vars, *args, **kwargs):
-    self.grads_and_vars = [(g, v) for g, v in grads_and_vars if g is not None]
-    return self._optimizer.apply_gradients(self.grads_and_vars, *args, **kwargs)
-
-  def __getattr__(self, name):
-    return getattr(self._optimizer, name)
-
-
-def gradient_summaries(grads_and_vars, histograms=False):
-  """`gradient_norm` (global norm of the applied gradients); with histograms, each
-  trained variable's values (`weights/<variable>`) and gradient
+def histogram_summaries(grads_and_vars):
+  """Each trained variable's values (`weights/<variable>`) and gradient
   (`gradients/<variable>`), so TensorBoard's Histograms tab shows two groups.
 
   The tags lead with the kind because a summary named exactly as an existing op (the
   variable itself) would be renamed by TensorFlow ('.../weights_1').
   """
-  grads = [g for g, _ in grads_and_vars]
-  if not grads:
-    return
-  summary.scalar('gradient_norm', tf.linalg.global_norm(grads))
-  if not histograms:
-    return
   for grad, var in grads_and_vars:
     values = grad.values if isinstance(grad, tf.IndexedSlices) else grad
     summary.histogram('weights/' + var.op.name, var)

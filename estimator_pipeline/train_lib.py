@@ -22,14 +22,18 @@ import tensorflow as tf
 
 from estimator_pipeline import config as config_lib
 from estimator_pipeline import console
+from estimator_pipeline import early_stopping
 from estimator_pipeline import hooks
 from estimator_pipeline import input_fn as input_lib
 from estimator_pipeline import loops
 from estimator_pipeline import model_fn as model_fn_lib
 from estimator_pipeline import models
 from estimator_pipeline import monitoring
+from estimator_pipeline import optimization
+from estimator_pipeline import reproducibility
 from estimator_pipeline import sequence_lib
 from estimator_pipeline import seqnn_params
+from estimator_pipeline import training_controls
 from estimator_pipeline.errors import UserError
 from estimator_pipeline.errors import short_tf_message
 from export import exporters as exporters_lib
@@ -54,6 +58,8 @@ class Plan:
   skipped_vars: Tuple[str, ...] = ()
   # Sequence models only: layout, resolved params, augmentation (sequence_lib.py).
   sequence: Optional[sequence_lib.SequencePlan] = None
+  # Set when model_dir has nothing left to train: the line that says why.
+  finished: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -64,6 +70,11 @@ class Result:
   best_metrics: Optional[dict]
   exports: Dict[str, Optional[str]]
   seconds: float
+  best_metric: str = 'loss'
+  # The line saying why nothing was trained (model_dir was done), or None.
+  finished: Optional[str] = None
+  # The line saying why training stopped before --num_steps, or None.
+  stopped_early: Optional[str] = None
 
 
 def read_labels(path):
@@ -211,11 +222,35 @@ def _check_model_dir(cfg, num_classes, image_size):
                             cfg.model_dir, key, theirs[key], ours[key], key))
   latest = (tf.train.latest_checkpoint(cfg.model_dir)
             if tf.io.gfile.isdir(cfg.model_dir) else None)
-  if latest and _checkpoint_step(latest) >= cfg.num_steps:
-    raise UserError('--model_dir=%s already holds step %d, at or past --num_steps=%d: '
-                    'raise --num_steps to train further.' % (
-                        cfg.model_dir, _checkpoint_step(latest), cfg.num_steps))
+  if saved is not None and latest:
+    _check_resume_training(cfg, saved, latest)
   return latest
+
+
+def _check_resume_training(cfg, saved, latest):
+  # The checkpoint holds the optimizer's slots and the moving averages of the run
+  # that wrote it; another optimizer, or averages it never kept, cannot restore.
+  if saved.optimizer != cfg.optimizer:
+    raise UserError('--model_dir=%s was trained with --optimizer=%s, and its '
+                    'checkpoint holds that optimizer\'s state: resume with '
+                    '--optimizer=%s, or use another --model_dir.' % (
+                        cfg.model_dir, saved.optimizer, saved.optimizer))
+  if cfg.moving_average_decay and not saved.moving_average_decay:
+    names = tf.train.load_checkpoint(latest).get_variable_to_shape_map()
+    if not any(n.endswith('/ExponentialMovingAverage') for n in names):
+      raise UserError('--model_dir=%s was trained without --moving_average_decay, so '
+                      'its checkpoint has no averages to continue: resume with '
+                      '--moving_average_decay=0, or use another --model_dir.'
+                      % cfg.model_dir)
+
+
+def _finished_message(cfg, latest):
+  step = _checkpoint_step(latest) if latest else 0
+  if latest and step >= cfg.num_steps:
+    return ('--model_dir=%s already holds step %d, at or past --num_steps=%d: nothing '
+            'to train. Raise --num_steps to train further.' % (cfg.model_dir, step,
+                                                               cfg.num_steps))
+  return early_stopping.finished_message(cfg, latest)
 
 
 def _check_resume_shapes(cfg, variables, latest):
@@ -230,9 +265,18 @@ def _check_resume_shapes(cfg, variables, latest):
 
 
 def model_params(cfg, image_size):
-  return {'image_size': image_size, 'weight_decay': cfg.weight_decay,
+  # AdamW decays the weights itself (decoupled): no L2 term in the loss as well.
+  weight_decay = 0.0 if cfg.optimizer == 'adamw' else cfg.weight_decay
+  return {'image_size': image_size, 'weight_decay': weight_decay,
           'dropout_keep_prob': cfg.dropout_keep_prob,
           'label_smoothing': cfg.label_smoothing}
+
+
+def plan_model_params(plan):
+  """The keyword arguments the planned model is built with."""
+  if plan.sequence:
+    return plan.sequence.model_params(plan.config)
+  return model_params(plan.config, plan.image_size)
 
 
 def preflight(cfg):
@@ -262,9 +306,13 @@ def preflight(cfg):
   _check_scopes(cfg, variables)
   if latest:
     _check_resume_shapes(cfg, variables, latest)
+  if eval_files:
+    early_stopping.check_metric(cfg, early_stopping.model_metric_names(
+        spec, num_classes, model_params(cfg, image_size), image_size))
   plan = Plan(config=cfg, spec=spec, train_files=train_files, eval_files=eval_files,
               class_names=class_names, num_classes=num_classes, image_size=image_size,
-              latest_checkpoint=latest, sequence=sequence)
+              latest_checkpoint=latest, sequence=sequence,
+              finished=_finished_message(cfg, latest))
   if cfg.checkpoint_path and not latest:
     plan.warm_start_checkpoint = resolve_checkpoint(cfg.checkpoint_path)
     plan.warm_start_map, plan.skipped_vars = warm_start_map(
@@ -285,15 +333,13 @@ class _Named:
     self.name = name
 
 
-def build_estimator(plan):
+def build_estimator(plan, training_chief_hooks=()):
   cfg = plan.config
   fn = model_fn_lib.make_model_fn(
       plan.spec, num_classes=plan.num_classes,
-      model_params=(plan.sequence.model_params(cfg) if plan.sequence else
-                    model_params(cfg, plan.image_size)),
-      optimizer=cfg.optimizer,
-      learning_rate=cfg.learning_rate, decay_steps=cfg.effective_decay_steps,
-      decay_rate=cfg.decay_rate, momentum=cfg.momentum,
+      model_params=plan_model_params(plan),
+      train_options=optimization.TrainOptions.from_config(cfg),
+      training_chief_hooks=training_chief_hooks,
       warm_start_checkpoint=plan.warm_start_checkpoint,
       warm_start_map=plan.warm_start_map,
       trainable_scopes=cfg.scopes('trainable_scopes'),
@@ -302,13 +348,16 @@ def build_estimator(plan):
   fn = loops.make_looped_model_fn(fn, cfg.steps_per_loop, max_steps=cfg.num_steps,
                                   every_steps=cfg.effective_save_checkpoints_steps)
   run_config = tf.estimator.RunConfig(
-      model_dir=cfg.model_dir, tf_random_seed=cfg.random_seed,
+      model_dir=cfg.model_dir, tf_random_seed=cfg.seed,
       save_checkpoints_steps=cfg.effective_save_checkpoints_steps,
+      save_checkpoints_secs=cfg.save_checkpoints_secs or None,
       keep_checkpoint_max=cfg.keep_checkpoint_max,
       keep_checkpoint_every_n_hours=cfg.keep_checkpoint_every_n_hours,
       save_summary_steps=cfg.log_every_steps,
       log_step_count_steps=cfg.log_every_steps,
-      session_config=loops.session_config(cfg.inter_op_threads, cfg.intra_op_threads))
+      # --deterministic runs independent ops on one inter-op thread, in a fixed order.
+      session_config=loops.session_config(
+          1 if cfg.deterministic else cfg.inter_op_threads, cfg.intra_op_threads))
   return tf.estimator.Estimator(model_fn=fn, config=run_config)
 
 
@@ -322,7 +371,7 @@ def input_fns(plan):
   train = input_lib.make_input_fn(
       plan.train_files, is_training=True, batch_size=cfg.batch_size,
       parse_fn=parse_train, shuffle_buffer_size=cfg.shuffle_buffer_size,
-      num_parallel_reads=cfg.num_parallel_reads, seed=cfg.random_seed)
+      num_parallel_reads=cfg.num_parallel_reads, seed=cfg.seed)
   evaluate = None
   if plan.eval_files:
     parse_eval = input_lib.make_image_parse_fn(
@@ -419,10 +468,15 @@ def run(cfg, typed_flags=None):
   start = time.time()
   cfg, _, not_applied = seqnn_params.resolve_config(cfg, explicit=typed_flags)
   plan = preflight(cfg)
+  if plan.finished:
+    # A finished job re-run: say so, write nothing, succeed (exit 0), as make does.
+    console.line(plan.finished)
+    return _result(cfg, plan.latest_checkpoint, None, start, finished=plan.finished)
   # The resolved values, so a later run compares against what was really built.
   cfg = cfg.replace(num_classes=plan.num_classes, image_size=plan.image_size)
   plan.config = cfg
   cfg.save()
+  training_controls.save_flagfile(cfg)
   if plan.sequence:
     seqnn_params.save(plan.sequence.params, cfg.model_dir)
     for notice in plan.sequence.notices:
@@ -445,53 +499,82 @@ def run(cfg, typed_flags=None):
   else:
     console.line('Training %s from scratch in %s.' % (cfg.model_name, cfg.model_dir))
 
-  estimator = build_estimator(plan)
+  keeper = None
+  chief_hooks = []
+  if plan.eval_files:
+    keeper = early_stopping.BestCheckpointKeeper(
+        cfg.model_dir, cfg.early_stopping_metric, cfg.early_stopping_mode,
+        cfg.early_stopping_patience)
+    chief_hooks.append(early_stopping.StopTrainingHook(keeper))
+  with reproducibility.applied(cfg.seed, cfg.deterministic):
+    estimator = build_estimator(plan, training_chief_hooks=chief_hooks)
+    eval_metrics = _train_and_evaluate(plan, estimator, keeper)
+  return _result(cfg, estimator.latest_checkpoint(), eval_metrics, start,
+                 stopped_early=keeper.stop_reason if keeper else None)
+
+
+def _train_and_evaluate(plan, estimator, keeper):
+  """Runs training (and evaluation, exports); returns the last evaluation's metrics."""
+  cfg = plan.config
   train_input, eval_input = input_fns(plan)
-  train_hooks = [hooks.ProgressHook(cfg.num_steps, cfg.batch_size, cfg.log_every_steps)
-                 ] + monitoring.training_hooks(cfg, model_params(cfg, plan.image_size))
+  # With gradient accumulation a step is one update of grad_accum_steps batches.
+  train_hooks = [hooks.ProgressHook(cfg.num_steps,
+                                    cfg.batch_size * cfg.grad_accum_steps,
+                                    cfg.log_every_steps)
+                 ] + monitoring.training_hooks(cfg, plan_model_params(plan))
   train_spec = tf.estimator.TrainSpec(train_input, max_steps=cfg.num_steps,
                                       hooks=train_hooks)
-  reporter = hooks.EvalReporter()
   export_root = os.path.join(cfg.model_dir, 'export')
+  final_exporter = lambda: exporters_lib.FinalExporter(
+      'final', serving_input_fn(plan), exports_to_keep=cfg.exports_to_keep)
   eval_metrics = None
   try:
     if eval_input is not None:
       eval_spec = tf.estimator.EvalSpec(
           eval_input, steps=cfg.eval_steps or None,
-          exporters=[reporter] + exporters_lib.make_exporters(
-              serving_input_fn(plan), cfg.exports_to_keep),
-          # Evaluate after every checkpoint: the default 600 s throttle means a short
-          # job never evaluates.
-          start_delay_secs=0, throttle_secs=0)
+          exporters=[hooks.EvalReporter(),
+                     early_stopping.BestCheckpointExporter(keeper)] +
+          exporters_lib.make_exporters(serving_input_fn(plan), cfg.exports_to_keep,
+                                       compare_fn=keeper.compare_fn),
+          # By default evaluate after every checkpoint: train_and_evaluate's 600 s
+          # throttle means a short job never evaluates.
+          start_delay_secs=0, throttle_secs=cfg.throttle_secs)
       eval_metrics, _ = tf.estimator.train_and_evaluate(estimator, train_spec,
                                                         eval_spec)
+      if keeper.should_stop:
+        # train_and_evaluate exports final/ only at --num_steps.
+        final_exporter().export(estimator, os.path.join(export_root, 'final'),
+                                estimator.latest_checkpoint(), eval_metrics, True)
     else:
       estimator.train(train_input, max_steps=cfg.num_steps, hooks=train_hooks)
-      exporters_lib.FinalExporter(
-          'final', serving_input_fn(plan), exports_to_keep=cfg.exports_to_keep
-      ).export(estimator, os.path.join(export_root, 'final'),
-               estimator.latest_checkpoint(), {}, True)
+      final_exporter().export(estimator, os.path.join(export_root, 'final'),
+                              estimator.latest_checkpoint(), {}, True)
   except tf.errors.OpError as e:
     translated = _translate(e, plan)
     if translated is None:
       raise
     raise translated from None
+  return eval_metrics
 
+
+def _result(cfg, latest_checkpoint, eval_metrics, start, finished=None,
+            stopped_early=None):
+  export_root = os.path.join(cfg.model_dir, 'export')
+  direction = training_controls.metric_direction(cfg.early_stopping_metric,
+                                                 cfg.early_stopping_mode)
   result = Result(
       model_dir=cfg.model_dir,
-      global_step=_checkpoint_step(estimator.latest_checkpoint()),
+      global_step=_checkpoint_step(latest_checkpoint),
       eval_metrics=dict(eval_metrics) if eval_metrics else None,
-      best_metrics=_best(eval_history(cfg.model_dir)),
+      best_metrics=early_stopping.summary_best(
+          eval_history(cfg.model_dir), cfg.early_stopping_metric, direction),
       exports={name: _newest_export(os.path.join(export_root, name))
                for name in ('best', 'final')},
-      seconds=time.time() - start)
-  _summary(result)
+      seconds=time.time() - start, best_metric=cfg.early_stopping_metric,
+      finished=finished, stopped_early=stopped_early)
+  if not finished:
+    _summary(result)
   return result
-
-
-def _best(history, metric='loss'):
-  scored = [dict(m, global_step=step) for step, m in history.items() if metric in m]
-  return min(scored, key=lambda m: m[metric]) if scored else None
 
 
 def _summary(result):
@@ -499,14 +582,18 @@ def _summary(result):
   console.line('Done: step %d in %s.' % (result.global_step,
                                           console.duration(result.seconds)))
   if result.best_metrics:
-    # export/best is chosen by the lowest eval loss (BestExporter's default).
-    console.line('  best eval loss %.4f at step %d: %s' % (
-        float(result.best_metrics['loss']), int(result.best_metrics['global_step']),
+    # export/best and model_dir/best are chosen by the same metric.
+    console.line('  best eval %s %.4f at step %d: %s' % (
+        result.best_metric, float(result.best_metrics[result.best_metric]),
+        int(result.best_metrics['global_step']),
         console.metrics_text(result.best_metrics)))
   if result.eval_metrics:
     console.line('  final eval at step %d: %s' % (
         int(result.eval_metrics.get('global_step', result.global_step)),
         console.metrics_text(result.eval_metrics)))
+  if result.stopped_early:
+    console.line('  stopped early (see above); best checkpoint in %s'
+                 % os.path.join(result.model_dir, early_stopping.BEST_DIR))
   for name, path in sorted(result.exports.items()):
     if path:
       console.line('  export/%s: %s' % (name, path))

@@ -25,12 +25,13 @@ class FinalExporter(tf.estimator.LatestExporter):
                           is_the_final_export)
 
 
-def make_exporters(serving_input_receiver_fn, exports_to_keep=5):
-  """[best by eval loss, final] for an EvalSpec."""
+def make_exporters(serving_input_receiver_fn, exports_to_keep=5, compare_fn=None):
+  """[best (by eval loss, or compare_fn(best, current) -> bool), final] for an EvalSpec."""
+  best_kwargs = {'compare_fn': compare_fn} if compare_fn else {}
   return [
       tf.estimator.BestExporter(
           name='best', serving_input_receiver_fn=serving_input_receiver_fn,
-          exports_to_keep=exports_to_keep),
+          exports_to_keep=exports_to_keep, **best_kwargs),
       FinalExporter(name='final',
                     serving_input_receiver_fn=serving_input_receiver_fn,
                     exports_to_keep=exports_to_keep),

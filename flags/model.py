@@ -17,7 +17,8 @@ def define_model_flags():
          'where orientation matters, such as digits or text).')
   define('label_smoothing', 'Label smoothing for the cross-entropy loss, 0 for none.')
   define('weight_decay', "L2 weight decay of the net's arg scope; a negative value "
-         "keeps the net's own default.")
+         "keeps the net's own default. With --optimizer=adamw it is AdamW's decoupled "
+         'decay rate instead (negative: 0.01) and the net has no L2 term.')
   define('dropout_keep_prob', "Dropout keep probability for nets that have dropout; a "
          "negative value keeps the net's own default.")
   define('checkpoint_path', 'Checkpoint (file or directory) to warm-start from, e.g. '

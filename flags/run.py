@@ -1,13 +1,21 @@
 """Flags for the run as a whole: where it writes, its seed, how often it reports."""
 
+from absl import flags as absl_flags
+
 from flags.common import define
 
 
 def define_run_flags():
-  define('model_dir', 'Directory for checkpoints, TensorBoard events, config.json and '
-         'export/; re-running the same command resumes from its latest checkpoint.')
-  define('random_seed', 'Seed for TensorFlow and the input shuffle, so a run can be '
-         'repeated.')
+  define('model_dir', 'Directory for checkpoints, TensorBoard events, config.json, '
+         'flags.txt and export/; re-running the same command resumes from its latest '
+         'checkpoint.')
+  define('seed', 'Seed of the graph (initializers, dropout, augmentation) and of the '
+         'file and record shuffles, so a run can be repeated.')
+  if 'random_seed' not in absl_flags.FLAGS:
+    absl_flags.DEFINE_alias('random_seed', 'seed')
+  define('deterministic', 'Turn on TensorFlow op determinism and a fixed input order, '
+         'so two runs with the same --seed give identical losses step for step '
+         '(slower input pipeline).')
   define('log_every_steps', 'Print a progress line (step, loss, learning rate, '
          'examples/sec, ETA) and write training summaries every this many steps.')
   define('summarize_gradients', 'Also write TensorBoard histograms of every trained '

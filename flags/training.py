@@ -1,24 +1,80 @@
-"""Flags for the optimizer, the schedule, checkpoints and evaluation."""
+"""Flags for the optimizer, the schedule, gradients, checkpoints, evaluation and early
+stopping; each is checked by estimator_pipeline/training_controls.py before any graph
+is built.
 
-from estimator_pipeline import optimization
+  python train.py --helpfull | grep -A2 lr_schedule
+"""
+
+from estimator_pipeline import training_controls
 from flags.common import define
 from flags.common import define_enum
 
 
 def define_training_flags():
-  define('batch_size', 'Training examples per step.')
+  define('batch_size', 'Training examples per batch (per micro-batch with '
+         '--grad_accum_steps).')
   define('eval_batch_size', 'Evaluation examples per batch; 0 uses --batch_size.')
   define('num_steps', 'Total training steps (global step to reach); re-running with a '
-         'larger value continues training.')
-  define_enum('optimizer', optimization.OPTIMIZERS, 'Optimizer to train with.')
-  define('learning_rate', 'Initial learning rate.')
-  define('decay_steps', 'Multiply the learning rate by --decay_rate every this many '
-         'steps; 0 decays ten times over --num_steps.')
-  define('decay_rate', 'Factor of each learning-rate decay step.')
+         'larger value continues training. With --grad_accum_steps a step is one '
+         'update.')
+  # Optimizer.
+  define_enum('optimizer', training_controls.OPTIMIZERS, 'Optimizer to train with; '
+              'adamw is Adam with decoupled weight decay (--weight_decay).')
+  define('learning_rate', 'Initial (peak, with --warmup_steps) learning rate.')
   define('momentum', 'Momentum of the momentum and rmsprop optimizers.')
+  define('adam_beta1', 'Exponential decay of the first-moment estimates (adam, adamw).')
+  define('adam_beta2', 'Exponential decay of the second-moment estimates (adam, adamw).')
+  define('adam_epsilon', 'Epsilon of adam and adamw, added to the denominator.')
+  define('rmsprop_decay', 'Decay of the rmsprop squared-gradient average.')
+  define('rmsprop_epsilon', "Epsilon of rmsprop (slim's default 1.0).")
+  # Schedule.
+  define_enum('lr_schedule', training_controls.LR_SCHEDULE_CHOICES,
+              "Learning-rate schedule (tf-models-official's): constant, exponential "
+              '(by --decay_rate every --decay_steps), piecewise (--lr_boundaries, '
+              '--lr_values), polynomial (linear) or cosine (to --end_learning_rate); '
+              'fixed and stepwise are other names for constant and piecewise.')
+  define('decay_steps', 'Steps per decay: exponential multiplies by --decay_rate every '
+         'this many steps (0: ten times over --num_steps); polynomial and cosine reach '
+         '--end_learning_rate after this many steps past warmup (0: the rest of the '
+         'run).')
+  define('decay_rate', 'Factor of each exponential decay step, and of each piecewise '
+         'boundary when --lr_values is empty.')
+  define('lr_boundaries', 'Comma-separated global steps where the piecewise schedule '
+         'changes rate, e.g. 30000,60000.')
+  define('lr_values', 'Comma-separated rates of the piecewise schedule, one more than '
+         '--lr_boundaries; empty multiplies --learning_rate by --decay_rate at each '
+         'boundary.')
+  define('end_learning_rate', 'Learning rate the polynomial and cosine schedules decay '
+         'to.')
+  define('warmup_steps', 'Raise the learning rate linearly from 0 to --learning_rate '
+         'over this many steps, then start the schedule; 0 for no warmup.')
+  # Gradients and weights.
+  define('clip_gradient_norm', 'Clip the gradients to this global norm before each '
+         'update; 0 does not clip. The norm is logged as gradient_norm.')
+  define('grad_accum_steps', 'Accumulate the gradients of this many batches and apply '
+         'them as one update, the same as one batch this many times larger.')
+  define('moving_average_decay', 'Keep exponential moving averages of the weights with '
+         'this decay (e.g. 0.9999); evaluation and exports then use the averages. 0 '
+         'keeps none.')
+  # Checkpoints and evaluation.
   define('save_checkpoints_steps', 'Save a checkpoint, and evaluate it, every this many '
-         'steps; 0 does so ten times over --num_steps.')
-  define('keep_checkpoint_max', 'Number of recent checkpoints to keep.')
+         'steps; 0 does so ten times over --num_steps (or every --eval_every_steps).')
+  define('save_checkpoints_secs', 'Save a checkpoint (and evaluate it) every this many '
+         'seconds instead of by steps; 0 saves by steps.')
+  define('keep_checkpoint_max', 'Number of recent checkpoints to keep (the best one is '
+         'also kept in model_dir/best/).')
   define('keep_checkpoint_every_n_hours', 'Also keep one checkpoint every this many '
          'hours, whatever --keep_checkpoint_max prunes.')
+  define('eval_every_steps', 'Evaluate every this many steps (a checkpoint is saved '
+         'as often); 0 evaluates after every checkpoint.')
+  define('throttle_secs', 'Wait at least this many seconds between evaluations; a '
+         'checkpoint saved sooner is not evaluated. 0 evaluates every checkpoint.')
   define('eval_steps', 'Batches per evaluation; 0 reads the whole evaluation set once.')
+  # Early stopping.
+  define('early_stopping_metric', 'Evaluation metric that judges the best checkpoint '
+         '(model_dir/best/, export/best/) and early stopping, e.g. loss or accuracy.')
+  define('early_stopping_patience', 'Stop after this many evaluations in a row without '
+         'a better --early_stopping_metric; 0 never stops early.')
+  define_enum('early_stopping_mode', training_controls.EARLY_STOPPING_MODES,
+              'Whether lower (min) or higher (max) --early_stopping_metric is better; '
+              'auto: max for accuracy-like metrics, min for losses.')

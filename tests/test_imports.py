@@ -33,6 +33,12 @@ MODULES = [
     'export', 'export.exporters', 'export.serving', 'export.predict', 'flags',
     'flags.common', 'flags.data', 'flags.export', 'flags.model', 'flags.records',
     'flags.run', 'flags.training', 'flags.performance', 'estimator_pipeline.loops',
+    'flags.run', 'flags.training',
+    # Training controls.
+    'official.modeling.optimization.optimizer_factory',
+    'official.modeling.optimization.configs.optimization_config',
+    'estimator_pipeline.training_controls', 'estimator_pipeline.early_stopping',
+    'estimator_pipeline.reproducibility',
 ]
 
 

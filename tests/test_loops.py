@@ -27,7 +27,7 @@ def _config(data, model_dir, **kw):
                 eval_record_path=str(data / 'validation-*.tfrecord'),
                 model_name='cifarnet', num_steps=22, batch_size=16,
                 save_checkpoints_steps=8, log_every_steps=5, learning_rate=0.02,
-                random_flip=False, random_seed=3)
+                random_flip=False, seed=3)
   values.update(kw)
   return config.Config(**values)
 
