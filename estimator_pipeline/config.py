@@ -67,6 +67,8 @@ class Config:
 
   # Export.
   exports_to_keep: int = 5
+  # '' = the model's default (encoded_image for image classifiers); see export/serving.py.
+  serving_input: str = ''
 
   @classmethod
   def field_names(cls):

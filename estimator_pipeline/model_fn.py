@@ -17,6 +17,7 @@ import tensorflow as tf
 import tf_slim
 
 from estimator_pipeline import optimization
+from export import outputs as serving_outputs
 
 PREDICT = tf.estimator.ModeKeys.PREDICT
 TOTAL_LOSS_NAME = 'pipeline/total_loss'
@@ -40,7 +41,7 @@ def variables_to_train(all_trainable, trainable_scopes=(), scopes_to_freeze=()):
 def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
                   learning_rate=0.01, decay_steps=1000, decay_rate=0.94, momentum=0.9,
                   warm_start_checkpoint=None, warm_start_map=None, trainable_scopes=(),
-                  scopes_to_freeze=(), class_names=None):
+                  scopes_to_freeze=(), class_names_file=None):
   """Builds the Estimator model_fn for a registered model.
 
   Args:
@@ -52,7 +53,8 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
       it only when model_dir holds no checkpoint yet, so a restart resumes instead.
     warm_start_map: {name in checkpoint: variable name} checked by train_lib.
     trainable_scopes, scopes_to_freeze: tuples of variable scopes.
-    class_names: names for class ids, exported beside them when given.
+    class_names_file: a file of class names, one a line (export/outputs.py
+      writes it); predictions and exports name the classes when given.
 
   Returns:
     model_fn(features, labels, mode, params, config) -> tf.estimator.EstimatorSpec.
@@ -66,19 +68,18 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
     preprocessed = model.preprocess(features)
     prediction = model.predict(preprocessed)
     outputs = model.postprocess(prediction)
-    if class_names:
-      # --num_classes may exceed the names in labels.txt: unnamed ids get their number,
-      # so a prediction of such a class is not an out-of-range gather in serving.
-      names = list(class_names) + [str(i) for i in range(len(class_names),
-                                                          num_classes)]
-      outputs['class_names'] = tf.gather(tf.constant(names), outputs['classes'])
 
     if mode == PREDICT:
-      return tf.estimator.EstimatorSpec(
-          mode, predictions=outputs,
-          export_outputs={
-              tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY:
-                  tf.estimator.export.PredictOutput(outputs)})
+      if 'probabilities' in outputs and 'classes' in outputs:
+        # Classifiers: top-k, class names from an asset file, classify signature.
+        predictions, export_outputs = serving_outputs.classifier_outputs(
+            outputs, class_names_file)
+      else:
+        predictions, export_outputs = outputs, {
+            tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY:
+                tf.estimator.export.PredictOutput(outputs)}
+      return tf.estimator.EstimatorSpec(mode, predictions=predictions,
+                                        export_outputs=export_outputs)
 
     losses = model.loss(prediction, labels)
     regularization_loss = tf.compat.v1.losses.get_regularization_loss()

@@ -29,6 +29,7 @@ from estimator_pipeline import models
 from estimator_pipeline.errors import UserError
 from estimator_pipeline.errors import short_tf_message
 from export import exporters as exporters_lib
+from export import outputs as serving_outputs
 from export import serving
 
 LABELS_FILE = 'labels.txt'
@@ -48,6 +49,9 @@ class Plan:
   warm_start_checkpoint: Optional[str] = None
   warm_start_map: Dict[str, str] = dataclasses.field(default_factory=dict)
   skipped_vars: Tuple[str, ...] = ()
+  # model_dir/class_names.txt, written by run() when labels.txt is known; exports ship
+  # it in assets/.
+  class_names_file: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -239,6 +243,7 @@ def preflight(cfg):
   class_names = _find_labels(cfg, train_files)
   num_classes = _resolve_num_classes(cfg, class_names)
   image_size = cfg.image_size or spec.default_image_size
+  serving.get(spec, cfg.serving_input)  # An unknown --serving_input fails here.
   latest = _check_model_dir(cfg, num_classes, image_size)
   variables, trainable_names = model_variables(
       spec, num_classes, model_params(cfg, image_size), image_size)
@@ -279,7 +284,7 @@ def build_estimator(plan):
       warm_start_map=plan.warm_start_map,
       trainable_scopes=cfg.scopes('trainable_scopes'),
       scopes_to_freeze=cfg.scopes('scopes_to_freeze'),
-      class_names=plan.class_names)
+      class_names_file=plan.class_names_file)
   run_config = tf.estimator.RunConfig(
       model_dir=cfg.model_dir, tf_random_seed=cfg.random_seed,
       save_checkpoints_steps=cfg.effective_save_checkpoints_steps,
@@ -311,7 +316,20 @@ def input_fns(plan):
 
 
 def serving_input_fn(plan):
-  return serving.make_image_bytes_receiver_fn(plan.spec.preprocessing, plan.image_size)
+  """The --serving_input receiver, chosen among those of the model's record layout."""
+  return serving.make_serving_input_fn(plan.spec, plan.config.serving_input,
+                                       image_size=plan.image_size)
+
+
+def export_assets(plan, directory):
+  """Writes what every export ships besides the graph; returns assets_extra.
+
+  directory/tf_serving_warmup_requests is the source the Estimator copies into each
+  version's assets.extra/.
+  """
+  return exporters_lib.write_warmup_file(
+      plan.spec, plan.config.serving_input,
+      os.path.join(directory, 'tf_serving_warmup_requests'), image_size=plan.image_size)
 
 
 def _newest_export(directory):
@@ -387,6 +405,9 @@ def run(cfg):
   # The resolved values, so a later run compares against what was really built.
   cfg = cfg.replace(num_classes=plan.num_classes, image_size=plan.image_size)
   cfg.save()
+  if plan.class_names:
+    plan.class_names_file = serving_outputs.write_class_names(
+        cfg.model_dir, plan.class_names, plan.num_classes)
   if plan.latest_checkpoint:
     console.line('Resuming from %s (step %d); --checkpoint_path is not applied.'
                  % (plan.latest_checkpoint, _checkpoint_step(plan.latest_checkpoint)))
@@ -409,13 +430,14 @@ def run(cfg):
                                       hooks=[progress])
   reporter = hooks.EvalReporter()
   export_root = os.path.join(cfg.model_dir, 'export')
+  assets_extra = export_assets(plan, export_root)
   eval_metrics = None
   try:
     if eval_input is not None:
       eval_spec = tf.estimator.EvalSpec(
           eval_input, steps=cfg.eval_steps or None,
           exporters=[reporter] + exporters_lib.make_exporters(
-              serving_input_fn(plan), cfg.exports_to_keep),
+              serving_input_fn(plan), cfg.exports_to_keep, assets_extra),
           # Evaluate after every checkpoint: the default 600 s throttle means a short
           # job never evaluates.
           start_delay_secs=0, throttle_secs=0)
@@ -424,7 +446,8 @@ def run(cfg):
     else:
       estimator.train(train_input, max_steps=cfg.num_steps, hooks=[progress])
       exporters_lib.FinalExporter(
-          'final', serving_input_fn(plan), exports_to_keep=cfg.exports_to_keep
+          'final', serving_input_fn(plan), exports_to_keep=cfg.exports_to_keep,
+          assets_extra=assets_extra,
       ).export(estimator, os.path.join(export_root, 'final'),
                estimator.latest_checkpoint(), {}, True)
   except tf.errors.OpError as e:
