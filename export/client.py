@@ -6,7 +6,8 @@ r"""A TF Serving REST client: sends image files to a served model and prints its
 
 Builds TF Serving `instances` requests ({"b64": ...} per image for the default
 encoded_image export; a serialized tf.Example per image for --serving_input=tf_example;
-pixel arrays for image_tensor), posts them to <url>:predict in batches and prints one
+pixel arrays for image_tensor, one image per request since they must share a size),
+posts them to <url>:predict in batches and prints one
 line per image: file, the best class (name when the model has labels.txt), its
 probability, and the top-k. --method=classify posts tf.Examples to <url>:classify
 (exports made with --serving_input=tf_example) and prints the best (class, score).
@@ -34,21 +35,23 @@ import flags
 from estimator_pipeline.errors import UserError
 from estimator_pipeline.errors import run_main
 
-absl_flags.DEFINE_string('url', '', 'The model\'s REST address, '
-                         'http://HOST:8501/v1/models/NAME (optionally /versions/N).')
-absl_flags.DEFINE_string('images', '', 'Glob or comma list of JPEG/PNG files to send.')
-absl_flags.DEFINE_enum('method', 'predict', ['predict', 'classify'], 'TF Serving API '
-                       'to call: predict (serving_default) or classify (the classify '
-                       'signature of a tf_example export).')
-absl_flags.DEFINE_enum('serving_input', 'encoded_image',
-                       ['encoded_image', 'tf_example', 'image_tensor'],
-                       'What the served model\'s serving_default takes (the '
-                       '--serving_input it was exported with); --method=predict only.')
-absl_flags.DEFINE_string('signature_name', '', 'Signature to call; empty means '
-                         'serving_default for predict and classify for classify.')
-absl_flags.DEFINE_integer('batch_size', 16, 'Images per request.')
-absl_flags.DEFINE_float('timeout', 60.0, 'Seconds to wait for each answer.')
-absl_flags.DEFINE_bool('raw', False, 'Print each JSON answer as the server sent it.')
+def define_flags():
+  """The command line's flags (defined by __main__ only, so modules import freely)."""
+  absl_flags.DEFINE_string('url', '', 'The model\'s REST address, '
+                           'http://HOST:8501/v1/models/NAME (optionally /versions/N).')
+  absl_flags.DEFINE_string('images', '', 'Glob or comma list of JPEG/PNG files to send.')
+  absl_flags.DEFINE_enum('method', 'predict', ['predict', 'classify'], 'TF Serving API '
+                         'to call: predict (serving_default) or classify (the classify '
+                         'signature of a tf_example export).')
+  absl_flags.DEFINE_enum('serving_input', 'encoded_image',
+                         ['encoded_image', 'tf_example', 'image_tensor'],
+                         'What the served model\'s serving_default takes (the '
+                         '--serving_input it was exported with); --method=predict only.')
+  absl_flags.DEFINE_string('signature_name', '', 'Signature to call; empty means '
+                           'serving_default for predict and classify for classify.')
+  absl_flags.DEFINE_integer('batch_size', 16, 'Images per request.')
+  absl_flags.DEFINE_float('timeout', 60.0, 'Seconds to wait for each answer.')
+  absl_flags.DEFINE_bool('raw', False, 'Print each JSON answer as the server sent it.')
 
 
 def _b64(data):
@@ -143,6 +146,9 @@ def run(url, paths, method='predict', serving_input='encoded_image', signature_n
   if not url.startswith(('http://', 'https://')) or '/v1/models/' not in url:
     raise UserError('--url=%s is not a TF Serving model address: use '
                     'http://HOST:8501/v1/models/NAME.' % url)
+  if method == 'predict' and serving_input == 'image_tensor':
+    # A uint8 [N, H, W, 3] request holds images of one size: one image per request.
+    batch_size = 1
   answers = []
   for start in range(0, len(paths), batch_size):
     chunk = paths[start:start + batch_size]
@@ -183,4 +189,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(lambda argv: run_main(main, argv), flags_parser=flags.parse_or_exit)

@@ -74,7 +74,15 @@ def choose_checkpoint(model_dir, checkpoint):
                       '--checkpoint=latest or a path.' % (
                           model_dir, sorted(history) or 'none', sorted(kept) or 'none'))
     return kept[scored[0][1]]
-  return train_lib.resolve_checkpoint(checkpoint)
+  if not (tf.io.gfile.isdir(checkpoint) or tf.io.gfile.exists(checkpoint + '.index')
+          or tf.io.gfile.exists(checkpoint)):
+    raise UserError('--checkpoint=%s does not exist: pass best, latest or the path of '
+                    'a checkpoint (e.g. %s).' % (
+                        checkpoint, os.path.join(model_dir, 'model.ckpt-1000')))
+  try:
+    return train_lib.resolve_checkpoint(checkpoint)
+  except UserError as e:
+    raise UserError(str(e).replace('--checkpoint_path=', '--checkpoint=')) from None
 
 
 def check_checkpoint(plan, checkpoint):
@@ -87,14 +95,16 @@ def check_checkpoint(plan, checkpoint):
   except (tf.errors.OpError, ValueError) as e:
     raise UserError('--checkpoint=%s cannot be read as a checkpoint (%s).'
                     % (checkpoint, short_tf_message(e)))
+  # Another shape says more about what went wrong than a missing name: checked first.
+  for name in sorted(want):
+    if name in have and list(have[name]) != list(want[name]):
+      raise UserError('--checkpoint=%s holds %s of shape %s, the model needs %s: pass a '
+                      'checkpoint of that model.' % (checkpoint, name,
+                                                     list(have[name]), want[name]))
   for name in sorted(want):
     if name not in have:
       raise UserError('--checkpoint=%s lacks %s of --model_dir\'s %s: pass a checkpoint '
                       'of that model.' % (checkpoint, name, plan.config.model_name))
-    if list(have[name]) != list(want[name]):
-      raise UserError('--checkpoint=%s holds %s of shape %s, the model needs %s: pass a '
-                      'checkpoint of that model.' % (checkpoint, name,
-                                                     list(have[name]), want[name]))
 
 
 def export(model_dir, checkpoint='latest', export_dir='', serving_input=''):

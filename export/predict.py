@@ -42,15 +42,17 @@ from estimator_pipeline.errors import short_tf_message
 from export import serving
 from export import warmup
 
-absl_flags.DEFINE_string('saved_model', '', 'SavedModel version directory, or the '
-                         'directory of versions whose newest one is used.')
-absl_flags.DEFINE_string('images', '', 'Glob or comma list of JPEG/PNG files to predict.')
-absl_flags.DEFINE_string('records', '', 'Glob or comma list of TFRecord files in the '
-                         'training layout (image/encoded, ...) to predict, instead of '
-                         '--images.')
-absl_flags.DEFINE_string('output', '', 'File to write, .csv or .jsonl (by its '
-                         'extension); empty prints tab-separated rows on stdout.')
-absl_flags.DEFINE_integer('batch_size', 32, 'Inputs sent to the model per call.')
+def define_flags():
+  """The command line's flags (defined by __main__ only, so modules import freely)."""
+  absl_flags.DEFINE_string('saved_model', '', 'SavedModel version directory, or the '
+                           'directory of versions whose newest one is used.')
+  absl_flags.DEFINE_string('images', '', 'Glob or comma list of JPEG/PNG files to predict.')
+  absl_flags.DEFINE_string('records', '', 'Glob or comma list of TFRecord files in the '
+                           'training layout (image/encoded, ...) to predict, instead of '
+                           '--images.')
+  absl_flags.DEFINE_string('output', '', 'File to write, .csv or .jsonl (by its '
+                           'extension); empty prints tab-separated rows on stdout.')
+  absl_flags.DEFINE_integer('batch_size', 32, 'Inputs sent to the model per call.')
 
 OUTPUT_FORMATS = ('.csv', '.jsonl')
 
@@ -347,4 +349,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(lambda argv: run_main(main, argv), flags_parser=flags.parse_or_exit)

@@ -246,9 +246,7 @@ def rest_predict(model, body):
       inputs = {names[0]: [_from_json(i) for i in instances]}
     else:
       raise ServingError('instances must be objects naming the inputs %s' % names)
-    outputs = model.predict(signature_name, {k: np.array(v, dtype=object)
-                                             if _is_bytes(v) else np.array(v)
-                                             for k, v in inputs.items()})
+    outputs = model.predict(signature_name, _arrays(inputs))
     count = len(instances)
     if len(outputs) == 1:
       (key, value), = outputs.items()
@@ -260,13 +258,23 @@ def rest_predict(model, body):
     if len(names) != 1:
       raise ServingError('"inputs" must be an object naming the inputs %s' % names)
     columns = {names[0]: columns}
-  outputs = model.predict(signature_name, {k: np.array(v, dtype=object)
-                                           if _is_bytes(v) else np.array(v)
-                                           for k, v in columns.items()})
+  outputs = model.predict(signature_name, _arrays(columns))
   if len(outputs) == 1:
     (key, value), = outputs.items()
     return {'outputs': _to_json(key, value)}
   return {'outputs': {k: _to_json(k, v) for k, v in outputs.items()}}
+
+
+def _arrays(inputs):
+  arrays = {}
+  for key, value in inputs.items():
+    try:
+      arrays[key] = (np.array(value, dtype=object) if _is_bytes(value)
+                     else np.array(value))
+    except ValueError as e:
+      raise ServingError('input %s is not a tensor (all instances must have the same '
+                         'shape): %s' % (key, e))
+  return arrays
 
 
 def _is_bytes(value):
