@@ -67,7 +67,7 @@ class Config:
 
   # Export.
   exports_to_keep: int = 5
-  # '' = the model's default (encoded_image for image classifiers); see export/serving.py.
+  # '' = the model's default (encoded_image for image classifiers): export/serving.py.
   serving_input: str = ''
 
   @classmethod

@@ -243,7 +243,8 @@ def preflight(cfg):
   class_names = _find_labels(cfg, train_files)
   num_classes = _resolve_num_classes(cfg, class_names)
   image_size = cfg.image_size or spec.default_image_size
-  serving.get(spec, cfg.serving_input)  # An unknown --serving_input fails here.
+  if cfg.serving_input or serving.names(spec.layout):
+    serving.get(spec, cfg.serving_input)  # An unknown --serving_input fails here.
   latest = _check_model_dir(cfg, num_classes, image_size)
   variables, trainable_names = model_variables(
       spec, num_classes, model_params(cfg, image_size), image_size)

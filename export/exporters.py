@@ -52,6 +52,8 @@ def write_warmup_file(spec, serving_input, path, **params):
   # Imported here: the TF Serving protos are needed only when exporting.
   from export import serving  # pylint: disable=g-import-not-at-top
   from export import warmup  # pylint: disable=g-import-not-at-top
+  if not serving_input and not serving.names(spec.layout):
+    return None
   chosen = serving.get(spec, serving_input)
   if chosen.warmup_fn is None:
     return None

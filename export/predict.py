@@ -46,7 +46,8 @@ def define_flags():
   """The command line's flags (defined by __main__ only, so modules import freely)."""
   absl_flags.DEFINE_string('saved_model', '', 'SavedModel version directory, or the '
                            'directory of versions whose newest one is used.')
-  absl_flags.DEFINE_string('images', '', 'Glob or comma list of JPEG/PNG files to predict.')
+  absl_flags.DEFINE_string('images', '', 'Glob or comma list of JPEG/PNG files to '
+                           'predict.')
   absl_flags.DEFINE_string('records', '', 'Glob or comma list of TFRecord files in the '
                            'training layout (image/encoded, ...) to predict, instead of '
                            '--images.')

@@ -18,6 +18,8 @@ MODULES = [
     'official.modeling.optimization.lr_schedule', 'official.vision.ops.preprocess_ops',
     'official.vision.ops.augment', 'absl.app', 'absl.flags', 'absl.logging', 'numpy',
     'PIL.Image', 'sklearn.datasets', 'tqdm', 'tensorboard',
+    'tensorflow_serving.apis.prediction_service_pb2_grpc',
+    'tensorflow_serving.apis.prediction_log_pb2',
     # The project's own modules.
     'estimator_pipeline.compat', 'estimator_pipeline.config',
     'estimator_pipeline.console', 'estimator_pipeline.decoders',
@@ -28,6 +30,7 @@ MODULES = [
     'estimator_pipeline.preprocessing', 'estimator_pipeline.records',
     'estimator_pipeline.records.images', 'estimator_pipeline.train_lib',
     'export', 'export.exporters', 'export.serving', 'export.predict', 'flags',
+    'export.outputs', 'export.warmup', 'export.export_lib', 'export.client',
     'flags.common', 'flags.data', 'flags.export', 'flags.model', 'flags.records',
     'flags.run', 'flags.training',
 ]
