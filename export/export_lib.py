@@ -107,6 +107,19 @@ def check_checkpoint(plan, checkpoint):
                       'of that model.' % (checkpoint, name, plan.config.model_name))
 
 
+def _training_labels(cfg):
+  """labels.txt of a run older than class_names.txt, if it can still be found."""
+  candidates = [cfg.labels_file] if cfg.labels_file else []
+  first = sorted(tf.io.gfile.glob(cfg.train_record_path.split(',')[0].strip())
+                 if cfg.train_record_path else [])
+  if first:
+    candidates.append(os.path.join(os.path.dirname(first[0]), train_lib.LABELS_FILE))
+  for path in candidates:
+    if tf.io.gfile.exists(path):
+      return train_lib.read_labels(path)
+  return None
+
+
 def export(model_dir, checkpoint='latest', export_dir='', serving_input=''):
   """Writes a new integer version under export_dir; returns (version dir, checkpoint)."""
   plan = load_plan(model_dir, serving_input)
@@ -114,9 +127,15 @@ def export(model_dir, checkpoint='latest', export_dir='', serving_input=''):
   check_checkpoint(plan, ckpt)
   export_dir = export_dir or os.path.join(model_dir, 'export', DEFAULT_EXPORT_SUBDIR)
   tf.io.gfile.makedirs(export_dir)
-  estimator = train_lib.build_estimator(plan)
-  scratch = tempfile.mkdtemp(prefix='warmup-')
+  scratch = tempfile.mkdtemp(prefix='export-')
   try:
+    if plan.class_names_file is None:
+      # A run trained before class_names.txt existed: its labels.txt, when found.
+      names = _training_labels(plan.config)
+      if names:
+        plan.class_names_file = outputs.write_class_names(scratch, names,
+                                                          plan.num_classes)
+    estimator = train_lib.build_estimator(plan)
     assets_extra = train_lib.export_assets(plan, scratch)
     # The Estimator builds the version under a temporary name and renames it when
     # complete (warm-up file included), so TF Serving never loads half a version.

@@ -419,6 +419,18 @@ def test_export_cli_writes_a_new_integer_version(run):
       [os.path.basename(version), os.path.basename(path)])
 
 
+def test_export_of_a_run_without_class_names_file_reads_labels_txt(run, tmp_path):
+  names_file = os.path.join(run['cfg'].model_dir, 'class_names.txt')
+  os.rename(names_file, names_file + '.aside')
+  try:
+    path, _ = export_lib.export(run['cfg'].model_dir, 'latest', str(tmp_path))
+  finally:
+    os.rename(names_file + '.aside', names_file)
+  asset = os.path.join(path, 'assets', 'class_names.txt')
+  assert open(asset).read().splitlines() == list(NAMES)
+  assert not [f for f in os.listdir(run['cfg'].model_dir) if f.startswith('export-')]
+
+
 def test_export_cli_bad_input(run, tmp_path):
   model_dir = run['cfg'].model_dir
   with pytest.raises(UserError, match='holds no config.json'):
