@@ -99,6 +99,9 @@ class Config:
   ensemble_rc: bool = False
   ensemble_shifts: str = '0'
 
+  # '' = the model's default (encoded_image for image classifiers): export/serving.py.
+  serving_input: str = ''
+
   # Performance (see estimator_pipeline/loops.py).
   steps_per_loop: int = 1
   inter_op_threads: int = 0

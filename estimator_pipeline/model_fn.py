@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from estimator_pipeline import optimization
 from estimator_pipeline import summaries
+from export import outputs as serving_outputs
 
 PREDICT = tf.estimator.ModeKeys.PREDICT
 TOTAL_LOSS_NAME = 'pipeline/total_loss'
@@ -40,8 +41,9 @@ def variables_to_train(all_trainable, trainable_scopes=(), scopes_to_freeze=()):
 def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
                   learning_rate=0.01, decay_steps=1000, decay_rate=0.94, momentum=0.9,
                   warm_start_checkpoint=None, warm_start_map=None, trainable_scopes=(),
-                  scopes_to_freeze=(), class_names=None, summarize_gradients=False,
-                  train_options=None, training_chief_hooks=()):
+                  scopes_to_freeze=(), class_names=None, class_names_file=None,
+                  summarize_gradients=False, train_options=None,
+                  training_chief_hooks=()):
   """Builds the Estimator model_fn for a registered model.
 
   Args:
@@ -54,7 +56,9 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
       it only when model_dir holds no checkpoint yet, so a restart resumes instead.
     warm_start_map: {name in checkpoint: variable name} checked by train_lib.
     trainable_scopes, scopes_to_freeze: tuples of variable scopes.
-    class_names: names for class ids, exported beside them when given.
+    class_names: names for class ids, for the training and evaluation summaries.
+    class_names_file: a file of class names, one a line (export/outputs.py
+      writes it); predictions and exports name the classes when given.
     summarize_gradients: also write histograms of every trained variable and its
       gradient (gradient_norm is always written).
     train_options: an optimization.TrainOptions (schedule, optimizer, clipping,
@@ -81,21 +85,21 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
     preprocessed = model.preprocess(features)
     prediction = model.predict(preprocessed)
     outputs = model.postprocess(prediction)
-    if class_names:
-      # --num_classes may exceed the names in labels.txt: unnamed ids get their number,
-      # so a prediction of such a class is not an out-of-range gather in serving.
-      names = list(class_names) + [str(i) for i in range(len(class_names),
-                                                          num_classes)]
-      outputs['class_names'] = tf.gather(tf.constant(names), outputs['classes'])
 
     if mode == PREDICT:
-      export_outputs = {tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY:
-                            tf.estimator.export.PredictOutput(outputs)}
+      if 'probabilities' in outputs and 'classes' in outputs:
+        # Classifiers: top-k, class names from an asset file, classify signature.
+        predictions, export_outputs = serving_outputs.classifier_outputs(
+            outputs, class_names_file)
+      else:
+        predictions, export_outputs = outputs, {
+            tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY:
+                tf.estimator.export.PredictOutput(outputs)}
       if hasattr(model, 'serving_outputs'):
         # Sequence models add signatures (one-hot input, saliency) and may average a
         # test-time ensemble into the served predictions.
-        outputs, export_outputs = model.serving_outputs(features, outputs)
-      return tf.estimator.EstimatorSpec(mode, predictions=outputs,
+        predictions, export_outputs = model.serving_outputs(features, predictions)
+      return tf.estimator.EstimatorSpec(mode, predictions=predictions,
                                         scaffold=averaged_scaffold(),
                                         export_outputs=export_outputs)
 

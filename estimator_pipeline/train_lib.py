@@ -37,6 +37,7 @@ from estimator_pipeline import training_controls
 from estimator_pipeline.errors import UserError
 from estimator_pipeline.errors import short_tf_message
 from export import exporters as exporters_lib
+from export import outputs as serving_outputs
 from export import serving
 
 LABELS_FILE = 'labels.txt'
@@ -60,6 +61,9 @@ class Plan:
   sequence: Optional[sequence_lib.SequencePlan] = None
   # Set when model_dir has nothing left to train: the line that says why.
   finished: Optional[str] = None
+  # model_dir/class_names.txt, written by run() when labels.txt is known; exports ship
+  # it in assets/.
+  class_names_file: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -300,6 +304,8 @@ def preflight(cfg):
     class_names = _find_labels(cfg, train_files)
     num_classes = _resolve_num_classes(cfg, class_names)
     image_size = cfg.image_size or spec.default_image_size
+    if cfg.serving_input or serving.names(spec.layout):
+      serving.get(spec, cfg.serving_input)  # An unknown --serving_input fails here.
     latest = _check_model_dir(cfg, num_classes, image_size)
     variables, trainable_names = model_variables(
         spec, num_classes, model_params(cfg, image_size), image_size)
@@ -344,7 +350,8 @@ def build_estimator(plan, training_chief_hooks=()):
       warm_start_map=plan.warm_start_map,
       trainable_scopes=cfg.scopes('trainable_scopes'),
       scopes_to_freeze=cfg.scopes('scopes_to_freeze'),
-      class_names=plan.class_names, summarize_gradients=cfg.summarize_gradients)
+      class_names=plan.class_names, class_names_file=plan.class_names_file,
+      summarize_gradients=cfg.summarize_gradients)
   fn = loops.make_looped_model_fn(fn, cfg.steps_per_loop, max_steps=cfg.num_steps,
                                   every_steps=cfg.effective_save_checkpoints_steps)
   run_config = tf.estimator.RunConfig(
@@ -387,9 +394,22 @@ def input_fns(plan):
 
 
 def serving_input_fn(plan):
+  """The --serving_input receiver, chosen among those of the model's record layout."""
   if plan.sequence:
     return sequence_lib.serving_input_fn(plan.sequence)
-  return serving.make_image_bytes_receiver_fn(plan.spec.preprocessing, plan.image_size)
+  return serving.make_serving_input_fn(plan.spec, plan.config.serving_input,
+                                       image_size=plan.image_size)
+
+
+def export_assets(plan, directory):
+  """Writes what every export ships besides the graph; returns assets_extra.
+
+  directory/tf_serving_warmup_requests is the source the Estimator copies into each
+  version's assets.extra/.
+  """
+  return exporters_lib.write_warmup_file(
+      plan.spec, plan.config.serving_input,
+      os.path.join(directory, 'tf_serving_warmup_requests'), image_size=plan.image_size)
 
 
 def _newest_export(directory):
@@ -484,6 +504,9 @@ def run(cfg, typed_flags=None):
     for key, why in not_applied:
       console.line('note: %s train.%s is not applied (%s).'
                    % (cfg.params_file, key, why))
+  if plan.class_names:
+    plan.class_names_file = serving_outputs.write_class_names(
+        cfg.model_dir, plan.class_names, plan.num_classes)
   if plan.latest_checkpoint:
     console.line('Resuming from %s (step %d); --checkpoint_path is not applied.'
                  % (plan.latest_checkpoint, _checkpoint_step(plan.latest_checkpoint)))
@@ -525,8 +548,10 @@ def _train_and_evaluate(plan, estimator, keeper):
   train_spec = tf.estimator.TrainSpec(train_input, max_steps=cfg.num_steps,
                                       hooks=train_hooks)
   export_root = os.path.join(cfg.model_dir, 'export')
+  assets_extra = export_assets(plan, export_root)
   final_exporter = lambda: exporters_lib.FinalExporter(
-      'final', serving_input_fn(plan), exports_to_keep=cfg.exports_to_keep)
+      'final', serving_input_fn(plan), exports_to_keep=cfg.exports_to_keep,
+      assets_extra=assets_extra)
   eval_metrics = None
   try:
     if eval_input is not None:
@@ -535,7 +560,8 @@ def _train_and_evaluate(plan, estimator, keeper):
           exporters=[hooks.EvalReporter(),
                      early_stopping.BestCheckpointExporter(keeper)] +
           exporters_lib.make_exporters(serving_input_fn(plan), cfg.exports_to_keep,
-                                       compare_fn=keeper.compare_fn),
+                                       compare_fn=keeper.compare_fn,
+                                       assets_extra=assets_extra),
           # By default evaluate after every checkpoint: train_and_evaluate's 600 s
           # throttle means a short job never evaluates.
           start_delay_secs=0, throttle_secs=cfg.throttle_secs)

@@ -20,6 +20,8 @@ MODULES = [
     'PIL.Image', 'sklearn.datasets', 'tqdm', 'tensorboard',
     'tensorboard_plugin_profile.profile_plugin_loader',
     'tensorboard.backend.event_processing.event_accumulator',
+    'tensorflow_serving.apis.prediction_service_pb2_grpc',
+    'tensorflow_serving.apis.prediction_log_pb2',
     # The project's own modules.
     'estimator_pipeline.compat', 'estimator_pipeline.config',
     'estimator_pipeline.console', 'estimator_pipeline.decoders',
@@ -31,6 +33,7 @@ MODULES = [
     'estimator_pipeline.preprocessing', 'estimator_pipeline.records',
     'estimator_pipeline.records.images', 'estimator_pipeline.train_lib',
     'export', 'export.exporters', 'export.serving', 'export.predict', 'flags',
+    'export.outputs', 'export.warmup', 'export.export_lib', 'export.client',
     'flags.common', 'flags.data', 'flags.export', 'flags.model', 'flags.records',
     'flags.run', 'flags.training', 'flags.performance', 'estimator_pipeline.loops',
     'flags.run', 'flags.training',

@@ -21,6 +21,7 @@ from estimator_pipeline import model_fn
 from estimator_pipeline import models
 from estimator_pipeline import preprocessing
 from estimator_pipeline.errors import UserError
+from export import outputs
 
 SLIM_NETS = (
     'alexnet_v2', 'cifarnet', 'inception_v1', 'inception_v2', 'inception_v3',
@@ -232,8 +233,7 @@ CLASS_NAMES = ('a', 'b', 'c')
 
 
 def _cifarnet_model_fn(**kwargs):
-  return model_fn.make_model_fn(models.get('cifarnet'), num_classes=3,
-                                class_names=CLASS_NAMES, **kwargs)
+  return model_fn.make_model_fn(models.get('cifarnet'), num_classes=3, **kwargs)
 
 
 def _batch(size, seed=0):
@@ -245,17 +245,24 @@ def _batch(size, seed=0):
   return np.clip(images, 0, 255).astype(np.float32), labels.astype(np.int64)
 
 
-def test_model_fn_predict_exports_classes_probabilities_and_names():
+def test_model_fn_predict_exports_classes_probabilities_and_names(tmp_path):
   images, _ = _batch(4)
+  names_file = outputs.write_class_names(str(tmp_path), CLASS_NAMES, 3)
   with tf.Graph().as_default():
     features = {'image': tf.compat.v1.placeholder(tf.float32, [None, 32, 32, 3])}
-    spec = _cifarnet_model_fn()(features, None, tf.estimator.ModeKeys.PREDICT)
+    spec = _cifarnet_model_fn(class_names_file=names_file)(
+        features, None, tf.estimator.ModeKeys.PREDICT)
     assert spec.train_op is None and spec.loss is None
     serving = spec.export_outputs[tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY]
     assert isinstance(serving, tf.estimator.export.PredictOutput)
-    assert set(serving.outputs) == {'classes', 'probabilities', 'class_names'}
+    assert set(serving.outputs) == {
+        'classes', 'probabilities', 'class_names', 'top_k_classes',
+        'top_k_probabilities', 'top_k_class_names'}
+    # The names come from the file, registered for the export to copy into assets/.
+    assert tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS)
     with tf.compat.v1.Session() as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
+      sess.run([tf.compat.v1.global_variables_initializer(),
+                tf.compat.v1.tables_initializer()])
       out = sess.run(serving.outputs, {features['image']: images})
   assert out['probabilities'].shape == (4, 3)
   np.testing.assert_array_equal(out['classes'], out['probabilities'].argmax(axis=-1))

@@ -223,16 +223,19 @@ def test_resume_with_other_class_count_is_refused_before_writing(trained):
   assert open(config_file).read() == before
 
 
-def test_class_ids_beyond_labels_txt_get_their_number_as_name():
+def test_class_ids_beyond_labels_txt_get_their_number_as_name(tmp_path):
   from estimator_pipeline import model_fn  # pylint: disable=g-import-not-at-top
   from estimator_pipeline import models  # pylint: disable=g-import-not-at-top
+  from export import outputs  # pylint: disable=g-import-not-at-top
+  names_file = outputs.write_class_names(str(tmp_path), ('a', 'b', 'c'), 5)
   fn = model_fn.make_model_fn(models.get('cifarnet'), num_classes=5,
-                              class_names=('a', 'b', 'c'))
+                              class_names_file=names_file)
   with tf.Graph().as_default():
     images = tf.zeros([3, 32, 32, 3])
     spec = fn({'image': images}, None, tf.estimator.ModeKeys.PREDICT)
     with tf.compat.v1.Session() as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
+      sess.run([tf.compat.v1.global_variables_initializer(),
+                tf.compat.v1.tables_initializer()])
       names = sess.run(spec.predictions['class_names'],
                        feed_dict={spec.predictions['classes']: [3, 4, 0]})
   assert list(names) == [b'3', b'4', b'a']
