@@ -14,6 +14,7 @@ import json
 import os
 from typing import Optional, Tuple
 
+from estimator_pipeline.distribute import DISTRIBUTIONS
 from estimator_pipeline.errors import UserError
 
 CONFIG_FILE = 'config.json'
@@ -64,6 +65,8 @@ class Config:
   keep_checkpoint_max: int = 5
   keep_checkpoint_every_n_hours: float = 10000.0
   eval_steps: int = 0
+  # One of distribute.DISTRIBUTIONS; the cluster itself comes from TF_CONFIG.
+  distribution: str = 'none'
 
   # Export.
   exports_to_keep: int = 5
@@ -138,6 +141,9 @@ class Config:
       raise UserError('--learning_rate=%s must be >= 0.' % self.learning_rate)
     if not 0 < self.decay_rate <= 1:
       raise UserError('--decay_rate=%s must be in (0, 1].' % self.decay_rate)
+    if self.distribution not in DISTRIBUTIONS:
+      raise UserError('--distribution=%s is not one of %s.'
+                      % (self.distribution, ', '.join(DISTRIBUTIONS)))
     if self.ignore_missing_vars and not self.checkpoint_path:
       raise UserError('--ignore_missing_vars needs --checkpoint_path (it only affects '
                       'warm start).')

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from estimator_pipeline import config as config_lib
 from estimator_pipeline import console
+from estimator_pipeline import distribute
 from estimator_pipeline import hooks
 from estimator_pipeline import input_fn as input_lib
 from estimator_pipeline import model_fn as model_fn_lib
@@ -190,8 +191,12 @@ def _check_scopes(cfg, variables):
                                               for v in variables})[:8])))
 
 
-def _check_model_dir(cfg, num_classes, image_size):
-  """Refuses a model_dir that holds another model; returns its latest checkpoint."""
+def _check_model_dir(cfg, num_classes, image_size, chief=True):
+  """Refuses a model_dir that holds another model; returns its latest checkpoint.
+
+  Only the chief refuses a finished model_dir: a worker that starts after the chief
+  reached --num_steps has nothing to do, and the Estimator lets it end at once.
+  """
   saved = config_lib.load(cfg.model_dir)
   if saved is not None:
     theirs = {'model_name': saved.model_name, 'num_classes': saved.num_classes,
@@ -205,7 +210,7 @@ def _check_model_dir(cfg, num_classes, image_size):
                             cfg.model_dir, key, theirs[key], ours[key], key))
   latest = (tf.train.latest_checkpoint(cfg.model_dir)
             if tf.io.gfile.isdir(cfg.model_dir) else None)
-  if latest and _checkpoint_step(latest) >= cfg.num_steps:
+  if chief and latest and _checkpoint_step(latest) >= cfg.num_steps:
     raise UserError('--model_dir=%s already holds step %d, at or past --num_steps=%d: '
                     'raise --num_steps to train further.' % (
                         cfg.model_dir, _checkpoint_step(latest), cfg.num_steps))
@@ -229,8 +234,12 @@ def model_params(cfg, image_size):
           'label_smoothing': cfg.label_smoothing}
 
 
-def preflight(cfg):
-  """Checks flags, files, model and checkpoints; writes nothing. Returns a Plan."""
+def preflight(cfg, chief=True):
+  """Checks flags, files, model and checkpoints; writes nothing. Returns a Plan.
+
+  chief=False (a cluster's workers and evaluator) leaves the checks of model_dir's
+  checkpoints to the chief: they change under the other tasks while the chief trains.
+  """
   cfg.validate()
   spec = models.get(cfg.model_name)
   train_files = input_lib.list_files(cfg.train_record_path, '--train_record_path')
@@ -239,11 +248,11 @@ def preflight(cfg):
   class_names = _find_labels(cfg, train_files)
   num_classes = _resolve_num_classes(cfg, class_names)
   image_size = cfg.image_size or spec.default_image_size
-  latest = _check_model_dir(cfg, num_classes, image_size)
+  latest = _check_model_dir(cfg, num_classes, image_size, chief=chief)
   variables, trainable_names = model_variables(
       spec, num_classes, model_params(cfg, image_size), image_size)
   _check_scopes(cfg, variables)
-  if latest:
+  if latest and chief:
     _check_resume_shapes(cfg, variables, latest)
   plan = Plan(config=cfg, spec=spec, train_files=train_files, eval_files=eval_files,
               class_names=class_names, num_classes=num_classes, image_size=image_size,
@@ -268,7 +277,7 @@ class _Named:
     self.name = name
 
 
-def build_estimator(plan):
+def build_estimator(plan, train_distribute=None):
   cfg = plan.config
   fn = model_fn_lib.make_model_fn(
       plan.spec, num_classes=plan.num_classes,
@@ -286,11 +295,13 @@ def build_estimator(plan):
       keep_checkpoint_max=cfg.keep_checkpoint_max,
       keep_checkpoint_every_n_hours=cfg.keep_checkpoint_every_n_hours,
       save_summary_steps=cfg.log_every_steps,
-      log_step_count_steps=cfg.log_every_steps)
+      log_step_count_steps=cfg.log_every_steps,
+      # Evaluation stays on one device, so every record counts exactly once.
+      train_distribute=train_distribute, eval_distribute=None)
   return tf.estimator.Estimator(model_fn=fn, config=run_config)
 
 
-def input_fns(plan):
+def input_fns(plan, default_input_context=None):
   cfg = plan.config
   parse_train = input_lib.make_image_parse_fn(
       is_training=True, num_classes=plan.num_classes, family=plan.spec.preprocessing,
@@ -298,7 +309,8 @@ def input_fns(plan):
   train = input_lib.make_input_fn(
       plan.train_files, is_training=True, batch_size=cfg.batch_size,
       parse_fn=parse_train, shuffle_buffer_size=cfg.shuffle_buffer_size,
-      num_parallel_reads=cfg.num_parallel_reads, seed=cfg.random_seed)
+      num_parallel_reads=cfg.num_parallel_reads, seed=cfg.random_seed,
+      default_input_context=default_input_context)
   evaluate = None
   if plan.eval_files:
     parse_eval = input_lib.make_image_parse_fn(
@@ -380,13 +392,8 @@ def _translate(error, plan):
   return None
 
 
-def run(cfg):
-  """Trains, evaluates and exports as cfg says. Returns a Result."""
-  start = time.time()
-  plan = preflight(cfg)
-  # The resolved values, so a later run compares against what was really built.
-  cfg = cfg.replace(num_classes=plan.num_classes, image_size=plan.image_size)
-  cfg.save()
+def announce(plan, cfg):
+  """One line: resuming, warm-starting or starting from scratch."""
   if plan.latest_checkpoint:
     console.line('Resuming from %s (step %d); --checkpoint_path is not applied.'
                  % (plan.latest_checkpoint, _checkpoint_step(plan.latest_checkpoint)))
@@ -402,9 +409,30 @@ def run(cfg):
   else:
     console.line('Training %s from scratch in %s.' % (cfg.model_name, cfg.model_dir))
 
-  estimator = build_estimator(plan)
+
+def run(cfg):
+  """Trains, evaluates and exports as cfg says. Returns a Result.
+
+  With a cluster in TF_CONFIG, this process runs as its task there (see cluster.py).
+  """
+  task = distribute.task_from_env()
+  distribute.check(cfg.distribution, task)
+  if task.in_cluster:
+    from estimator_pipeline import cluster  # pylint: disable=g-import-not-at-top
+    return cluster.run(cfg, task)
+  start = time.time()
+  plan = preflight(cfg)
+  # The resolved values, so a later run compares against what was really built.
+  cfg = cfg.replace(num_classes=plan.num_classes, image_size=plan.image_size)
+  cfg.save()
+  announce(plan, cfg)
+  layout = distribute.layout(cfg.distribution, task, cfg.batch_size)
+  if cfg.distribution != 'none':
+    console.line(layout.describe())
+  estimator = build_estimator(plan, distribute.make_strategy(cfg.distribution, task))
   train_input, eval_input = input_fns(plan)
-  progress = hooks.ProgressHook(cfg.num_steps, cfg.batch_size, cfg.log_every_steps)
+  progress = hooks.ProgressHook(cfg.num_steps, layout.examples_per_step,
+                                cfg.log_every_steps)
   train_spec = tf.estimator.TrainSpec(train_input, max_steps=cfg.num_steps,
                                       hooks=[progress])
   reporter = hooks.EvalReporter()

@@ -1,12 +1,14 @@
 """Flags for the optimizer, the schedule, checkpoints and evaluation."""
 
+from estimator_pipeline import distribute
 from estimator_pipeline import optimization
 from flags.common import define
 from flags.common import define_enum
 
 
 def define_training_flags():
-  define('batch_size', 'Training examples per step.')
+  define('batch_size', 'Training examples per step of one replica; with --distribution a '
+         'step of all replicas together takes this times their number.')
   define('eval_batch_size', 'Evaluation examples per batch; 0 uses --batch_size.')
   define('num_steps', 'Total training steps (global step to reach); re-running with a '
          'larger value continues training.')
@@ -22,3 +24,9 @@ def define_training_flags():
   define('keep_checkpoint_every_n_hours', 'Also keep one checkpoint every this many '
          'hours, whatever --keep_checkpoint_max prunes.')
   define('eval_steps', 'Batches per evaluation; 0 reads the whole evaluation set once.')
+  define_enum('distribution', distribute.DISTRIBUTIONS,
+              'How training is spread: none (one device), mirrored (every GPU of this '
+              'machine), multi_worker_mirrored (synchronous, every worker in TF_CONFIG) '
+              'or parameter_server (asynchronous, variables on the ps tasks in '
+              'TF_CONFIG); --batch_size is per replica. See BUILD.md, "Several '
+              'machines".')
