@@ -33,6 +33,30 @@ from estimator_pipeline.errors import UserError
 from export import exporters as exporters_lib
 
 
+class StepCounter(tf.compat.v1.train.SessionRunHook):
+  """Counts the steps this task ran and the last global step it saw.
+
+  With parameter servers the workers step independently; the count shows how the
+  steps were shared (a worker that joins late may run few or none).
+  """
+
+  def __init__(self):
+    self.steps = 0
+    self.global_step = None
+
+  def begin(self):
+    self._global_step = tf.compat.v1.train.get_global_step()
+
+  def before_run(self, run_context):
+    del run_context
+    return tf.compat.v1.train.SessionRunArgs(self._global_step)
+
+  def after_run(self, run_context, run_values):
+    del run_context
+    self.steps += 1
+    self.global_step = int(run_values.results) + 1
+
+
 def _no_eval_input():
   # train_and_evaluate insists on an EvalSpec on every task; only an evaluator calls it.
   raise UserError('--eval_record_path is empty, so there is nothing to evaluate.')
@@ -69,8 +93,9 @@ def run(cfg, task):
       plan, distribute.fallback_input_context(cfg.distribution, task))
   progress = hooks.ProgressHook(cfg.num_steps, layout.examples_per_step,
                                 cfg.log_every_steps)
+  counter = StepCounter()
   train_spec = tf.estimator.TrainSpec(train_input, max_steps=cfg.num_steps,
-                                      hooks=[progress])
+                                      hooks=[progress, counter])
   eval_spec = tf.estimator.EvalSpec(
       eval_input or _no_eval_input, steps=cfg.eval_steps or None,
       exporters=_exporters(plan), start_delay_secs=0,
@@ -85,7 +110,7 @@ def run(cfg, task):
     if translated is None:
       raise
     raise translated from None
-  return _finish(cfg, task, eval_metrics, start)
+  return _finish(cfg, task, eval_metrics, start, counter)
 
 
 def _exporters(plan):
@@ -115,7 +140,7 @@ def _chief_exports(plan, eval_input):
   return metrics
 
 
-def _finish(cfg, task, eval_metrics, start):
+def _finish(cfg, task, eval_metrics, start, counter):
   history = train_lib.eval_history(cfg.model_dir)
   latest = tf.train.latest_checkpoint(cfg.model_dir)
   writes_exports = (task.type == distribute.EVALUATOR or
@@ -125,7 +150,9 @@ def _finish(cfg, task, eval_metrics, start):
   export_root = os.path.join(cfg.model_dir, 'export')
   result = train_lib.Result(
       model_dir=cfg.model_dir,
-      global_step=train_lib._checkpoint_step(latest),  # pylint: disable=protected-access
+      global_step=(counter.global_step if task.type == distribute.WORKER and
+                   counter.global_step is not None else
+                   train_lib._checkpoint_step(latest)),  # pylint: disable=protected-access
       eval_metrics=dict(eval_metrics) if eval_metrics else None,
       best_metrics=(train_lib._best(history)  # pylint: disable=protected-access
                     if writes_exports else None),
@@ -133,6 +160,11 @@ def _finish(cfg, task, eval_metrics, start):
                       if writes_exports else None)
                for name in ('best', 'final')},
       seconds=time.time() - start)
-  console.line('%s finished.' % task.name)
+  if task.type == distribute.EVALUATOR:
+    console.line('%s finished.' % task.name)
+  else:
+    console.line('%s finished: ran %d step(s) of this job%s.' % (
+        task.name, counter.steps, ', the last at global step %d' % counter.global_step
+        if counter.global_step is not None else ''))
   train_lib._summary(result)  # pylint: disable=protected-access
   return result
