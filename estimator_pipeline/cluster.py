@@ -103,6 +103,8 @@ def run(cfg, task):
   eval_metrics = None
   try:
     tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
+    if task.type == distribute.WORKER:
+      _remove_scratch(cfg.model_dir, task)
     if task.is_chief and not task.has_evaluator:
       eval_metrics = _chief_exports(plan, eval_input)
   except tf.errors.OpError as e:
@@ -111,6 +113,15 @@ def run(cfg, task):
       raise
     raise translated from None
   return _finish(cfg, task, eval_metrics, start, counter)
+
+
+def _remove_scratch(model_dir, task):
+  # Under multi_worker_mirrored every worker must run the chief's save and summary
+  # ops (they hold collectives), so TensorFlow has the others write them to
+  # model_dir/tmp_worker_N. Left there they would show up as runs in TensorBoard.
+  scratch = os.path.join(model_dir, 'tmp_%s_%d' % (task.type, task.index))
+  if tf.io.gfile.isdir(scratch):
+    tf.io.gfile.rmtree(scratch)
 
 
 def _exporters(plan):

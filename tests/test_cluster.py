@@ -148,16 +148,23 @@ def test_parameter_server_cluster_trains_to_the_bar(data, tmp_path):
 
 def test_multi_worker_mirrored_cluster_trains_to_the_bar(data, tmp_path):
   model_dir = str(tmp_path / 'mwms_run')
+  # No evaluator: the chief evaluates the last checkpoint and exports it itself.
   code, out, pids = _run_cluster(
-      ['--num_workers=2', '--evaluator'],
+      ['--num_workers=2'],
       _train_flags(data, model_dir, distribution='multi_worker_mirrored'))
   assert code == 0, out[-5000:]
-  assert set(pids) == {'chief:0', 'worker:0', 'evaluator:0'}
+  assert set(pids) == {'chief:0', 'worker:0'}
+  assert 'exports are written by the chief at the end' in out
+  assert '[chief:0] eval at step 30' in out
   assert '--batch_size=16 per replica x 2 replica(s) = 32 examples per step' in out
   step, _ = _assert_one_consistent_model_dir(model_dir, 30)
   assert step == 30
   # Synchronous: both workers ran every step together.
   assert _steps_ran(out, 'chief:0') == _steps_ran(out, 'worker:0') == 30
+  # The worker's scratch copies of the chief's checkpoints and summaries are gone.
+  assert sorted(d for d in os.listdir(model_dir)
+                if os.path.isdir(os.path.join(model_dir, d))) == ['eval', 'export',
+                                                                  'logs']
   _assert_no_process_left(pids)
 
 
