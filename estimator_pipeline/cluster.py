@@ -84,11 +84,13 @@ def run(cfg, task):
   if task.type == distribute.EVALUATOR:
     console.line(distribute.evaluator_note(cfg.model_dir))
   else:
-    console.line(distribute.role_note(task, cfg.distribution))
+    console.line(distribute.role_note(task))
     console.line(layout.describe())
 
-  estimator = train_lib.build_estimator(
-      plan, distribute.make_strategy(cfg.distribution, task))
+  strategy = distribute.make_strategy(cfg.distribution, task)
+  if strategy is not None:
+    console.line(distribute.device_note(strategy))
+  estimator = train_lib.build_estimator(plan, strategy)
   train_input, eval_input = train_lib.input_fns(
       plan, distribute.fallback_input_context(cfg.distribution, task))
   progress = hooks.ProgressHook(cfg.num_steps, layout.examples_per_step,

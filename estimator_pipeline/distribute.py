@@ -244,6 +244,19 @@ def layout(distribution, task, batch_size, gpus=None):
                 per_replica_batch=batch_size)
 
 
+def device_note(strategy):
+  """'Replicas on ...; variables on ...' as the strategy placed them, or None."""
+  if strategy is None:
+    return None
+  extended = strategy.extended
+  workers = list(extended.worker_devices)
+  params = list(extended.parameter_devices)
+  note = 'Replicas of this task on %s' % ', '.join(workers)
+  if params and params != workers:
+    note += '; variables on %s' % ', '.join(params)
+  return note + '.'
+
+
 def fallback_input_context(distribution, task):
   """The input split for classic between-graph training, which passes no input_context.
 
@@ -283,7 +296,7 @@ def evaluator_note(model_dir):
           '--num_steps; waiting for the chief\'s first checkpoint.' % model_dir)
 
 
-def role_note(task, distribution):
+def role_note(task):
   if task.type == WORKER:
     return ('Worker %d of %d (%s): training; the chief writes checkpoints, summaries '
             'and config.json.' % (task.worker_id, task.num_workers, task.name))

@@ -203,12 +203,13 @@ class Cluster:
     for task in self.tasks:
       _signal_group(task.process, signal.SIGTERM)
     deadline = time.time() + self._grace
-    for task in self.tasks:
+    started = [t for t in self.tasks if t.process]
+    for task in started:
       try:
         task.process.wait(timeout=max(0.0, deadline - time.time()))
       except subprocess.TimeoutExpired:
         pass
-    for task in self.tasks:
+    for task in started:
       # Also the groups whose leader already ended: its children may not have.
       _signal_group(task.process, signal.SIGKILL)
       task.process.wait()
@@ -249,6 +250,8 @@ class Cluster:
 
 
 def _signal_group(process, sig):
+  if process is None:  # Interrupted before this task was started.
+    return
   try:
     os.killpg(process.pid, sig)
   except (ProcessLookupError, PermissionError):

@@ -427,9 +427,11 @@ def run(cfg):
   cfg.save()
   announce(plan, cfg)
   layout = distribute.layout(cfg.distribution, task, cfg.batch_size)
-  if cfg.distribution != 'none':
+  strategy = distribute.make_strategy(cfg.distribution, task)
+  if strategy is not None:
     console.line(layout.describe())
-  estimator = build_estimator(plan, distribute.make_strategy(cfg.distribution, task))
+    console.line(distribute.device_note(strategy))
+  estimator = build_estimator(plan, strategy)
   train_input, eval_input = input_fns(plan)
   progress = hooks.ProgressHook(cfg.num_steps, layout.examples_per_step,
                                 cfg.log_every_steps)

@@ -135,6 +135,8 @@ def test_parameter_server_cluster_trains_to_the_bar(data, tmp_path):
   assert set(pids) == {'ps:0', 'chief:0', 'worker:0', 'evaluator:0'}
   assert 'launch_local: done: chief:0, worker:0, evaluator:0 finished; stopped ps:0' in out
   assert 'variables on the ps tasks, asynchronous updates' in out
+  assert re.search(r'\[worker:0\] Replicas of this task on /job:worker/[^;]*task:0/'
+                   r'device:CPU:0; variables on /job:ps/', out), out[-5000:]
   step, _ = _assert_one_consistent_model_dir(model_dir, 40)
   # Asynchronous: the two workers' steps add up to the global step (the worker may
   # join late, after TensorFlow's 30 s readiness poll, and run few of them).
