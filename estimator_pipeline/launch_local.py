@@ -303,5 +303,7 @@ if __name__ == '__main__':
   from estimator_pipeline import errors
   from flags import launch as launch_flags
   launch_flags.define_launch_flags()
+  from absl import flags as absl_flags
+  absl_flags.adopt_module_key_flags(launch_flags)  # So --help lists them.
   app.run(lambda argv: sys.exit(errors.run_main(_main, argv)),
           flags_parser=flags.parse_or_exit)

@@ -148,6 +148,20 @@ def test_parameter_server_cluster_trains_to_the_bar(data, tmp_path):
   _assert_no_process_left(pids)
 
 
+def test_classic_between_graph_ps_cluster_without_a_strategy(data, tmp_path):
+  # --distribution=none with ps tasks: the Estimator's own replica_device_setter mode.
+  # No evaluator: the chief evaluates and exports at the end.
+  model_dir = str(tmp_path / 'classic_run')
+  code, out, pids = _run_cluster(['--num_workers=2', '--num_ps=1'],
+                                 _train_flags(data, model_dir, num_steps=40,
+                                              save_checkpoints_steps=20))
+  assert code == 0, out[-5000:]
+  assert 'Distribution none: 2 worker(s) x 1 CPU, variables on the ps tasks' in out
+  step, _ = _assert_one_consistent_model_dir(model_dir, 40)
+  assert '[chief:0] eval at step %d' % step in out
+  _assert_no_process_left(pids)
+
+
 def test_multi_worker_mirrored_cluster_trains_to_the_bar(data, tmp_path):
   model_dir = str(tmp_path / 'mwms_run')
   # No evaluator: the chief evaluates the last checkpoint and exports it itself.
