@@ -7,7 +7,9 @@ r"""Train, evaluate and export a model with tf.estimator.train_and_evaluate.
 
 Leaves checkpoints and TensorBoard events in --model_dir (evaluation in eval/) and
 SavedModels for TF Serving in --model_dir/export/{best,final}/<version>/.
-Bad input prints one line and exits with status 2.
+Bad input prints one line and exits with status 2. With TF_CONFIG set, it runs as that
+task of a cluster (BUILD.md, "Several machines"; or `python -m
+estimator_pipeline.launch_local ... -- <these flags>` on one machine).
 """
 
 import estimator_pipeline  # First: applies the TF 2.15 compatibility fixes.

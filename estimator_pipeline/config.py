@@ -14,6 +14,7 @@ import json
 import os
 from typing import Optional, Tuple
 
+from estimator_pipeline.distribute import DISTRIBUTIONS
 from estimator_pipeline.errors import UserError
 
 CONFIG_FILE = 'config.json'
@@ -91,6 +92,8 @@ class Config:
   early_stopping_metric: str = 'loss'
   early_stopping_patience: int = 0
   early_stopping_mode: str = 'auto'
+  # One of distribute.DISTRIBUTIONS; the cluster itself comes from TF_CONFIG.
+  distribution: str = 'none'
 
   # Export.
   exports_to_keep: int = 5
@@ -190,6 +193,9 @@ class Config:
       raise UserError('--learning_rate=%s must be >= 0.' % self.learning_rate)
     if not 0 < self.decay_rate <= 1:
       raise UserError('--decay_rate=%s must be in (0, 1].' % self.decay_rate)
+    if self.distribution not in DISTRIBUTIONS:
+      raise UserError('--distribution=%s is not one of %s.'
+                      % (self.distribution, ', '.join(DISTRIBUTIONS)))
     if self.ignore_missing_vars and not self.checkpoint_path:
       raise UserError('--ignore_missing_vars needs --checkpoint_path (it only affects '
                       'warm start).')

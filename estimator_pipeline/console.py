@@ -35,6 +35,9 @@ def quiet_imports():
   warnings.filterwarnings('ignore', category=UserWarning, module=r'(tf_)?keras')
   warnings.filterwarnings('ignore', category=UserWarning,
                           module=r'tensorflow\.python\.keras')
+  # Printed whenever a distribution strategy builds its input in graph mode.
+  warnings.filterwarnings('ignore', category=UserWarning,
+                          message='To make it possible to preserve tf.data options')
 
 
 def quiet(keep_tf_info=False):

@@ -40,7 +40,8 @@ def list_files(pattern, flag_name='--train_record_path'):
 
 
 def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=None,
-                  shuffle_buffer_size=2048, num_parallel_reads=0, seed=None):
+                  shuffle_buffer_size=2048, num_parallel_reads=0, seed=None,
+                  default_input_context=None):
   """Builds an Estimator input_fn over TFRecord files.
 
   Args:
@@ -53,6 +54,8 @@ def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=
     shuffle_buffer_size: records held for shuffling when training.
     num_parallel_reads: training files read at once; 0 reads up to 8.
     seed: shuffle seed, for reproducible runs.
+    default_input_context: the split to use when the Estimator passes no
+      input_context (classic between-graph training; see distribute.py).
 
   Returns:
     input_fn(params=None, input_context=None) -> tf.data.Dataset.
@@ -62,23 +65,29 @@ def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=
 
   def input_fn(params=None, input_context=None):
     del params  # Everything is bound above; the Estimator's params are not needed.
+    context = input_context or default_input_context
+    pipelines = context.num_input_pipelines if context else 1
     dataset = tf.data.Dataset.from_tensor_slices(files)
-    if input_context and input_context.num_input_pipelines > 1:
-      # Each worker reads its own files, so no record is read twice in an epoch.
-      dataset = dataset.shard(input_context.num_input_pipelines,
-                              input_context.input_pipeline_id)
-    if is_training:
-      dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     read = lambda f: tf.data.TFRecordDataset(f, compression_type=compression_type)
-    if is_training:
-      # Several files at once, taking whichever is ready: mixes the shards and hides
-      # slow reads. Decoding is parallel below either way.
-      dataset = dataset.interleave(
-          read, cycle_length=num_parallel_reads or min(len(files), 8), block_length=1,
-          num_parallel_calls=autotune, deterministic=False)
+    if pipelines > 1 and len(files) < pipelines:
+      # Too few files to give every worker one: every worker reads all of them in one
+      # fixed order and keeps every n-th record, so each record has exactly one reader.
+      # (The order must not depend on timing, or the workers' picks would overlap.)
+      dataset = dataset.flat_map(read).shard(pipelines, context.input_pipeline_id)
     else:
-      # Evaluation reads the files one after the other, so prediction i is record i.
-      dataset = dataset.flat_map(read)
+      if pipelines > 1:
+        # Each worker reads its own files, so no record is read twice in an epoch.
+        dataset = dataset.shard(pipelines, context.input_pipeline_id)
+      if is_training:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        # Several files at once, taking whichever is ready: mixes the shards and hides
+        # slow reads. Decoding is parallel below either way.
+        dataset = dataset.interleave(
+            read, cycle_length=num_parallel_reads or min(len(files), 8),
+            block_length=1, num_parallel_calls=autotune, deterministic=False)
+      else:
+        # Evaluation reads the files one after the other, so prediction i is record i.
+        dataset = dataset.flat_map(read)
     if is_training:
       dataset = dataset.shuffle(shuffle_buffer_size, seed=seed,
                                 reshuffle_each_iteration=True)

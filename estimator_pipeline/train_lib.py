@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from estimator_pipeline import config as config_lib
 from estimator_pipeline import console
+from estimator_pipeline import distribute
 from estimator_pipeline import early_stopping
 from estimator_pipeline import hooks
 from estimator_pipeline import input_fn as input_lib
@@ -211,8 +212,12 @@ def _check_scopes(cfg, variables):
                                               for v in variables})[:8])))
 
 
-def _check_model_dir(cfg, num_classes, image_size):
-  """Refuses a model_dir that holds another model; returns its latest checkpoint."""
+def _check_model_dir(cfg, num_classes, image_size, chief=True):
+  """Refuses a model_dir that holds another model; returns its latest checkpoint.
+
+  Only the chief checks that a resume matches the saved run: in a cluster the other
+  tasks see model_dir change under them while the chief trains.
+  """
   saved = config_lib.load(cfg.model_dir)
   if saved is not None:
     theirs = {'model_name': saved.model_name, 'num_classes': saved.num_classes,
@@ -226,7 +231,7 @@ def _check_model_dir(cfg, num_classes, image_size):
                             cfg.model_dir, key, theirs[key], ours[key], key))
   latest = (tf.train.latest_checkpoint(cfg.model_dir)
             if tf.io.gfile.isdir(cfg.model_dir) else None)
-  if saved is not None and latest:
+  if chief and saved is not None and latest:
     _check_resume_training(cfg, saved, latest)
   return latest
 
@@ -283,8 +288,12 @@ def plan_model_params(plan):
   return model_params(plan.config, plan.image_size)
 
 
-def preflight(cfg):
-  """Checks flags, files, model and checkpoints; writes nothing. Returns a Plan."""
+def preflight(cfg, chief=True):
+  """Checks flags, files, model and checkpoints; writes nothing. Returns a Plan.
+
+  chief=False (a cluster's workers and evaluator) leaves the checks of model_dir's
+  checkpoints to the chief: they change under the other tasks while the chief trains.
+  """
   cfg.validate()
   monitoring.parse_profile_steps(cfg.profile_steps, cfg.num_steps)
   spec = models.get(cfg.model_name)
@@ -299,18 +308,18 @@ def preflight(cfg):
     sequence, variables, trainable_names = sequence_lib.prepare(
         cfg, spec, train_files, eval_files)
     class_names, num_classes, image_size = None, sequence.num_targets, 0
-    latest = _check_model_dir(cfg, num_classes, image_size)
+    latest = _check_model_dir(cfg, num_classes, image_size, chief=chief)
   else:
     class_names = _find_labels(cfg, train_files)
     num_classes = _resolve_num_classes(cfg, class_names)
     image_size = cfg.image_size or spec.default_image_size
     if cfg.serving_input or serving.names(spec.layout):
       serving.get(spec, cfg.serving_input)  # An unknown --serving_input fails here.
-    latest = _check_model_dir(cfg, num_classes, image_size)
+    latest = _check_model_dir(cfg, num_classes, image_size, chief=chief)
     variables, trainable_names = model_variables(
         spec, num_classes, model_params(cfg, image_size), image_size)
   _check_scopes(cfg, variables)
-  if latest:
+  if latest and chief:
     _check_resume_shapes(cfg, variables, latest)
   if eval_files:
     early_stopping.check_metric(cfg, early_stopping.model_metric_names(
@@ -339,7 +348,7 @@ class _Named:
     self.name = name
 
 
-def build_estimator(plan, training_chief_hooks=()):
+def build_estimator(plan, training_chief_hooks=(), train_distribute=None):
   cfg = plan.config
   fn = model_fn_lib.make_model_fn(
       plan.spec, num_classes=plan.num_classes,
@@ -364,11 +373,13 @@ def build_estimator(plan, training_chief_hooks=()):
       log_step_count_steps=cfg.log_every_steps,
       # --deterministic runs independent ops on one inter-op thread, in a fixed order.
       session_config=loops.session_config(
-          1 if cfg.deterministic else cfg.inter_op_threads, cfg.intra_op_threads))
+          1 if cfg.deterministic else cfg.inter_op_threads, cfg.intra_op_threads),
+      # Evaluation stays on one device, so every record counts exactly once.
+      train_distribute=train_distribute, eval_distribute=None)
   return tf.estimator.Estimator(model_fn=fn, config=run_config)
 
 
-def input_fns(plan):
+def input_fns(plan, default_input_context=None):
   cfg = plan.config
   if plan.sequence:
     return sequence_lib.input_fns(cfg, plan.sequence, plan.train_files, plan.eval_files)
@@ -378,7 +389,8 @@ def input_fns(plan):
   train = input_lib.make_input_fn(
       plan.train_files, is_training=True, batch_size=cfg.batch_size,
       parse_fn=parse_train, shuffle_buffer_size=cfg.shuffle_buffer_size,
-      num_parallel_reads=cfg.num_parallel_reads, seed=cfg.seed)
+      num_parallel_reads=cfg.num_parallel_reads, seed=cfg.seed,
+      default_input_context=default_input_context)
   evaluate = None
   if plan.eval_files:
     parse_eval = input_lib.make_image_parse_fn(
@@ -484,9 +496,15 @@ def run(cfg, typed_flags=None):
 
   typed_flags: the flags the user typed, which win over --params_file's train section;
   None (library callers) counts every field that differs from its default as typed.
+  With a cluster in TF_CONFIG, this process runs as its task there (see cluster.py).
   """
   start = time.time()
   cfg, _, not_applied = seqnn_params.resolve_config(cfg, explicit=typed_flags)
+  task = distribute.task_from_env()
+  distribute.check(cfg.distribution, task)
+  if task.in_cluster:
+    from estimator_pipeline import cluster  # pylint: disable=g-import-not-at-top
+    return cluster.run(cfg, task)
   plan = preflight(cfg)
   if plan.finished:
     # A finished job re-run: say so, write nothing, succeed (exit 0), as make does.
@@ -507,6 +525,31 @@ def run(cfg, typed_flags=None):
   if plan.class_names:
     plan.class_names_file = serving_outputs.write_class_names(
         cfg.model_dir, plan.class_names, plan.num_classes)
+  announce(plan, cfg)
+  layout = distribute.layout(cfg.distribution, task, cfg.batch_size)
+  strategy = distribute.make_strategy(cfg.distribution, task)
+  if strategy is not None:
+    console.line(layout.describe())
+    console.line(distribute.device_note(strategy))
+
+  keeper = None
+  chief_hooks = []
+  if plan.eval_files:
+    keeper = early_stopping.BestCheckpointKeeper(
+        cfg.model_dir, cfg.early_stopping_metric, cfg.early_stopping_mode,
+        cfg.early_stopping_patience)
+    chief_hooks.append(early_stopping.StopTrainingHook(keeper))
+  with reproducibility.applied(cfg.seed, cfg.deterministic):
+    estimator = build_estimator(plan, training_chief_hooks=chief_hooks,
+                                train_distribute=strategy)
+    eval_metrics = _train_and_evaluate(plan, estimator, keeper,
+                                       layout.examples_per_step)
+  return _result(cfg, estimator.latest_checkpoint(), eval_metrics, start,
+                 stopped_early=keeper.stop_reason if keeper else None)
+
+
+def announce(plan, cfg):
+  """One line: resuming, warm-starting or starting from scratch."""
   if plan.latest_checkpoint:
     console.line('Resuming from %s (step %d); --checkpoint_path is not applied.'
                  % (plan.latest_checkpoint, _checkpoint_step(plan.latest_checkpoint)))
@@ -522,27 +565,14 @@ def run(cfg, typed_flags=None):
   else:
     console.line('Training %s from scratch in %s.' % (cfg.model_name, cfg.model_dir))
 
-  keeper = None
-  chief_hooks = []
-  if plan.eval_files:
-    keeper = early_stopping.BestCheckpointKeeper(
-        cfg.model_dir, cfg.early_stopping_metric, cfg.early_stopping_mode,
-        cfg.early_stopping_patience)
-    chief_hooks.append(early_stopping.StopTrainingHook(keeper))
-  with reproducibility.applied(cfg.seed, cfg.deterministic):
-    estimator = build_estimator(plan, training_chief_hooks=chief_hooks)
-    eval_metrics = _train_and_evaluate(plan, estimator, keeper)
-  return _result(cfg, estimator.latest_checkpoint(), eval_metrics, start,
-                 stopped_early=keeper.stop_reason if keeper else None)
 
-
-def _train_and_evaluate(plan, estimator, keeper):
+def _train_and_evaluate(plan, estimator, keeper, examples_per_step):
   """Runs training (and evaluation, exports); returns the last evaluation's metrics."""
   cfg = plan.config
   train_input, eval_input = input_fns(plan)
   # With gradient accumulation a step is one update of grad_accum_steps batches.
   train_hooks = [hooks.ProgressHook(cfg.num_steps,
-                                    cfg.batch_size * cfg.grad_accum_steps,
+                                    examples_per_step * cfg.grad_accum_steps,
                                     cfg.log_every_steps)
                  ] + monitoring.training_hooks(cfg, plan_model_params(plan))
   train_spec = tf.estimator.TrainSpec(train_input, max_steps=cfg.num_steps,

@@ -5,14 +5,16 @@ is built.
   python train.py --helpfull | grep -A2 lr_schedule
 """
 
+from estimator_pipeline import distribute
 from estimator_pipeline import training_controls
 from flags.common import define
 from flags.common import define_enum
 
 
 def define_training_flags():
-  define('batch_size', 'Training examples per batch (per micro-batch with '
-         '--grad_accum_steps).')
+  define('batch_size', 'Training examples per batch of one replica (per micro-batch '
+         'with --grad_accum_steps); with --distribution a step of all replicas together '
+         'takes this times their number.')
   define('eval_batch_size', 'Evaluation examples per batch; 0 uses --batch_size.')
   define('num_steps', 'Total training steps (global step to reach); re-running with a '
          'larger value continues training. With --grad_accum_steps a step is one '
@@ -78,3 +80,9 @@ def define_training_flags():
   define_enum('early_stopping_mode', training_controls.EARLY_STOPPING_MODES,
               'Whether lower (min) or higher (max) --early_stopping_metric is better; '
               'auto: max for accuracy-like metrics, min for losses.')
+  define_enum('distribution', distribute.DISTRIBUTIONS,
+              'How training is spread: none (one device), mirrored (every GPU of this '
+              'machine), multi_worker_mirrored (synchronous, every worker in TF_CONFIG) '
+              'or parameter_server (asynchronous, variables on the ps tasks in '
+              'TF_CONFIG); --batch_size is per replica. See BUILD.md, "Several '
+              'machines".')

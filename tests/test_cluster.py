@@ -1,0 +1,238 @@
+"""Real clusters on this machine through launch_local: a parameter-server cluster and a
+2-worker multi_worker_mirrored cluster train cifarnet to the single-process accuracy
+bar (tests/test_train.py: >= 0.9 after 30 steps of 16), leave one consistent model_dir,
+and leave no process behind; a killed worker or Ctrl-C stops the whole cluster.
+
+  .venv/bin/python -m pytest -q tests/test_cluster.py
+"""
+
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO
+from conftest import write_image_records
+import tensorflow as tf
+
+from estimator_pipeline import config
+from estimator_pipeline import train_lib
+
+BAR = 0.9  # What single-process training reaches on this data (test_train.py).
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+  root = tmp_path_factory.mktemp('cluster_data')
+  for shard in range(2):
+    write_image_records(str(root / ('train-%05d-of-00002.tfrecord' % shard)),
+                        [i % 3 for i in range(48)], seed=shard)
+  write_image_records(str(root / 'validation-00000-of-00001.tfrecord'),
+                      [i % 3 for i in range(30)], seed=9)
+  (root / 'labels.txt').write_text('0:red\n1:green\n2:blue\n')
+  return root
+
+
+def _train_flags(data, model_dir, **kw):
+  values = dict(model_dir=model_dir, train_record_path=str(data / 'train-*.tfrecord'),
+                eval_record_path=str(data / 'validation-*.tfrecord'),
+                model_name='cifarnet', num_steps=30, batch_size=16,
+                save_checkpoints_steps=15, log_every_steps=10, learning_rate=0.02,
+                random_flip='false')
+  values.update(kw)
+  return ['--%s=%s' % kv for kv in values.items()]
+
+
+def _launcher(launch_flags, train_flags):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  env.pop('TF_CONFIG', None)
+  return subprocess.Popen(
+      [sys.executable, '-m', 'estimator_pipeline.launch_local'] + launch_flags +
+      ['--'] + train_flags, cwd=REPO, env=env, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _task_pids(line):
+  return {name: int(pid) for name, pid in re.findall(r'(\w+:\d+) \(pid (\d+)\)', line)}
+
+
+def _alive_in_groups(pgids):
+  """Processes still alive in any of these process groups (the tasks and children)."""
+  alive = []
+  for stat in glob.glob('/proc/[0-9]*/stat'):
+    try:
+      with open(stat) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    except OSError:
+      continue
+    state, pgrp = fields[0], int(fields[2])
+    if pgrp in pgids and state != 'Z':
+      alive.append(int(stat.split('/')[2]))
+  return alive
+
+
+def _run_cluster(launch_flags, train_flags, timeout=900):
+  proc = _launcher(launch_flags, train_flags)
+  try:
+    out, _ = proc.communicate(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise
+  started = next(l for l in out.splitlines() if l.startswith('launch_local: started'))
+  return proc.returncode, out, _task_pids(started)
+
+
+def _assert_no_process_left(pids):
+  for pid in pids.values():
+    with pytest.raises(ProcessLookupError):
+      os.kill(pid, 0)
+  assert not _alive_in_groups(set(pids.values()))
+
+
+def _assert_one_consistent_model_dir(model_dir, num_steps):
+  cfg = config.load(model_dir)
+  assert cfg is not None and cfg.num_classes == 3  # Written by the chief.
+  assert not glob.glob(os.path.join(model_dir, '*.tmp'))
+  step = train_lib._checkpoint_step(tf.train.latest_checkpoint(model_dir))  # pylint: disable=protected-access
+  assert step >= num_steps
+  history = train_lib.eval_history(model_dir)
+  # The last evaluation is of a checkpoint at or past --num_steps, and reaches the bar.
+  # (With asynchronous ps updates the chief's very last save can be a step past the one
+  # the evaluator stopped at: another worker's update was in flight.)
+  evaluated = max(history)
+  assert num_steps <= evaluated <= step, (sorted(history), step)
+  assert history[evaluated]['accuracy'] >= BAR, history[evaluated]
+  for name in ('best', 'final'):
+    versions = os.listdir(os.path.join(model_dir, 'export', name))
+    # best: one version per improvement; final: one, from the last checkpoint.
+    assert versions and all(v.isdigit() for v in versions), (name, versions)
+    assert name == 'best' or len(versions) == 1, versions
+    export = os.path.join(model_dir, 'export', name, max(versions, key=int))
+    assert os.path.isfile(os.path.join(export, 'saved_model.pb'))
+    assert os.path.isfile(os.path.join(export, 'variables', 'variables.index'))
+  loaded = tf.saved_model.load(glob.glob(os.path.join(model_dir, 'export', 'final',
+                                                      '*'))[0])
+  assert 'serving_default' in loaded.signatures
+  return evaluated, history
+
+
+def _steps_ran(out, task):
+  found = re.search(r'\[%s\] %s finished: ran (\d+) step' % (task, task), out)
+  assert found, out[-3000:]
+  return int(found.group(1))
+
+
+def test_parameter_server_cluster_trains_to_the_bar(data, tmp_path):
+  model_dir = str(tmp_path / 'ps_run')
+  code, out, pids = _run_cluster(
+      ['--num_workers=2', '--num_ps=1', '--evaluator'],
+      _train_flags(data, model_dir, distribution='parameter_server', num_steps=40,
+                   save_checkpoints_steps=20))
+  assert code == 0, out[-5000:]
+  assert set(pids) == {'ps:0', 'chief:0', 'worker:0', 'evaluator:0'}
+  assert 'launch_local: done: chief:0, worker:0, evaluator:0 finished; stopped ps:0' in out
+  assert 'variables on the ps tasks, asynchronous updates' in out
+  assert re.search(r'\[worker:0\] Replicas of this task on /job:worker/[^;]*task:0/'
+                   r'device:CPU:0; variables on /job:ps/', out), out[-5000:]
+  step, _ = _assert_one_consistent_model_dir(model_dir, 40)
+  # Asynchronous: the two workers' steps add up to the global step (the worker may
+  # join late, after TensorFlow's 30 s readiness poll, and run few of them).
+  assert _steps_ran(out, 'chief:0') + _steps_ran(out, 'worker:0') >= 40
+  assert '[evaluator:0] eval at step %d' % step in out
+  for task in pids:
+    assert os.path.getsize(os.path.join(model_dir, 'logs', task.replace(':', '-') +
+                                        '.log')) > 0
+  _assert_no_process_left(pids)
+
+
+def test_classic_between_graph_ps_cluster_without_a_strategy(data, tmp_path):
+  # --distribution=none with ps tasks: the Estimator's own replica_device_setter mode.
+  # No evaluator: the chief evaluates and exports at the end.
+  model_dir = str(tmp_path / 'classic_run')
+  code, out, pids = _run_cluster(['--num_workers=2', '--num_ps=1'],
+                                 _train_flags(data, model_dir, num_steps=40,
+                                              save_checkpoints_steps=20))
+  assert code == 0, out[-5000:]
+  assert 'Distribution none: 2 worker(s) x 1 CPU, variables on the ps tasks' in out
+  step, _ = _assert_one_consistent_model_dir(model_dir, 40)
+  assert '[chief:0] eval at step %d' % step in out
+  _assert_no_process_left(pids)
+
+
+def test_multi_worker_mirrored_cluster_trains_to_the_bar(data, tmp_path):
+  model_dir = str(tmp_path / 'mwms_run')
+  # No evaluator: the chief evaluates the last checkpoint and exports it itself.
+  code, out, pids = _run_cluster(
+      ['--num_workers=2'],
+      _train_flags(data, model_dir, distribution='multi_worker_mirrored'))
+  assert code == 0, out[-5000:]
+  assert set(pids) == {'chief:0', 'worker:0'}
+  assert 'exports are written by the chief at the end' in out
+  assert '[chief:0] eval at step 30' in out
+  assert '--batch_size=16 per replica x 2 replica(s) = 32 examples per step' in out
+  step, _ = _assert_one_consistent_model_dir(model_dir, 30)
+  assert step == 30  # Synchronous: no step past --num_steps.
+  # Synchronous: both workers ran every step together.
+  assert _steps_ran(out, 'chief:0') == _steps_ran(out, 'worker:0') == 30
+  # The worker's scratch copies of the chief's checkpoints and summaries are gone.
+  assert sorted(d for d in os.listdir(model_dir)
+                if os.path.isdir(os.path.join(model_dir, d))) == ['eval', 'export',
+                                                                  'logs']
+  _assert_no_process_left(pids)
+
+
+def _read_until(proc, pattern, lines, timeout=600):
+  deadline = time.time() + timeout
+  for line in proc.stdout:
+    lines.append(line)
+    if re.search(pattern, line):
+      return line
+    if time.time() > deadline:
+      break
+  raise AssertionError('no %r in:\n%s' % (pattern, ''.join(lines[-50:])))
+
+
+def test_killed_worker_stops_the_cluster_and_names_it(data, tmp_path):
+  proc = _launcher(['--num_workers=2', '--grace_secs=5'],
+                   _train_flags(data, str(tmp_path / 'run'), num_steps=100000,
+                                distribution='multi_worker_mirrored'))
+  lines = []
+  try:
+    pids = _task_pids(_read_until(proc, r'^launch_local: started', lines))
+    # Mid-run: once the worker trains, its chief waits on it at every step.
+    _read_until(proc, r'^\[worker:0\] step \d+', lines)
+    os.kill(pids['worker:0'], signal.SIGKILL)
+    out, _ = proc.communicate(timeout=300)
+  finally:
+    if proc.poll() is None:
+      os.killpg(proc.pid, signal.SIGKILL)
+  out = ''.join(lines) + out
+  assert proc.returncode == 1, out[-3000:]
+  error = [l for l in out.splitlines() if l.startswith('error:')]
+  assert error and 'task worker:0 was killed by SIGKILL' in error[-1], out[-3000:]
+  assert 'stopped the cluster (chief:0)' in error[-1]
+  _assert_no_process_left(pids)
+
+
+def test_ctrl_c_stops_every_task(data, tmp_path):
+  proc = _launcher(['--num_workers=1', '--num_ps=1'],
+                   _train_flags(data, str(tmp_path / 'run'), num_steps=100000,
+                                distribution='parameter_server'))
+  lines = []
+  try:
+    pids = _task_pids(_read_until(proc, r'^launch_local: started', lines))
+    _read_until(proc, r'^\[ps:0\] ps:0: serving variables', lines)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=300)
+  finally:
+    if proc.poll() is None:
+      os.killpg(proc.pid, signal.SIGKILL)
+  assert proc.returncode == 130, (''.join(lines) + out)[-3000:]
+  assert 'interrupted; stopping every task' in out
+  _assert_no_process_left(pids)
