@@ -35,6 +35,8 @@ class Config:
   shuffle_buffer_size: int = 2048
   num_parallel_reads: int = 0
   eval_batch_size: int = 0
+  validate_data: bool = False
+  skip_corrupt_records: bool = False
 
   # Model.
   model_name: str = 'resnet_v1_50'
@@ -64,6 +66,7 @@ class Config:
   keep_checkpoint_max: int = 5
   keep_checkpoint_every_n_hours: float = 10000.0
   eval_steps: int = 0
+  clip_gradient_norm: float = 0.0
 
   # Export.
   exports_to_keep: int = 5
@@ -134,6 +137,9 @@ class Config:
       if getattr(self, name) < 0:
         raise UserError('--%s=%s must be >= 0 (0 means the default).'
                         % (name, getattr(self, name)))
+    if self.clip_gradient_norm < 0:
+      raise UserError('--clip_gradient_norm=%s must be >= 0 (0 does not clip).'
+                      % self.clip_gradient_norm)
     if self.learning_rate < 0:
       raise UserError('--learning_rate=%s must be >= 0.' % self.learning_rate)
     if not 0 < self.decay_rate <= 1:

@@ -40,7 +40,7 @@ def variables_to_train(all_trainable, trainable_scopes=(), scopes_to_freeze=()):
 def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
                   learning_rate=0.01, decay_steps=1000, decay_rate=0.94, momentum=0.9,
                   warm_start_checkpoint=None, warm_start_map=None, trainable_scopes=(),
-                  scopes_to_freeze=(), class_names=None):
+                  scopes_to_freeze=(), class_names=None, clip_gradient_norm=0.0):
   """Builds the Estimator model_fn for a registered model.
 
   Args:
@@ -53,6 +53,7 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
     warm_start_map: {name in checkpoint: variable name} checked by train_lib.
     trainable_scopes, scopes_to_freeze: tuples of variable scopes.
     class_names: names for class ids, exported beside them when given.
+    clip_gradient_norm: clip gradients to this norm (slim's create_train_op); 0 = off.
 
   Returns:
     model_fn(features, labels, mode, params, config) -> tf.estimator.EstimatorSpec.
@@ -117,7 +118,7 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
         tf.compat.v1.GraphKeys.UPDATE_OPS) if not in_scopes(op.name, scopes_to_freeze)]
     train_op = tf_slim.learning.create_train_op(
         total_loss, opt, global_step=global_step, update_ops=update_ops,
-        variables_to_train=train_vars)
+        variables_to_train=train_vars, clip_gradient_norm=clip_gradient_norm)
 
     summary = tf.compat.v1.summary
     # The Estimator logs 'loss' (the total, as evaluation reports it) itself.

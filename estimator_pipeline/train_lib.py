@@ -24,11 +24,14 @@ from estimator_pipeline import config as config_lib
 from estimator_pipeline import console
 from estimator_pipeline import hooks
 from estimator_pipeline import input_fn as input_lib
+from estimator_pipeline import lock as lock_lib
 from estimator_pipeline import model_fn as model_fn_lib
 from estimator_pipeline import models
+from estimator_pipeline import safety
 from estimator_pipeline.errors import UserError
 from estimator_pipeline.errors import short_tf_message
 from export import exporters as exporters_lib
+from estimator_pipeline.records import inspect as inspect_lib
 from export import serving
 
 LABELS_FILE = 'labels.txt'
@@ -48,6 +51,9 @@ class Plan:
   warm_start_checkpoint: Optional[str] = None
   warm_start_map: Dict[str, str] = dataclasses.field(default_factory=dict)
   skipped_vars: Tuple[str, ...] = ()
+  # The last checkpoint is at --num_steps, but the run died before its final
+  # evaluation and export: run() does only those.
+  finish_only: bool = False
 
 
 @dataclasses.dataclass
@@ -58,6 +64,9 @@ class Result:
   best_metrics: Optional[dict]
   exports: Dict[str, Optional[str]]
   seconds: float
+  # With --skip_corrupt_records: training records dropped, of those read.
+  skipped_records: Optional[int] = None
+  records_read: Optional[int] = None
 
 
 def read_labels(path):
@@ -103,9 +112,7 @@ def _resolve_num_classes(cfg, class_names):
   return cfg.num_classes
 
 
-def _checkpoint_step(path):
-  match = re.search(r'-(\d+)$', path or '')
-  return int(match.group(1)) if match else 0
+_checkpoint_step = safety.checkpoint_step
 
 
 def resolve_checkpoint(path):
@@ -190,8 +197,19 @@ def _check_scopes(cfg, variables):
                                               for v in variables})[:8])))
 
 
+def _finished(model_dir, step):
+  """Whether export/final holds a version exported from the checkpoint at step."""
+  newest = _newest_export(os.path.join(model_dir, 'export', 'final'))
+  return bool(newest) and safety.export_step(newest) == step
+
+
 def _check_model_dir(cfg, num_classes, image_size):
-  """Refuses a model_dir that holds another model; returns its latest checkpoint."""
+  """Refuses a model_dir that holds another model or is being trained.
+
+  Returns (latest checkpoint or None, whether only the final evaluation and export
+  are missing).
+  """
+  lock_lib.check_free(cfg.model_dir)
   saved = config_lib.load(cfg.model_dir)
   if saved is not None:
     theirs = {'model_name': saved.model_name, 'num_classes': saved.num_classes,
@@ -205,11 +223,14 @@ def _check_model_dir(cfg, num_classes, image_size):
                             cfg.model_dir, key, theirs[key], ours[key], key))
   latest = (tf.train.latest_checkpoint(cfg.model_dir)
             if tf.io.gfile.isdir(cfg.model_dir) else None)
-  if latest and _checkpoint_step(latest) >= cfg.num_steps:
+  step = _checkpoint_step(latest)
+  if latest and step == cfg.num_steps and not _finished(cfg.model_dir, step):
+    return latest, True
+  if latest and step >= cfg.num_steps:
     raise UserError('--model_dir=%s already holds step %d, at or past --num_steps=%d: '
                     'raise --num_steps to train further.' % (
                         cfg.model_dir, _checkpoint_step(latest), cfg.num_steps))
-  return latest
+  return latest, False
 
 
 def _check_resume_shapes(cfg, variables, latest):
@@ -239,7 +260,8 @@ def preflight(cfg):
   class_names = _find_labels(cfg, train_files)
   num_classes = _resolve_num_classes(cfg, class_names)
   image_size = cfg.image_size or spec.default_image_size
-  latest = _check_model_dir(cfg, num_classes, image_size)
+  latest, finish_only = _check_model_dir(cfg, num_classes, image_size)
+  _check_records(cfg, spec.layout, num_classes, train_files, eval_files)
   variables, trainable_names = model_variables(
       spec, num_classes, model_params(cfg, image_size), image_size)
   _check_scopes(cfg, variables)
@@ -247,7 +269,7 @@ def preflight(cfg):
     _check_resume_shapes(cfg, variables, latest)
   plan = Plan(config=cfg, spec=spec, train_files=train_files, eval_files=eval_files,
               class_names=class_names, num_classes=num_classes, image_size=image_size,
-              latest_checkpoint=latest)
+              latest_checkpoint=latest, finish_only=finish_only)
   if cfg.checkpoint_path and not latest:
     plan.warm_start_checkpoint = resolve_checkpoint(cfg.checkpoint_path)
     plan.warm_start_map, plan.skipped_vars = warm_start_map(
@@ -259,6 +281,43 @@ def preflight(cfg):
   if not trainable:
     raise UserError('--trainable_scopes/--scopes_to_freeze leave no variable to train.')
   return plan
+
+
+_SKIP_ADVICE = ('pass --skip_corrupt_records to train without the bad records, or fix '
+                'them (`python -m estimator_pipeline.records inspect GLOB` lists all)')
+
+
+def _check_records(cfg, layout, num_classes, train_files, eval_files):
+  """The first record of every file (cheap, always), or every record (--validate_data).
+
+  Without --validate_data a bad record further into a file is found while training,
+  which then stops and names it (see _translate).
+  """
+  groups = [('--train_record_path', train_files)]
+  if eval_files:
+    groups.append(('--eval_record_path', eval_files))
+  fix = ('--model_name=%s reads %s %s records: re-write them so' % (
+      cfg.model_name, inspect_lib._describe(inspect_lib.default_compression(layout)),
+      layout))
+  for flag, files in groups:
+    if cfg.skip_corrupt_records:
+      for path in files:  # A file that is not TFRecords at all is not a bad record.
+        inspect_lib.check_readable(path, inspect_lib.default_compression(layout), fix)
+    else:
+      inspect_lib.check_first_records(files, layout, num_classes, flag, fix=fix)
+  if not cfg.validate_data:
+    return
+  for flag, files in groups:
+    console.line('Validating %d %s files (--validate_data)...' % (len(files), flag))
+    report = inspect_lib.inspect_files(files, layout, num_classes,
+                                       inspect_lib.default_compression(layout))
+    for text in report.lines():
+      console.line('  ' + text)
+    if report.bad and not cfg.skip_corrupt_records:
+      raise report.error(_SKIP_ADVICE)
+    if report.bad:
+      console.line('warning: training without the %d bad records of %s '
+                   '(--skip_corrupt_records).' % (report.num_bad, flag))
 
 
 class _Named:
@@ -279,7 +338,7 @@ def build_estimator(plan):
       warm_start_map=plan.warm_start_map,
       trainable_scopes=cfg.scopes('trainable_scopes'),
       scopes_to_freeze=cfg.scopes('scopes_to_freeze'),
-      class_names=plan.class_names)
+      class_names=plan.class_names, clip_gradient_norm=cfg.clip_gradient_norm)
   run_config = tf.estimator.RunConfig(
       model_dir=cfg.model_dir, tf_random_seed=cfg.random_seed,
       save_checkpoints_steps=cfg.effective_save_checkpoints_steps,
@@ -298,7 +357,10 @@ def input_fns(plan):
   train = input_lib.make_input_fn(
       plan.train_files, is_training=True, batch_size=cfg.batch_size,
       parse_fn=parse_train, shuffle_buffer_size=cfg.shuffle_buffer_size,
-      num_parallel_reads=cfg.num_parallel_reads, seed=cfg.random_seed)
+      num_parallel_reads=cfg.num_parallel_reads, seed=cfg.random_seed,
+      skip_bad_records=cfg.skip_corrupt_records)
+  if cfg.skip_corrupt_records:
+    train = _without_record_index(train)
   evaluate = None
   if plan.eval_files:
     parse_eval = input_lib.make_image_parse_fn(
@@ -306,8 +368,37 @@ def input_fns(plan):
         family=plan.spec.preprocessing, image_size=plan.image_size)
     evaluate = input_lib.make_input_fn(
         plan.eval_files, is_training=False, batch_size=cfg.effective_eval_batch_size,
-        parse_fn=parse_eval, num_parallel_reads=cfg.num_parallel_reads)
+        parse_fn=parse_eval, num_parallel_reads=cfg.num_parallel_reads,
+        skip_bad_records=cfg.skip_corrupt_records)
   return train, evaluate
+
+
+_RECORD_INDEX_COLLECTION = 'pipeline_record_index'
+
+
+def _without_record_index(input_fn):
+  """Takes the record numbers out of the features (the model must not see them) and
+  leaves them in a collection for safety.SkippedRecordsHook."""
+
+  def wrapped(params=None, input_context=None):
+    dataset = input_fn(params, input_context)
+    features, labels = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
+    features = dict(features)
+    tf.compat.v1.add_to_collection(_RECORD_INDEX_COLLECTION,
+                                   features.pop(input_lib.RECORD_INDEX_KEY))
+    return features, labels
+
+  return wrapped
+
+
+class _SkipCounter(safety.SkippedRecordsHook):
+  """SkippedRecordsHook that finds the record numbers when the graph is built."""
+
+  def __init__(self):
+    super().__init__(None)
+
+  def begin(self):
+    self._index = tf.compat.v1.get_collection(_RECORD_INDEX_COLLECTION)[-1]
 
 
 def serving_input_fn(plan):
@@ -322,6 +413,13 @@ def _newest_export(directory):
   return os.path.join(directory, str(versions[-1])) if versions else None
 
 
+def _guard_advice(cfg):
+  return ('lower --learning_rate (now %g), clip gradients with --clip_gradient_norm '
+          '(e.g. 5; now %s), or check the records for extreme values (--validate_data),'
+          ' then run the same command to resume from it.' % (
+              cfg.learning_rate, cfg.clip_gradient_norm or 'off'))
+
+
 def eval_history(model_dir):
   """{step: {metric: value}} from every evaluation in model_dir/eval, all runs included.
 
@@ -330,8 +428,7 @@ def eval_history(model_dir):
   """
   history = {}
   for path in sorted(tf.io.gfile.glob(os.path.join(model_dir, 'eval', 'events.*'))):
-    for raw in tf.data.TFRecordDataset(path):
-      event = tf.compat.v1.Event.FromString(raw.numpy())
+    for event in safety.iter_events(path):
       for value in event.summary.value:
         if value.HasField('simple_value'):
           history.setdefault(int(event.step), {})[value.tag] = value.simple_value
@@ -350,20 +447,30 @@ def _find_corrupt_record(files, compression_type=None):
   return None
 
 
-def _translate(error, plan):
+def _locate_bad_record(plan):
+  """'file record i: problem' of the first bad record, or None (costs a full read)."""
+  for files in (plan.train_files, plan.eval_files or []):
+    found = inspect_lib.first_bad_record(files, plan.spec.layout, plan.num_classes)
+    if found:
+      return found.text()
+  return None
+
+
+def _translate(error, plan, step=None):
   """A TF runtime error caused by the data or the flags -> UserError, else None."""
   message = str(error)
   if isinstance(error, tf.errors.InvalidArgumentError):
     if input_lib.LABEL_ERROR_MARKER in message:
       label = re.search(r':\]\s*\[(-?\d+)\]', message)
+      where = _locate_bad_record(plan)
       return UserError(
-          'a record holds label %s, outside [0, %d): pass --num_classes=%s or larger, '
-          'or fix the labels in the records.' % (
-              label.group(1) if label else '?', plan.num_classes,
+          '%s: a record holds label %s, outside [0, %d): pass --num_classes=%s or '
+          'larger, fix the labels in the records, or pass --skip_corrupt_records.' % (
+              where or 'bad label', label.group(1) if label else '?', plan.num_classes,
               int(label.group(1)) + 1 if label and int(label.group(1)) >= 0 else '?'))
     if 'is inf or nan' in message.lower() or 'nan' in message.lower().split(':')[0]:
-      return UserError('the loss became NaN or Inf: lower --learning_rate, or check '
-                       'the records for bad values.')
+      return safety.non_finite_error(step, plan.config.model_dir,
+                                     _guard_advice(plan.config))
   # Reading every record to find a bad one is worth it only when a record is bad.
   if (isinstance(error, tf.errors.DataLossError) or
       'corrupted record' in message or 'truncated record' in message):
@@ -373,21 +480,46 @@ def _translate(error, plan):
       if found:
         return UserError('record file %s is corrupt at record %d (%s): re-create it, or'
                          ' leave it out of %s.' % (found[0], found[1], found[2], flag))
-  if isinstance(error, tf.errors.InvalidArgumentError) and 'decode' in message.lower():
-    return UserError('an image in the records does not decode (%s): re-create the '
-                     'records with `python -m estimator_pipeline.records images`.'
-                     % short_tf_message(error)[:200])
+  if isinstance(error, tf.errors.InvalidArgumentError):
+    where = _locate_bad_record(plan)
+    if where:
+      return UserError('%s: %s' % (where, _SKIP_ADVICE))
+    if 'decode' in message.lower():
+      return UserError('an image in the records does not decode (%s): re-create the '
+                       'records with `python -m estimator_pipeline.records images`.'
+                       % short_tf_message(error)[:200])
   return None
 
 
 def run(cfg):
-  """Trains, evaluates and exports as cfg says. Returns a Result."""
+  """Trains, evaluates and exports as cfg says. Returns a Result.
+
+  Holds model_dir's lock from the first write to the end (lock.py). SIGINT/SIGTERM save
+  a checkpoint at the current step and raise errors.Interrupted; a checkpoint of NaN
+  or Inf weights is never saved (safety.py).
+  """
   start = time.time()
   plan = preflight(cfg)
+  with lock_lib.ModelDirLock(cfg.model_dir) as held, safety.StopSignals() as signals:
+    if held.took_over:
+      console.line('Took over the lock of a run that is gone (%s).' % held.took_over)
+    removed = safety.clean_partial_files(cfg.model_dir)
+    if removed:
+      console.line('Removed what a killed run left half-written: %s' % ', '.join(
+          removed[:5]) + (' ...' if len(removed) > 5 else ''))
+    return _run_locked(plan, signals, start)
+
+
+def _run_locked(plan, signals, start):
+  cfg = plan.config
   # The resolved values, so a later run compares against what was really built.
   cfg = cfg.replace(num_classes=plan.num_classes, image_size=plan.image_size)
   cfg.save()
-  if plan.latest_checkpoint:
+  if plan.finish_only:
+    console.line('%s is at --num_steps=%d, but its run stopped before the final '
+                 'evaluation and export: doing those now.' % (plan.latest_checkpoint,
+                                                               cfg.num_steps))
+  elif plan.latest_checkpoint:
     console.line('Resuming from %s (step %d); --checkpoint_path is not applied.'
                  % (plan.latest_checkpoint, _checkpoint_step(plan.latest_checkpoint)))
   elif plan.warm_start_checkpoint:
@@ -405,33 +537,44 @@ def run(cfg):
   estimator = build_estimator(plan)
   train_input, eval_input = input_fns(plan)
   progress = hooks.ProgressHook(cfg.num_steps, cfg.batch_size, cfg.log_every_steps)
-  train_spec = tf.estimator.TrainSpec(train_input, max_steps=cfg.num_steps,
-                                      hooks=[progress])
+  guard = safety.SafetyHook(signals, cfg.model_dir)
+  train_hooks = [progress, guard]
+  skip_counter = _SkipCounter() if cfg.skip_corrupt_records else None
+  if skip_counter:
+    train_hooks.append(skip_counter)
+  finite = safety.FiniteCheckpointListener(cfg.model_dir, _guard_advice(cfg))
   reporter = hooks.EvalReporter()
   export_root = os.path.join(cfg.model_dir, 'export')
+  exporters = [reporter] + exporters_lib.make_exporters(serving_input_fn(plan),
+                                                        cfg.exports_to_keep)
   eval_metrics = None
   try:
-    if eval_input is not None:
+    if plan.finish_only:
+      eval_metrics = _finish(estimator, plan, eval_input, exporters, export_root,
+                             signals)
+    elif eval_input is not None:
       eval_spec = tf.estimator.EvalSpec(
-          eval_input, steps=cfg.eval_steps or None,
-          exporters=[reporter] + exporters_lib.make_exporters(
-              serving_input_fn(plan), cfg.exports_to_keep),
+          eval_input, steps=cfg.eval_steps or None, exporters=exporters,
+          hooks=[safety.SafetyHook(signals, cfg.model_dir, save=False)],
           # Evaluate after every checkpoint: the default 600 s throttle means a short
           # job never evaluates.
           start_delay_secs=0, throttle_secs=0)
+      train_spec = tf.estimator.TrainSpec(train_input, max_steps=cfg.num_steps,
+                                          hooks=train_hooks, saving_listeners=[finite])
       eval_metrics, _ = tf.estimator.train_and_evaluate(estimator, train_spec,
                                                         eval_spec)
     else:
-      estimator.train(train_input, max_steps=cfg.num_steps, hooks=[progress])
-      exporters_lib.FinalExporter(
-          'final', serving_input_fn(plan), exports_to_keep=cfg.exports_to_keep
-      ).export(estimator, os.path.join(export_root, 'final'),
-               estimator.latest_checkpoint(), {}, True)
+      estimator.train(train_input, max_steps=cfg.num_steps, hooks=train_hooks,
+                      saving_listeners=[finite])
+      _export_final(estimator, plan, export_root)
   except tf.errors.OpError as e:
-    translated = _translate(e, plan)
+    translated = _translate(e, plan, guard.last_step)
     if translated is None:
       raise
     raise translated from None
+  except tf.compat.v1.train.NanLossDuringTrainingError:
+    raise safety.non_finite_error(guard.last_step, cfg.model_dir,
+                                  _guard_advice(cfg)) from None
 
   result = Result(
       model_dir=cfg.model_dir,
@@ -440,9 +583,34 @@ def run(cfg):
       best_metrics=_best(eval_history(cfg.model_dir)),
       exports={name: _newest_export(os.path.join(export_root, name))
                for name in ('best', 'final')},
-      seconds=time.time() - start)
+      seconds=time.time() - start,
+      skipped_records=skip_counter.skipped if skip_counter else None,
+      records_read=skip_counter.read if skip_counter else None)
   _summary(result)
   return result
+
+
+def _export_final(estimator, plan, export_root):
+  exporters_lib.FinalExporter(
+      'final', serving_input_fn(plan), exports_to_keep=plan.config.exports_to_keep
+  ).export(estimator, os.path.join(export_root, 'final'),
+           estimator.latest_checkpoint(), {}, True)
+
+
+def _finish(estimator, plan, eval_input, exporters, export_root, signals):
+  """The final evaluation and exports of a run killed after its last checkpoint."""
+  if eval_input is None:
+    _export_final(estimator, plan, export_root)
+    return None
+  checkpoint = estimator.latest_checkpoint()
+  metrics = estimator.evaluate(
+      eval_input, steps=plan.config.eval_steps or None, checkpoint_path=checkpoint,
+      hooks=[safety.SafetyHook(signals, plan.config.model_dir, save=False)])
+  # What train_and_evaluate does after its last evaluation.
+  for exporter in exporters:
+    exporter.export(estimator, os.path.join(export_root, exporter.name), checkpoint,
+                    metrics, True)
+  return metrics
 
 
 def _best(history, metric='loss'):
@@ -461,3 +629,7 @@ def _summary(result):
   for name, path in sorted(result.exports.items()):
     if path:
       console.line('  export/%s: %s' % (name, path))
+  if result.skipped_records is not None:
+    console.line('  --skip_corrupt_records: skipped %d of %d training records read in '
+                 'this run (bad records that fail to parse or decode, or labels out of '
+                 'range)' % (result.skipped_records, result.records_read))

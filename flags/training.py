@@ -15,6 +15,9 @@ def define_training_flags():
   define('decay_steps', 'Multiply the learning rate by --decay_rate every this many '
          'steps; 0 decays ten times over --num_steps.')
   define('decay_rate', 'Factor of each learning-rate decay step.')
+  define('clip_gradient_norm', 'Clip the gradients to this global norm (as slim '
+         'does) before applying them; 0 does not clip. A cure for a loss that turns '
+         'NaN.')
   define('momentum', 'Momentum of the momentum and rmsprop optimizers.')
   define('save_checkpoints_steps', 'Save a checkpoint, and evaluate it, every this many '
          'steps; 0 does so ten times over --num_steps.')
