@@ -168,4 +168,18 @@ def load(model_dir):
   if not os.path.exists(path):
     return None
   with open(path) as f:
-    return Config.from_dict(json.load(f))
+    text = f.read()
+  # Parsed as JSON, never evaluated: a model_dir may come from someone else.
+  try:
+    values = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise UserError('%s is not valid JSON (line %d, column %d: %s): restore it from the '
+                    'run that wrote it, or delete it to take these flags as the run\'s '
+                    'configuration.' % (path, e.lineno, e.colno, e.msg))
+  if not isinstance(values, dict):
+    raise UserError('%s holds a JSON %s, not an object of flag values.'
+                    % (path, type(values).__name__))
+  try:
+    return Config.from_dict(values)
+  except TypeError as e:
+    raise UserError('%s does not hold flag values (%s).' % (path, e))

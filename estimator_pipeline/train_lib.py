@@ -13,11 +13,14 @@ anything, so a failed run leaves an existing model_dir as it was:
 """
 
 import dataclasses
+import errno
 import os
 import re
+import shutil
 import time
 from typing import Dict, Optional, Tuple
 
+import numpy as np
 import tensorflow as tf
 
 from estimator_pipeline import config as config_lib
@@ -30,8 +33,8 @@ from estimator_pipeline import models
 from estimator_pipeline import safety
 from estimator_pipeline.errors import UserError
 from estimator_pipeline.errors import short_tf_message
-from export import exporters as exporters_lib
 from estimator_pipeline.records import inspect as inspect_lib
+from export import exporters as exporters_lib
 from export import serving
 
 LABELS_FILE = 'labels.txt'
@@ -165,6 +168,13 @@ def warm_start_map(variables, checkpoint, exclude_scopes, ignore_missing_vars):
     raise UserError('--checkpoint_path=%s cannot be read as a checkpoint (%s).'
                     % (checkpoint, short_tf_message(e)))
   mapping, skipped = {}, []
+  wanted = [n for n in variables if not model_fn_lib.in_scopes(n, exclude_scopes)]
+  if wanted and not ignore_missing_vars and not set(wanted) & set(shapes):
+    top = sorted({n.split('/')[0] for n in shapes if n != 'global_step'})
+    raise UserError('--checkpoint_path=%s holds none of the %d variables of this model '
+                    '(its variables are under %s): it is a checkpoint of another '
+                    'network; download the one for this --model_name.' % (
+                        checkpoint, len(wanted), ', '.join(top[:5]) or 'nothing'))
   for name in sorted(variables):
     if model_fn_lib.in_scopes(name, exclude_scopes):
       continue
@@ -203,6 +213,13 @@ def _finished(model_dir, step):
   return bool(newest) and safety.export_step(newest) == step
 
 
+def _read_only(path):
+  try:
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+  except OSError:
+    return False
+
+
 def _check_model_dir(cfg, num_classes, image_size):
   """Refuses a model_dir that holds another model or is being trained.
 
@@ -210,6 +227,11 @@ def _check_model_dir(cfg, num_classes, image_size):
   are missing).
   """
   lock_lib.check_free(cfg.model_dir)
+  if os.path.isdir(cfg.model_dir) and not os.access(cfg.model_dir, os.W_OK):
+    # access() reports a read-only mount even to root, whom permissions do not stop.
+    raise UserError('cannot write to --model_dir=%s (%s): pass a directory you can '
+                    'write to.' % (cfg.model_dir, 'read-only file system'
+                                   if _read_only(cfg.model_dir) else 'permission denied'))
   saved = config_lib.load(cfg.model_dir)
   if saved is not None:
     theirs = {'model_name': saved.model_name, 'num_classes': saved.num_classes,
@@ -231,6 +253,36 @@ def _check_model_dir(cfg, num_classes, image_size):
                     'raise --num_steps to train further.' % (
                         cfg.model_dir, _checkpoint_step(latest), cfg.num_steps))
   return latest, False
+
+
+# Slot variables per trainable variable that each optimizer keeps in the checkpoint.
+_OPTIMIZER_SLOTS = {'sgd': 0, 'momentum': 1, 'rmsprop': 2, 'adam': 2}
+
+
+def _check_space(cfg, variables, trainable_names):
+  """Refuses a model_dir whose disk cannot hold one checkpoint and one export.
+
+  A disk that fills up while a checkpoint is written costs that checkpoint; refusing
+  before the first write costs nothing. Later checkpoints are not counted: the Saver
+  deletes old ones as it writes new ones.
+  """
+  folder = os.path.abspath(cfg.model_dir)
+  while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+    folder = os.path.dirname(folder)
+  try:
+    free = shutil.disk_usage(folder).free
+  except OSError:
+    return
+  size = lambda shape: 4 * int(np.prod(shape)) if shape else 4
+  weights = sum(size(s) for s in variables.values())
+  slots = _OPTIMIZER_SLOTS.get(cfg.optimizer, 2) * sum(
+      size(variables[n]) for n in trainable_names if n in variables)
+  needed = 2 * weights + slots  # A checkpoint (weights + slots) and a SavedModel.
+  if free < needed:
+    raise UserError('--model_dir=%s has %.1f MB free, but one checkpoint and one '
+                    'export of --model_name=%s need about %.1f MB: free some space or '
+                    'pass a --model_dir on a larger disk.' % (
+                        cfg.model_dir, free / 1e6, cfg.model_name, needed / 1e6))
 
 
 def _check_resume_shapes(cfg, variables, latest):
@@ -265,6 +317,7 @@ def preflight(cfg):
   variables, trainable_names = model_variables(
       spec, num_classes, model_params(cfg, image_size), image_size)
   _check_scopes(cfg, variables)
+  _check_space(cfg, variables, trainable_names)
   if latest:
     _check_resume_shapes(cfg, variables, latest)
   plan = Plan(config=cfg, spec=spec, train_files=train_files, eval_files=eval_files,
@@ -435,18 +488,6 @@ def eval_history(model_dir):
   return history
 
 
-def _find_corrupt_record(files, compression_type=None):
-  """(file, record index, message) of the first unreadable record, or None."""
-  for path in files:
-    index = 0
-    try:
-      for _ in tf.data.TFRecordDataset(path, compression_type=compression_type):
-        index += 1
-    except tf.errors.OpError as e:
-      return path, index, short_tf_message(e)
-  return None
-
-
 def _locate_bad_record(plan):
   """'file record i: problem' of the first bad record, or None (costs a full read)."""
   for files in (plan.train_files, plan.eval_files or []):
@@ -459,35 +500,34 @@ def _locate_bad_record(plan):
 def _translate(error, plan, step=None):
   """A TF runtime error caused by the data or the flags -> UserError, else None."""
   message = str(error)
-  if isinstance(error, tf.errors.InvalidArgumentError):
-    if input_lib.LABEL_ERROR_MARKER in message:
-      label = re.search(r':\]\s*\[(-?\d+)\]', message)
-      where = _locate_bad_record(plan)
-      return UserError(
-          '%s: a record holds label %s, outside [0, %d): pass --num_classes=%s or '
-          'larger, fix the labels in the records, or pass --skip_corrupt_records.' % (
-              where or 'bad label', label.group(1) if label else '?', plan.num_classes,
-              int(label.group(1)) + 1 if label and int(label.group(1)) >= 0 else '?'))
-    if 'is inf or nan' in message.lower() or 'nan' in message.lower().split(':')[0]:
-      return safety.non_finite_error(step, plan.config.model_dir,
-                                     _guard_advice(plan.config))
-  # Reading every record to find a bad one is worth it only when a record is bad.
-  if (isinstance(error, tf.errors.DataLossError) or
-      'corrupted record' in message or 'truncated record' in message):
-    for flag, files in (('--train_record_path', plan.train_files),
-                        ('--eval_record_path', plan.eval_files or [])):
-      found = _find_corrupt_record(files)
-      if found:
-        return UserError('record file %s is corrupt at record %d (%s): re-create it, or'
-                         ' leave it out of %s.' % (found[0], found[1], found[2], flag))
-  if isinstance(error, tf.errors.InvalidArgumentError):
-    where = _locate_bad_record(plan)
+  if (isinstance(error, tf.errors.InvalidArgumentError) and
+      ('is inf or nan' in message.lower() or
+       'nan' in message.lower().split(':')[0])):
+    return safety.non_finite_error(step, plan.config.model_dir,
+                                   _guard_advice(plan.config))
+  data_loss = (isinstance(error, tf.errors.DataLossError) or
+               'corrupted record' in message or 'truncated record' in message)
+  if not data_loss and not isinstance(error, tf.errors.InvalidArgumentError):
+    return None
+  # Reading every record to name the bad one is worth it only now that one is bad.
+  where = _locate_bad_record(plan)
+  label = re.search(r':\]\s*\[(-?\d+)\]', message)
+  if input_lib.LABEL_ERROR_MARKER in message:
+    fix = 'pass --num_classes=%s or larger, fix the labels, or %s' % (
+        int(label.group(1)) + 1 if label and int(label.group(1)) >= 0 else '?',
+        _SKIP_ADVICE.replace('pass --skip', 'train with --skip'))
     if where:
-      return UserError('%s: %s' % (where, _SKIP_ADVICE))
-    if 'decode' in message.lower():
-      return UserError('an image in the records does not decode (%s): re-create the '
-                       'records with `python -m estimator_pipeline.records images`.'
-                       % short_tf_message(error)[:200])
+      return UserError('%s: %s' % (where, fix))
+    return UserError('a record holds label %s, outside [0, %d): %s' % (
+        label.group(1) if label else '?', plan.num_classes, fix))
+  if where:
+    return UserError('%s: %s' % (where, _SKIP_ADVICE))
+  if data_loss:
+    return UserError('a record file is corrupt (%s): %s' % (short_tf_message(error),
+                                                            _SKIP_ADVICE))
+  if 'decode' in message.lower():
+    return UserError('an image in the records does not decode (%s): %s'
+                     % (short_tf_message(error)[:200], _SKIP_ADVICE))
   return None
 
 
@@ -507,7 +547,33 @@ def run(cfg):
     if removed:
       console.line('Removed what a killed run left half-written: %s' % ', '.join(
           removed[:5]) + (' ...' if len(removed) > 5 else ''))
-    return _run_locked(plan, signals, start)
+    try:
+      return _run_locked(plan, signals, start)
+    except OSError as e:
+      # Python-side writes (config.json, exports' pruning) on a full or read-only disk.
+      if e.errno not in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+        raise
+      raise _disk_error(cfg.model_dir, e.strerror or str(e)) from None
+    except tf.errors.OpError as e:
+      if not _is_disk_error(str(e)):
+        raise
+      raise _disk_error(cfg.model_dir, short_tf_message(e)) from None
+
+
+_DISK_WORDS = ('No space left on device', 'Read-only file system', 'Disk quota exceeded')
+
+
+def _is_disk_error(message):
+  return any(w in message for w in _DISK_WORDS)
+
+
+def _disk_error(model_dir, problem):
+  safety.clean_partial_files(model_dir)
+  latest = tf.train.latest_checkpoint(model_dir)
+  return UserError('cannot write to --model_dir=%s (%s): %s; free some space (or '
+                   'pass a --model_dir on another disk) and run the same command again.'
+                   % (model_dir, problem[:160], 'the last complete checkpoint %s is kept'
+                      % latest if latest else 'no checkpoint was saved'))
 
 
 def _run_locked(plan, signals, start):
@@ -568,6 +634,8 @@ def _run_locked(plan, signals, start):
                       saving_listeners=[finite])
       _export_final(estimator, plan, export_root)
   except tf.errors.OpError as e:
+    if _is_disk_error(str(e)):
+      raise  # run() names the disk and cleans up.
     translated = _translate(e, plan, guard.last_step)
     if translated is None:
       raise
