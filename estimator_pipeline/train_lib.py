@@ -636,12 +636,12 @@ def _run_locked(plan, signals, start):
   except tf.errors.OpError as e:
     if _is_disk_error(str(e)):
       raise  # run() names the disk and cleans up.
-    translated = _translate(e, plan, guard.last_step)
+    translated = _translate(e, plan, _failed_step(guard, plan))
     if translated is None:
       raise
     raise translated from None
   except tf.compat.v1.train.NanLossDuringTrainingError:
-    raise safety.non_finite_error(guard.last_step, cfg.model_dir,
+    raise safety.non_finite_error(_failed_step(guard, plan), cfg.model_dir,
                                   _guard_advice(cfg)) from None
 
   result = Result(
@@ -656,6 +656,14 @@ def _run_locked(plan, signals, start):
       records_read=skip_counter.read if skip_counter else None)
   _summary(result)
   return result
+
+
+def _failed_step(guard, plan):
+  """The step whose session run raised: one past the last that completed."""
+  done = guard.last_step
+  if done is None:
+    done = _checkpoint_step(plan.latest_checkpoint)
+  return done + 1
 
 
 def _export_final(estimator, plan, export_root):

@@ -318,8 +318,9 @@ def test_signal_saves_a_checkpoint_at_the_current_step(bad_data, tmp_path, signu
                                 if int(s) >= 10], proc), _read(log)[-3000:]
     if signum == signal.SIGINT:
       # One model_dir, one trainer: the second is refused and names the first.
-      second = run_cli(_train_cmd(model_dir, data, '--num_steps=100000')[1:])
-      assert second.returncode == 2, second.stderr[-2000:]
+      second = run_cli(_train_cmd(model_dir, data, '--num_steps=100000')[1:],
+                       timeout=300)
+      assert second.returncode == 2, (second.stderr[-2000:], _read(log)[-2000:])
       assert 'is being trained by pid %d' % proc.pid in second.stderr
       assert 'Traceback' not in second.stderr
     proc.send_signal(signum)
@@ -570,16 +571,16 @@ def test_inspect_cli_reports_everything_and_every_bad_record(bad_data, mixed_dat
                   str(bad_data / 'bad' / 'zlib.tfrecord')])
   assert proc.returncode == 2, proc.stderr[-2000:]
   out = proc.stdout
-  assert '%s: 6 records, ZLIB' % (bad_data / 'bad' / 'zlib.tfrecord') in out
+  assert '%s: 24 records, ZLIB' % (bad_data / 'bad' / 'zlib.tfrecord') in out
   assert 'bad: %s record 2: bad CRC' % (bad_data / 'bad' / 'corrupt.tfrecord') in out
   assert 'bad: %s record 2: the GIF image' % (mixed_data / 'train-b.tfrecord') in out
   assert 'bad: %s record 4: label 7 is outside [0, 3)' % (
       mixed_data / 'train-b.tfrecord') in out
   # Records after a bad CRC are still read: 24 - 1 good in corrupt.tfrecord.
-  assert '60 records in 4 files (image layout), 3 bad' in out
-  assert 'labels: ' in out and 'formats: png 57' in out
+  assert '78 records in 4 files (image layout), 3 bad' in out
+  assert 'labels: 0: 26, 1: 25, 2: 24' in out and 'formats: png 75' in out
   error_lines = [l for l in proc.stderr.splitlines() if l.startswith('error:')]
-  assert len(error_lines) == 1 and '3 bad records' in error_lines[0]
+  assert len(error_lines) == 1 and '3 bad records in 4 files' in error_lines[0]
 
   clean = inspect_lib.inspect_files(
       sorted(glob.glob(str(bad_data / 'data' / 'train-*'))), num_classes=3)

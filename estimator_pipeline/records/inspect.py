@@ -331,7 +331,7 @@ class Report:
       return None
     return UserError('%d bad %s in %s (first: %s): %s' % (
         self.num_bad, 'record' if self.num_bad == 1 else 'records',
-        'the records' if len(self.files) != 1 else self.files[0].path,
+        self.files[0].path if len(self.files) == 1 else '%d files' % len(self.files),
         self.bad[0].text(), advice))
 
 
