@@ -557,7 +557,9 @@ def run(cfg):
     except tf.errors.OpError as e:
       if not _is_disk_error(str(e)):
         raise
-      raise _disk_error(cfg.model_dir, short_tf_message(e)) from None
+      # TF's first line is often just 'Graph execution error:'; name the cause.
+      raise _disk_error(cfg.model_dir, next(w for w in _DISK_WORDS
+                                            if w in str(e))) from None
 
 
 _DISK_WORDS = ('No space left on device', 'Read-only file system', 'Disk quota exceeded')

@@ -669,3 +669,28 @@ def test_converter_writes_only_inside_output_dir(tmp_path):
   after = {p for p in tmp_path.rglob('*') if out not in p.parents and p != out}
   assert after == before and victim.read_text() == 'precious'
   assert sorted(os.listdir(out)) == ['labels.txt', 'train-00000-of-00001.tfrecord']
+
+
+def test_disk_full_while_checkpointing_keeps_the_last_checkpoint(bad_data, tmp_path):
+  model_dir = tmp_path / 'run'
+  model_dir.mkdir()
+  # Room for one cifarnet checkpoint (weights + momentum, ~14 MB) and what preflight
+  # asks for (~21 MB), not for two checkpoints at once.
+  if not _mount(['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs'], model_dir):
+    pytest.skip('cannot mount a tmpfs here (needs root)')
+  try:
+    (model_dir / 'keep.txt').write_text('a user file')
+    proc = run_cli(_train_cmd(model_dir, bad_data / 'data', '--num_steps=6',
+                              '--save_checkpoints_steps=2', '--num_classes=3')[1:])
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr
+    error_lines = [l for l in proc.stderr.splitlines() if l.startswith('error:')]
+    assert len(error_lines) == 1, proc.stderr[-3000:]
+    assert 'No space left on device' in error_lines[0], error_lines[0]
+    latest = tf.train.latest_checkpoint(str(model_dir))
+    assert ('the last complete checkpoint %s is kept' % latest) in error_lines[0]
+    tf.train.load_checkpoint(latest).get_tensor('global_step')  # Whole and readable.
+    assert not glob.glob(str(model_dir / '*_temp'))
+    assert (model_dir / 'keep.txt').read_text() == 'a user file'
+  finally:
+    _umount(model_dir)
