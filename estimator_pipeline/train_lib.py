@@ -349,9 +349,9 @@ def _check_records(cfg, layout, num_classes, train_files, eval_files):
   groups = [('--train_record_path', train_files)]
   if eval_files:
     groups.append(('--eval_record_path', eval_files))
+  compression = inspect_lib.default_compression(layout)
   fix = ('--model_name=%s reads %s %s records: re-write them so' % (
-      cfg.model_name, inspect_lib._describe(inspect_lib.default_compression(layout)),
-      layout))
+      cfg.model_name, inspect_lib.describe_compression(compression), layout))
   for flag, files in groups:
     if cfg.skip_corrupt_records:
       for path in files:  # A file that is not TFRecords at all is not a bad record.

@@ -231,13 +231,13 @@ def check_readable(path, expected='NONE', fix=None):
   actual = detect_compression(path, expected)
   if actual:
     raise UserError('record file %s is %s TFRecords, but it is read as %s ones: %s' % (
-        path, _describe(actual), _describe(expected),
-        fix or 're-write it %s' % _describe(expected)))
+        path, describe_compression(actual), describe_compression(expected),
+        fix or 're-write it %s' % describe_compression(expected)))
   raise UserError('record file %s is not a TFRecord file (%s): re-create it, or leave '
                   'it out of the glob' % (path, problem))
 
 
-def _describe(compression):
+def describe_compression(compression):
   return 'uncompressed' if compression in (None, 'NONE') else '%s-compressed' % (
       compression)
 
