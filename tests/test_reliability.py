@@ -318,8 +318,8 @@ def test_signal_saves_a_checkpoint_at_the_current_step(bad_data, tmp_path, signu
                                 if int(s) >= 10], proc), _read(log)[-3000:]
     if signum == signal.SIGINT:
       # One model_dir, one trainer: the second is refused and names the first.
-      second = run_cli(_train_cmd(model_dir, data, '--num_steps=100000')[1:],
-                       timeout=300)
+      # Few steps: if the first run had died, this one must not train for hours.
+      second = run_cli(_train_cmd(model_dir, data, '--num_steps=20')[1:], timeout=300)
       assert second.returncode == 2, (second.stderr[-2000:], _read(log)[-2000:])
       assert 'is being trained by pid %d' % proc.pid in second.stderr
       assert 'Traceback' not in second.stderr
