@@ -311,11 +311,14 @@ def test_signal_saves_a_checkpoint_at_the_current_step(bad_data, tmp_path, signu
   model_dir = tmp_path / 'run'
   log = tmp_path / 'train.log'
   # No periodic checkpoint but the first: the one after the signal must be its own.
+  # A low learning rate: this run has no end, and must not diverge before the signal.
   proc = _popen(_train_cmd(model_dir, data, '--num_steps=100000',
-                           '--save_checkpoints_steps=100000'), log)
+                           '--save_checkpoints_steps=100000', '--learning_rate=0.002'),
+                log)
   try:
     assert _wait_until(lambda: [int(s) for s in _PROGRESS.findall(_read(log))
                                 if int(s) >= 10], proc), _read(log)[-3000:]
+    assert proc.poll() is None, _read(log)[-3000:]
     if signum == signal.SIGINT:
       # One model_dir, one trainer: the second is refused and names the first.
       # Few steps: if the first run had died, this one must not train for hours.
@@ -368,6 +371,7 @@ def test_sigkill_at_random_moments_loses_nothing(bad_data, tmp_path):
   num_steps = 80
   cmd = _train_cmd(model_dir, data, '--num_steps=%d' % num_steps,
                    '--save_checkpoints_steps=10', '--exports_to_keep=2',
+                   '--learning_rate=0.01',
                    '--eval_record_path=%s' % (data / 'validation-*.tfrecord'))
   rng = random.Random(8)
   phases = ['training', 'evaluation', 'checkpoint', 'export'] * 3
