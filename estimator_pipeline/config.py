@@ -39,6 +39,8 @@ class Config:
   shuffle_buffer_size: int = 2048
   num_parallel_reads: int = 0
   eval_batch_size: int = 0
+  validate_data: bool = False
+  skip_corrupt_records: bool = False
 
   # Model.
   model_name: str = 'resnet_v1_50'
@@ -189,6 +191,9 @@ class Config:
       if getattr(self, name) < 0:
         raise UserError('--%s=%s must be >= 0 (0 means the default).'
                         % (name, getattr(self, name)))
+    if self.clip_gradient_norm < 0:
+      raise UserError('--clip_gradient_norm=%s must be >= 0 (0 does not clip).'
+                      % self.clip_gradient_norm)
     if self.learning_rate < 0:
       raise UserError('--learning_rate=%s must be >= 0.' % self.learning_rate)
     if not 0 < self.decay_rate <= 1:
@@ -223,4 +228,18 @@ def load(model_dir):
   if not os.path.exists(path):
     return None
   with open(path) as f:
-    return Config.from_dict(json.load(f))
+    text = f.read()
+  # Parsed as JSON, never evaluated: a model_dir may come from someone else.
+  try:
+    values = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise UserError('%s is not valid JSON (line %d, column %d: %s): restore it from the '
+                    'run that wrote it, or delete it to take these flags as the run\'s '
+                    'configuration.' % (path, e.lineno, e.colno, e.msg))
+  if not isinstance(values, dict):
+    raise UserError('%s holds a JSON %s, not an object of flag values.'
+                    % (path, type(values).__name__))
+  try:
+    return Config.from_dict(values)
+  except TypeError as e:
+    raise UserError('%s does not hold flag values (%s).' % (path, e))

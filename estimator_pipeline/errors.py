@@ -8,6 +8,7 @@ traceback. Anything else is a bug and keeps its traceback.
 """
 
 import re
+import signal
 import sys
 
 EXIT_USAGE = 2
@@ -15,6 +16,23 @@ EXIT_USAGE = 2
 
 class UserError(Exception):
   """Bad input (flag, file, record, checkpoint) that the user can fix."""
+
+
+class Interrupted(Exception):
+  """A run stopped by SIGINT/SIGTERM; the message says where it stopped and how to resume.
+
+  Not a BaseException like KeyboardInterrupt: it is raised on purpose, after the
+  checkpoint is saved, and should pass through TensorFlow's session clean-up unchanged.
+  """
+
+  def __init__(self, signum, message):
+    super().__init__(message)
+    self.signum = signum
+
+  @property
+  def exit_status(self):
+    # The shell's convention, 128 + signal number: 130 for SIGINT, 143 for SIGTERM.
+    return 128 + int(self.signum)
 
 
 def run_main(main, argv=None):
@@ -25,9 +43,14 @@ def run_main(main, argv=None):
     sys.stderr.write('error: %s\n' % e)
     sys.stderr.flush()
     sys.exit(EXIT_USAGE)
+  except Interrupted as e:
+    sys.stderr.write('interrupted by %s\n' % e)
+    sys.stderr.flush()
+    sys.exit(e.exit_status)
   except KeyboardInterrupt:
-    sys.stderr.write('interrupted\n')
-    sys.exit(130)
+    sys.stderr.write('interrupted by SIGINT before training started; nothing was '
+                     'saved\n')
+    sys.exit(128 + signal.SIGINT)
 
 
 def short_tf_message(error):

@@ -20,6 +20,9 @@ from estimator_pipeline.errors import UserError
 # The first words of the in-graph assertion on labels; train_lib turns the error it
 # raises into one line naming the label and the flag to change.
 LABEL_ERROR_MARKER = 'label out of range'
+# With skip_bad_records, training features carry each record's running number here;
+# train_lib takes it out before the model sees the features and counts the gaps.
+RECORD_INDEX_KEY = 'pipeline/record_index'
 
 
 def list_files(pattern, flag_name='--train_record_path'):
@@ -33,7 +36,13 @@ def list_files(pattern, flag_name='--train_record_path'):
     if not matched:
       raise UserError('%s=%s matches no file: check the path, and quote the glob so '
                       'the shell does not expand it.' % (flag_name, part))
-    files.extend(m for m in matched if not tf.io.gfile.isdir(m))
+    directories = [m for m in matched if tf.io.gfile.isdir(m)]
+    if len(directories) == len(matched):
+      raise UserError("%s=%s is a directory, not record files: pass a glob of the "
+                      "files in it, e.g. %s='%s'" % (
+                          flag_name, part, flag_name,
+                          part.rstrip('/') + '/train-*.tfrecord'))
+    files.extend(m for m in matched if m not in directories)
   if not files:
     raise UserError('%s=%r names no record file.' % (flag_name, pattern))
   return sorted(set(files))
@@ -41,7 +50,7 @@ def list_files(pattern, flag_name='--train_record_path'):
 
 def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=None,
                   shuffle_buffer_size=2048, num_parallel_reads=0, seed=None,
-                  default_input_context=None):
+                  default_input_context=None, skip_bad_records=False):
   """Builds an Estimator input_fn over TFRecord files.
 
   Args:
@@ -56,6 +65,9 @@ def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=
     seed: shuffle seed, for reproducible runs.
     default_input_context: the split to use when the Estimator passes no
       input_context (classic between-graph training; see distribute.py).
+    skip_bad_records: drop records parse_fn fails on (its label check included) and
+      the rest of a file after a corrupt or truncated record, instead of failing.
+      Training features then carry RECORD_INDEX_KEY so the drops can be counted.
 
   Returns:
     input_fn(params=None, input_context=None) -> tf.data.Dataset.
@@ -68,7 +80,13 @@ def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=
     context = input_context or default_input_context
     pipelines = context.num_input_pipelines if context else 1
     dataset = tf.data.Dataset.from_tensor_slices(files)
-    read = lambda f: tf.data.TFRecordDataset(f, compression_type=compression_type)
+    def read(f):
+      records = tf.data.TFRecordDataset(f, compression_type=compression_type)
+      if skip_bad_records:
+        # TFRecordDataset moves on to the next file after a DataLoss error, so this
+        # drops the rest of a corrupt file, not the whole run.
+        records = records.apply(tf.data.experimental.ignore_errors())
+      return records
     if pipelines > 1 and len(files) < pipelines:
       # Too few files to give every worker one: every worker reads all of them in one
       # fixed order and keeps every n-th record, so each record has exactly one reader.
@@ -92,8 +110,19 @@ def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=
       dataset = dataset.shuffle(shuffle_buffer_size, seed=seed,
                                 reshuffle_each_iteration=True)
       dataset = dataset.repeat()
-    dataset = dataset.map(parse_fn, num_parallel_calls=autotune,
-                          deterministic=not is_training)
+    if skip_bad_records and is_training:
+      # Numbered before parsing and parsed in order: a missing number downstream is a
+      # dropped record, so the drops can be counted exactly.
+      def parse_numbered(number, serialized):
+        features, label = parse_fn(serialized)
+        return dict(features, **{RECORD_INDEX_KEY: number}), label
+      dataset = dataset.enumerate().map(parse_numbered, num_parallel_calls=autotune,
+                                        deterministic=True)
+    else:
+      dataset = dataset.map(parse_fn, num_parallel_calls=autotune,
+                            deterministic=not is_training)
+    if skip_bad_records:
+      dataset = dataset.apply(tf.data.experimental.ignore_errors())
     # A static batch dimension when training lets every layer see fixed shapes; an
     # evaluation must not drop the last records.
     dataset = dataset.batch(batch_size, drop_remainder=is_training)

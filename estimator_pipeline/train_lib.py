@@ -13,11 +13,14 @@ anything, so a failed run leaves an existing model_dir as it was:
 """
 
 import dataclasses
+import errno
 import os
 import re
+import shutil
 import time
 from typing import Dict, Optional, Tuple
 
+import numpy as np
 import tensorflow as tf
 
 from estimator_pipeline import config as config_lib
@@ -26,17 +29,20 @@ from estimator_pipeline import distribute
 from estimator_pipeline import early_stopping
 from estimator_pipeline import hooks
 from estimator_pipeline import input_fn as input_lib
+from estimator_pipeline import lock as lock_lib
 from estimator_pipeline import loops
 from estimator_pipeline import model_fn as model_fn_lib
 from estimator_pipeline import models
 from estimator_pipeline import monitoring
 from estimator_pipeline import optimization
 from estimator_pipeline import reproducibility
+from estimator_pipeline import safety
 from estimator_pipeline import sequence_lib
 from estimator_pipeline import seqnn_params
 from estimator_pipeline import training_controls
 from estimator_pipeline.errors import UserError
 from estimator_pipeline.errors import short_tf_message
+from estimator_pipeline.records import inspect as inspect_lib
 from export import exporters as exporters_lib
 from export import outputs as serving_outputs
 from export import serving
@@ -65,6 +71,9 @@ class Plan:
   # model_dir/class_names.txt, written by run() when labels.txt is known; exports ship
   # it in assets/.
   class_names_file: Optional[str] = None
+  # The last checkpoint is at --num_steps, but the run died before its final
+  # evaluation and export: run() does only those.
+  finish_only: bool = False
 
 
 @dataclasses.dataclass
@@ -80,6 +89,9 @@ class Result:
   finished: Optional[str] = None
   # The line saying why training stopped before --num_steps, or None.
   stopped_early: Optional[str] = None
+  # With --skip_corrupt_records: training records dropped, of those read.
+  skipped_records: Optional[int] = None
+  records_read: Optional[int] = None
 
 
 def read_labels(path):
@@ -125,9 +137,7 @@ def _resolve_num_classes(cfg, class_names):
   return cfg.num_classes
 
 
-def _checkpoint_step(path):
-  match = re.search(r'-(\d+)$', path or '')
-  return int(match.group(1)) if match else 0
+_checkpoint_step = safety.checkpoint_step
 
 
 def resolve_checkpoint(path):
@@ -180,6 +190,13 @@ def warm_start_map(variables, checkpoint, exclude_scopes, ignore_missing_vars):
     raise UserError('--checkpoint_path=%s cannot be read as a checkpoint (%s).'
                     % (checkpoint, short_tf_message(e)))
   mapping, skipped = {}, []
+  wanted = [n for n in variables if not model_fn_lib.in_scopes(n, exclude_scopes)]
+  if wanted and not ignore_missing_vars and not set(wanted) & set(shapes):
+    top = sorted({n.split('/')[0] for n in shapes if n != 'global_step'})
+    raise UserError('--checkpoint_path=%s holds none of the %d variables of this model '
+                    '(its variables are under %s): it is a checkpoint of another '
+                    'network; download the one for this --model_name.' % (
+                        checkpoint, len(wanted), ', '.join(top[:5]) or 'nothing'))
   for name in sorted(variables):
     if model_fn_lib.in_scopes(name, exclude_scopes):
       continue
@@ -212,12 +229,34 @@ def _check_scopes(cfg, variables):
                                               for v in variables})[:8])))
 
 
-def _check_model_dir(cfg, num_classes, image_size, chief=True):
-  """Refuses a model_dir that holds another model; returns its latest checkpoint.
+def _finished(model_dir, step):
+  """Whether export/final holds a version exported from the checkpoint at step."""
+  newest = _newest_export(os.path.join(model_dir, 'export', 'final'))
+  return bool(newest) and safety.export_step(newest) == step
 
-  Only the chief checks that a resume matches the saved run: in a cluster the other
-  tasks see model_dir change under them while the chief trains.
+
+def _read_only(path):
+  try:
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+  except OSError:
+    return False
+
+
+def _check_model_dir(cfg, num_classes, image_size, chief=True):
+  """Refuses a model_dir that holds another model or is being trained.
+
+  Returns (latest checkpoint or None, whether only the final evaluation and export
+  are missing). Only the chief checks the lock and that a resume matches the saved
+  run: in a cluster the other tasks see model_dir change under them while the chief
+  trains.
   """
+  if chief:
+    lock_lib.check_free(cfg.model_dir)
+  if os.path.isdir(cfg.model_dir) and not os.access(cfg.model_dir, os.W_OK):
+    # access() reports a read-only mount even to root, whom permissions do not stop.
+    raise UserError('cannot write to --model_dir=%s (%s): pass a directory you can '
+                    'write to.' % (cfg.model_dir, 'read-only file system'
+                                   if _read_only(cfg.model_dir) else 'permission denied'))
   saved = config_lib.load(cfg.model_dir)
   if saved is not None:
     theirs = {'model_name': saved.model_name, 'num_classes': saved.num_classes,
@@ -233,7 +272,40 @@ def _check_model_dir(cfg, num_classes, image_size, chief=True):
             if tf.io.gfile.isdir(cfg.model_dir) else None)
   if chief and saved is not None and latest:
     _check_resume_training(cfg, saved, latest)
-  return latest
+  step = _checkpoint_step(latest)
+  finish_only = bool(chief and latest and step == cfg.num_steps and
+                     not _finished(cfg.model_dir, step))
+  return latest, finish_only
+
+
+# Slot variables per trainable variable that each optimizer keeps in the checkpoint.
+_OPTIMIZER_SLOTS = {'sgd': 0, 'momentum': 1, 'rmsprop': 2, 'adam': 2}
+
+
+def _check_space(cfg, variables, trainable_names):
+  """Refuses a model_dir whose disk cannot hold one checkpoint and one export.
+
+  A disk that fills up while a checkpoint is written costs that checkpoint; refusing
+  before the first write costs nothing. Later checkpoints are not counted: the Saver
+  deletes old ones as it writes new ones.
+  """
+  folder = os.path.abspath(cfg.model_dir)
+  while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+    folder = os.path.dirname(folder)
+  try:
+    free = shutil.disk_usage(folder).free
+  except OSError:
+    return
+  size = lambda shape: 4 * int(np.prod(shape)) if shape else 4
+  weights = sum(size(s) for s in variables.values())
+  slots = _OPTIMIZER_SLOTS.get(cfg.optimizer, 2) * sum(
+      size(variables[n]) for n in trainable_names if n in variables)
+  needed = 2 * weights + slots  # A checkpoint (weights + slots) and a SavedModel.
+  if free < needed:
+    raise UserError('--model_dir=%s has %.1f MB free, but one checkpoint and one '
+                    'export of --model_name=%s need about %.1f MB: free some space or '
+                    'pass a --model_dir on a larger disk.' % (
+                        cfg.model_dir, free / 1e6, cfg.model_name, needed / 1e6))
 
 
 def _check_resume_training(cfg, saved, latest):
@@ -308,17 +380,19 @@ def preflight(cfg, chief=True):
     sequence, variables, trainable_names = sequence_lib.prepare(
         cfg, spec, train_files, eval_files)
     class_names, num_classes, image_size = None, sequence.num_targets, 0
-    latest = _check_model_dir(cfg, num_classes, image_size, chief=chief)
+    latest, finish_only = _check_model_dir(cfg, num_classes, image_size, chief=chief)
   else:
     class_names = _find_labels(cfg, train_files)
     num_classes = _resolve_num_classes(cfg, class_names)
     image_size = cfg.image_size or spec.default_image_size
     if cfg.serving_input or serving.names(spec.layout):
       serving.get(spec, cfg.serving_input)  # An unknown --serving_input fails here.
-    latest = _check_model_dir(cfg, num_classes, image_size, chief=chief)
+    latest, finish_only = _check_model_dir(cfg, num_classes, image_size, chief=chief)
+    _check_records(cfg, spec.layout, num_classes, train_files, eval_files)
     variables, trainable_names = model_variables(
         spec, num_classes, model_params(cfg, image_size), image_size)
   _check_scopes(cfg, variables)
+  _check_space(cfg, variables, trainable_names)
   if latest and chief:
     _check_resume_shapes(cfg, variables, latest)
   if eval_files:
@@ -326,8 +400,8 @@ def preflight(cfg, chief=True):
         spec, num_classes, model_params(cfg, image_size), image_size))
   plan = Plan(config=cfg, spec=spec, train_files=train_files, eval_files=eval_files,
               class_names=class_names, num_classes=num_classes, image_size=image_size,
-              latest_checkpoint=latest, sequence=sequence,
-              finished=_finished_message(cfg, latest))
+              latest_checkpoint=latest, sequence=sequence, finish_only=finish_only,
+              finished=None if finish_only else _finished_message(cfg, latest))
   if cfg.checkpoint_path and not latest:
     plan.warm_start_checkpoint = resolve_checkpoint(cfg.checkpoint_path)
     plan.warm_start_map, plan.skipped_vars = warm_start_map(
@@ -339,6 +413,43 @@ def preflight(cfg, chief=True):
   if not trainable:
     raise UserError('--trainable_scopes/--scopes_to_freeze leave no variable to train.')
   return plan
+
+
+_SKIP_ADVICE = ('pass --skip_corrupt_records to train without the bad records, or fix '
+                'them (`python -m estimator_pipeline.records inspect GLOB` lists all)')
+
+
+def _check_records(cfg, layout, num_classes, train_files, eval_files):
+  """The first record of every file (cheap, always), or every record (--validate_data).
+
+  Without --validate_data a bad record further into a file is found while training,
+  which then stops and names it (see _translate).
+  """
+  groups = [('--train_record_path', train_files)]
+  if eval_files:
+    groups.append(('--eval_record_path', eval_files))
+  compression = inspect_lib.default_compression(layout)
+  fix = ('--model_name=%s reads %s %s records: re-write them so' % (
+      cfg.model_name, inspect_lib.describe_compression(compression), layout))
+  for flag, files in groups:
+    if cfg.skip_corrupt_records:
+      for path in files:  # A file that is not TFRecords at all is not a bad record.
+        inspect_lib.check_readable(path, inspect_lib.default_compression(layout), fix)
+    else:
+      inspect_lib.check_first_records(files, layout, num_classes, flag, fix=fix)
+  if not cfg.validate_data:
+    return
+  for flag, files in groups:
+    console.line('Validating %d %s files (--validate_data)...' % (len(files), flag))
+    report = inspect_lib.inspect_files(files, layout, num_classes,
+                                       inspect_lib.default_compression(layout))
+    for text in report.lines():
+      console.line('  ' + text)
+    if report.bad and not cfg.skip_corrupt_records:
+      raise report.error(_SKIP_ADVICE)
+    if report.bad:
+      console.line('warning: training without the %d bad records of %s '
+                   '(--skip_corrupt_records).' % (report.num_bad, flag))
 
 
 class _Named:
@@ -390,7 +501,10 @@ def input_fns(plan, default_input_context=None):
       plan.train_files, is_training=True, batch_size=cfg.batch_size,
       parse_fn=parse_train, shuffle_buffer_size=cfg.shuffle_buffer_size,
       num_parallel_reads=cfg.num_parallel_reads, seed=cfg.seed,
-      default_input_context=default_input_context)
+      default_input_context=default_input_context,
+      skip_bad_records=cfg.skip_corrupt_records)
+  if cfg.skip_corrupt_records:
+    train = _without_record_index(train)
   evaluate = None
   if plan.eval_files:
     parse_eval = input_lib.make_image_parse_fn(
@@ -398,11 +512,40 @@ def input_fns(plan, default_input_context=None):
         family=plan.spec.preprocessing, image_size=plan.image_size)
     evaluate = input_lib.make_input_fn(
         plan.eval_files, is_training=False, batch_size=cfg.effective_eval_batch_size,
-        parse_fn=parse_eval, num_parallel_reads=cfg.num_parallel_reads)
+        parse_fn=parse_eval, num_parallel_reads=cfg.num_parallel_reads,
+        skip_bad_records=cfg.skip_corrupt_records)
     evaluate = loops.with_data_threads(evaluate, cfg.data_threads)
   train = loops.with_data_threads(loops.stack_batches(train, cfg.steps_per_loop),
                                   cfg.data_threads)
   return train, evaluate
+
+
+_RECORD_INDEX_COLLECTION = 'pipeline_record_index'
+
+
+def _without_record_index(input_fn):
+  """Takes the record numbers out of the features (the model must not see them) and
+  leaves them in a collection for safety.SkippedRecordsHook."""
+
+  def wrapped(params=None, input_context=None):
+    dataset = input_fn(params, input_context)
+    features, labels = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
+    features = dict(features)
+    tf.compat.v1.add_to_collection(_RECORD_INDEX_COLLECTION,
+                                   features.pop(input_lib.RECORD_INDEX_KEY))
+    return features, labels
+
+  return wrapped
+
+
+class _SkipCounter(safety.SkippedRecordsHook):
+  """SkippedRecordsHook that finds the record numbers when the graph is built."""
+
+  def __init__(self):
+    super().__init__(None)
+
+  def begin(self):
+    self._index = tf.compat.v1.get_collection(_RECORD_INDEX_COLLECTION)[-1]
 
 
 def serving_input_fn(plan):
@@ -432,6 +575,13 @@ def _newest_export(directory):
   return os.path.join(directory, str(versions[-1])) if versions else None
 
 
+def _guard_advice(cfg):
+  return ('lower --learning_rate (now %g), clip gradients with --clip_gradient_norm '
+          '(e.g. 5; now %s), or check the records for extreme values (--validate_data),'
+          ' then run the same command to resume from it.' % (
+              cfg.learning_rate, cfg.clip_gradient_norm or 'off'))
+
+
 def eval_history(model_dir):
   """{step: {metric: value}} from every evaluation in model_dir/eval, all runs included.
 
@@ -440,54 +590,54 @@ def eval_history(model_dir):
   """
   history = {}
   for path in sorted(tf.io.gfile.glob(os.path.join(model_dir, 'eval', 'events.*'))):
-    for raw in tf.data.TFRecordDataset(path):
-      event = tf.compat.v1.Event.FromString(raw.numpy())
+    for event in safety.iter_events(path):
       for value in event.summary.value:
         if value.HasField('simple_value'):
           history.setdefault(int(event.step), {})[value.tag] = value.simple_value
   return history
 
 
-def _find_corrupt_record(files, compression_type=None):
-  """(file, record index, message) of the first unreadable record, or None."""
-  for path in files:
-    index = 0
-    try:
-      for _ in tf.data.TFRecordDataset(path, compression_type=compression_type):
-        index += 1
-    except tf.errors.OpError as e:
-      return path, index, short_tf_message(e)
+def _locate_bad_record(plan):
+  """'file record i: problem' of the first bad record, or None (costs a full read)."""
+  for files in (plan.train_files, plan.eval_files or []):
+    found = inspect_lib.first_bad_record(files, plan.spec.layout, plan.num_classes)
+    if found:
+      return found.text()
   return None
 
 
-def _translate(error, plan):
+def _translate(error, plan, step=None):
   """A TF runtime error caused by the data or the flags -> UserError, else None."""
   message = str(error)
-  if isinstance(error, tf.errors.InvalidArgumentError):
-    if input_lib.LABEL_ERROR_MARKER in message:
-      label = re.search(r':\]\s*\[(-?\d+)\]', message)
-      return UserError(
-          'a record holds label %s, outside [0, %d): pass --num_classes=%s or larger, '
-          'or fix the labels in the records.' % (
-              label.group(1) if label else '?', plan.num_classes,
-              int(label.group(1)) + 1 if label and int(label.group(1)) >= 0 else '?'))
-    if 'is inf or nan' in message.lower() or 'nan' in message.lower().split(':')[0]:
-      return UserError('the loss became NaN or Inf: lower --learning_rate, or check '
-                       'the records for bad values.')
-  # Reading every record to find a bad one is worth it only when a record is bad.
-  if (isinstance(error, tf.errors.DataLossError) or
-      'corrupted record' in message or 'truncated record' in message):
-    for flag, files in (('--train_record_path', plan.train_files),
-                        ('--eval_record_path', plan.eval_files or [])):
-      found = _find_corrupt_record(
-          files, 'ZLIB' if plan.sequence else None)
-      if found:
-        return UserError('record file %s is corrupt at record %d (%s): re-create it, or'
-                         ' leave it out of %s.' % (found[0], found[1], found[2], flag))
-  if isinstance(error, tf.errors.InvalidArgumentError) and 'decode' in message.lower():
-    return UserError('an image in the records does not decode (%s): re-create the '
-                     'records with `python -m estimator_pipeline.records images`.'
-                     % short_tf_message(error)[:200])
+  if (isinstance(error, tf.errors.InvalidArgumentError) and
+      ('is inf or nan' in message.lower() or
+       'nan' in message.lower().split(':')[0])):
+    return safety.non_finite_error(step, plan.config.model_dir,
+                                   _guard_advice(plan.config))
+  data_loss = (isinstance(error, tf.errors.DataLossError) or
+               'corrupted record' in message or 'truncated record' in message)
+  if not data_loss and not isinstance(error, tf.errors.InvalidArgumentError):
+    return None
+  # Reading every record to name the bad one is worth it only now that one is bad.
+  # Sequence records are located by `records inspect`, not here.
+  where = None if plan.sequence else _locate_bad_record(plan)
+  label = re.search(r':\]\s*\[(-?\d+)\]', message)
+  if input_lib.LABEL_ERROR_MARKER in message:
+    fix = 'pass --num_classes=%s or larger, fix the labels, or %s' % (
+        int(label.group(1)) + 1 if label and int(label.group(1)) >= 0 else '?',
+        _SKIP_ADVICE.replace('pass --skip', 'train with --skip'))
+    if where:
+      return UserError('%s: %s' % (where, fix))
+    return UserError('a record holds label %s, outside [0, %d): %s' % (
+        label.group(1) if label else '?', plan.num_classes, fix))
+  if where:
+    return UserError('%s: %s' % (where, _SKIP_ADVICE))
+  if data_loss:
+    return UserError('a record file is corrupt (%s): %s' % (short_tf_message(error),
+                                                            _SKIP_ADVICE))
+  if 'decode' in message.lower():
+    return UserError('an image in the records does not decode (%s): %s'
+                     % (short_tf_message(error)[:200], _SKIP_ADVICE))
   return None
 
 
@@ -497,6 +647,9 @@ def run(cfg, typed_flags=None):
   typed_flags: the flags the user typed, which win over --params_file's train section;
   None (library callers) counts every field that differs from its default as typed.
   With a cluster in TF_CONFIG, this process runs as its task there (see cluster.py).
+  Holds model_dir's lock from the first write to the end (lock.py). SIGINT/SIGTERM save
+  a checkpoint at the current step and raise errors.Interrupted; a checkpoint of NaN
+  or Inf weights is never saved (safety.py).
   """
   start = time.time()
   cfg, _, not_applied = seqnn_params.resolve_config(cfg, explicit=typed_flags)
@@ -510,6 +663,46 @@ def run(cfg, typed_flags=None):
     # A finished job re-run: say so, write nothing, succeed (exit 0), as make does.
     console.line(plan.finished)
     return _result(cfg, plan.latest_checkpoint, None, start, finished=plan.finished)
+  with lock_lib.ModelDirLock(cfg.model_dir) as held, safety.StopSignals() as signals:
+    if held.took_over:
+      console.line('Took over the lock of a run that is gone (%s).' % held.took_over)
+    removed = safety.clean_partial_files(cfg.model_dir)
+    if removed:
+      console.line('Removed what a killed run left half-written: %s' % ', '.join(
+          removed[:5]) + (' ...' if len(removed) > 5 else ''))
+    try:
+      return _run_locked(plan, signals, start, task, not_applied)
+    except OSError as e:
+      # Python-side writes (config.json, exports' pruning) on a full or read-only disk.
+      if e.errno not in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+        raise
+      raise _disk_error(cfg.model_dir, e.strerror or str(e)) from None
+    except tf.errors.OpError as e:
+      if not _is_disk_error(str(e)):
+        raise
+      # TF's first line is often just 'Graph execution error:'; name the cause.
+      raise _disk_error(cfg.model_dir, next(w for w in _DISK_WORDS
+                                            if w in str(e))) from None
+
+
+_DISK_WORDS = ('No space left on device', 'Read-only file system', 'Disk quota exceeded')
+
+
+def _is_disk_error(message):
+  return any(w in message for w in _DISK_WORDS)
+
+
+def _disk_error(model_dir, problem):
+  safety.clean_partial_files(model_dir)
+  latest = tf.train.latest_checkpoint(model_dir)
+  return UserError('cannot write to --model_dir=%s (%s): %s; free some space (or '
+                   'pass a --model_dir on another disk) and run the same command again.'
+                   % (model_dir, problem[:160], 'the last complete checkpoint %s is kept'
+                      % latest if latest else 'no checkpoint was saved'))
+
+
+def _run_locked(plan, signals, start, task, not_applied):
+  cfg = plan.config
   # The resolved values, so a later run compares against what was really built.
   cfg = cfg.replace(num_classes=plan.num_classes, image_size=plan.image_size)
   plan.config = cfg
@@ -542,15 +735,20 @@ def run(cfg, typed_flags=None):
   with reproducibility.applied(cfg.seed, cfg.deterministic):
     estimator = build_estimator(plan, training_chief_hooks=chief_hooks,
                                 train_distribute=strategy)
-    eval_metrics = _train_and_evaluate(plan, estimator, keeper,
-                                       layout.examples_per_step)
+    eval_metrics, skip_counter = _train_and_evaluate(
+        plan, estimator, keeper, layout.examples_per_step, signals)
   return _result(cfg, estimator.latest_checkpoint(), eval_metrics, start,
-                 stopped_early=keeper.stop_reason if keeper else None)
+                 stopped_early=keeper.stop_reason if keeper else None,
+                 skip_counter=skip_counter)
 
 
 def announce(plan, cfg):
   """One line: resuming, warm-starting or starting from scratch."""
-  if plan.latest_checkpoint:
+  if plan.finish_only:
+    console.line('%s is at --num_steps=%d, but its run stopped before the final '
+                 'evaluation and export: doing those now.' % (plan.latest_checkpoint,
+                                                              cfg.num_steps))
+  elif plan.latest_checkpoint:
     console.line('Resuming from %s (step %d); --checkpoint_path is not applied.'
                  % (plan.latest_checkpoint, _checkpoint_step(plan.latest_checkpoint)))
   elif plan.warm_start_checkpoint:
@@ -566,32 +764,45 @@ def announce(plan, cfg):
     console.line('Training %s from scratch in %s.' % (cfg.model_name, cfg.model_dir))
 
 
-def _train_and_evaluate(plan, estimator, keeper, examples_per_step):
-  """Runs training (and evaluation, exports); returns the last evaluation's metrics."""
+def _train_and_evaluate(plan, estimator, keeper, examples_per_step, signals):
+  """Runs training (and evaluation, exports).
+
+  Returns the last evaluation's metrics and the --skip_corrupt_records counter (or None).
+  """
   cfg = plan.config
   train_input, eval_input = input_fns(plan)
   # With gradient accumulation a step is one update of grad_accum_steps batches.
-  train_hooks = [hooks.ProgressHook(cfg.num_steps,
-                                    examples_per_step * cfg.grad_accum_steps,
-                                    cfg.log_every_steps)
-                 ] + monitoring.training_hooks(cfg, plan_model_params(plan))
+  progress = hooks.ProgressHook(cfg.num_steps, examples_per_step * cfg.grad_accum_steps,
+                                cfg.log_every_steps)
+  guard = safety.SafetyHook(signals, cfg.model_dir)
+  train_hooks = ([progress, guard] +
+                 monitoring.training_hooks(cfg, plan_model_params(plan)))
+  skip_counter = _SkipCounter() if cfg.skip_corrupt_records else None
+  if skip_counter:
+    train_hooks.append(skip_counter)
+  finite = safety.FiniteCheckpointListener(cfg.model_dir, _guard_advice(cfg))
   train_spec = tf.estimator.TrainSpec(train_input, max_steps=cfg.num_steps,
-                                      hooks=train_hooks)
+                                      hooks=train_hooks, saving_listeners=[finite])
   export_root = os.path.join(cfg.model_dir, 'export')
   assets_extra = export_assets(plan, export_root)
   final_exporter = lambda: exporters_lib.FinalExporter(
       'final', serving_input_fn(plan), exports_to_keep=cfg.exports_to_keep,
       assets_extra=assets_extra)
+  exporters = [hooks.EvalReporter()]
+  if keeper:
+    exporters.append(early_stopping.BestCheckpointExporter(keeper))
+  exporters += exporters_lib.make_exporters(
+      serving_input_fn(plan), cfg.exports_to_keep,
+      compare_fn=keeper.compare_fn if keeper else None, assets_extra=assets_extra)
   eval_metrics = None
   try:
-    if eval_input is not None:
+    if plan.finish_only:
+      eval_metrics = _finish(estimator, plan, eval_input, exporters, export_root,
+                             signals)
+    elif eval_input is not None:
       eval_spec = tf.estimator.EvalSpec(
-          eval_input, steps=cfg.eval_steps or None,
-          exporters=[hooks.EvalReporter(),
-                     early_stopping.BestCheckpointExporter(keeper)] +
-          exporters_lib.make_exporters(serving_input_fn(plan), cfg.exports_to_keep,
-                                       compare_fn=keeper.compare_fn,
-                                       assets_extra=assets_extra),
+          eval_input, steps=cfg.eval_steps or None, exporters=exporters,
+          hooks=[safety.SafetyHook(signals, cfg.model_dir, save=False)],
           # By default evaluate after every checkpoint: train_and_evaluate's 600 s
           # throttle means a short job never evaluates.
           start_delay_secs=0, throttle_secs=cfg.throttle_secs)
@@ -602,19 +813,25 @@ def _train_and_evaluate(plan, estimator, keeper, examples_per_step):
         final_exporter().export(estimator, os.path.join(export_root, 'final'),
                                 estimator.latest_checkpoint(), eval_metrics, True)
     else:
-      estimator.train(train_input, max_steps=cfg.num_steps, hooks=train_hooks)
+      estimator.train(train_input, max_steps=cfg.num_steps, hooks=train_hooks,
+                      saving_listeners=[finite])
       final_exporter().export(estimator, os.path.join(export_root, 'final'),
                               estimator.latest_checkpoint(), {}, True)
   except tf.errors.OpError as e:
-    translated = _translate(e, plan)
+    if _is_disk_error(str(e)):
+      raise  # run() names the disk and cleans up.
+    translated = _translate(e, plan, _failed_step(guard, plan))
     if translated is None:
       raise
     raise translated from None
-  return eval_metrics
+  except tf.compat.v1.train.NanLossDuringTrainingError:
+    raise safety.non_finite_error(_failed_step(guard, plan), cfg.model_dir,
+                                  _guard_advice(cfg)) from None
+  return eval_metrics, skip_counter
 
 
 def _result(cfg, latest_checkpoint, eval_metrics, start, finished=None,
-            stopped_early=None):
+            stopped_early=None, skip_counter=None):
   export_root = os.path.join(cfg.model_dir, 'export')
   direction = training_controls.metric_direction(cfg.early_stopping_metric,
                                                  cfg.early_stopping_mode)
@@ -627,10 +844,44 @@ def _result(cfg, latest_checkpoint, eval_metrics, start, finished=None,
       exports={name: _newest_export(os.path.join(export_root, name))
                for name in ('best', 'final')},
       seconds=time.time() - start, best_metric=cfg.early_stopping_metric,
-      finished=finished, stopped_early=stopped_early)
+      finished=finished, stopped_early=stopped_early,
+      skipped_records=skip_counter.skipped if skip_counter else None,
+      records_read=skip_counter.read if skip_counter else None)
   if not finished:
     _summary(result)
   return result
+
+
+def _failed_step(guard, plan):
+  """The step whose session run raised: one past the last that completed."""
+  done = guard.last_step
+  if done is None:
+    done = _checkpoint_step(plan.latest_checkpoint)
+  return done + 1
+
+
+def _export_final(estimator, plan, export_root):
+  exporters_lib.FinalExporter(
+      'final', serving_input_fn(plan), exports_to_keep=plan.config.exports_to_keep,
+      assets_extra=export_assets(plan, export_root)
+  ).export(estimator, os.path.join(export_root, 'final'),
+           estimator.latest_checkpoint(), {}, True)
+
+
+def _finish(estimator, plan, eval_input, exporters, export_root, signals):
+  """The final evaluation and exports of a run killed after its last checkpoint."""
+  if eval_input is None:
+    _export_final(estimator, plan, export_root)
+    return None
+  checkpoint = estimator.latest_checkpoint()
+  metrics = estimator.evaluate(
+      eval_input, steps=plan.config.eval_steps or None, checkpoint_path=checkpoint,
+      hooks=[safety.SafetyHook(signals, plan.config.model_dir, save=False)])
+  # What train_and_evaluate does after its last evaluation.
+  for exporter in exporters:
+    exporter.export(estimator, os.path.join(export_root, exporter.name), checkpoint,
+                    metrics, True)
+  return metrics
 
 
 def _summary(result):
@@ -653,4 +904,8 @@ def _summary(result):
   for name, path in sorted(result.exports.items()):
     if path:
       console.line('  export/%s: %s' % (name, path))
+  if result.skipped_records is not None:
+    console.line('  --skip_corrupt_records: skipped %d of %d training records read in '
+                 'this run (bad records that fail to parse or decode, or labels out of '
+                 'range)' % (result.skipped_records, result.records_read))
   console.line('  watch it: tensorboard --logdir %s' % result.model_dir)

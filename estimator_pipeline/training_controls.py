@@ -105,6 +105,10 @@ def validate(cfg):
     # The in-graph loop counts one global step per batch; accumulation does not.
     _fail('--grad_accum_steps=%d and --steps_per_loop=%d cannot be combined; set one '
           'of them to 1.' % (cfg.grad_accum_steps, cfg.steps_per_loop))
+  if cfg.skip_corrupt_records and cfg.steps_per_loop > 1:
+    # The skipped-record count reads each batch's record numbers outside the loop.
+    _fail('--skip_corrupt_records and --steps_per_loop=%d cannot be combined; set '
+          '--steps_per_loop=1.' % cfg.steps_per_loop)
   if cfg.optimizer not in OPTIMIZERS:
     _fail('--optimizer=%s is not known; known: %s.' % (cfg.optimizer,
                                                         ', '.join(OPTIMIZERS)))

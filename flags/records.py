@@ -10,11 +10,11 @@ from estimator_pipeline.records import images
 from estimator_pipeline.records import sequences
 
 
-def _define(definer, name, default, help_text):
+def _define(definer, name, default, *args):
   # Another group (a demo, a later converter) may have defined the same name already;
   # sharing that flag keeps every entry point free to combine groups.
   if name not in absl_flags.FLAGS:
-    definer(name, default, help_text)
+    definer(name, default, *args)
 
 
 def define_images_flags():
@@ -85,3 +85,19 @@ def define_sequences_flags():
   _define(absl_flags.DEFINE_boolean, 'overwrite', False,
           'Replace the tfrecords/, statistics.json, targets.txt and sequences.bed that '
           'output_dir already holds instead of refusing to run.')
+
+
+def define_inspect_flags():
+  """Defines the flags of `python -m estimator_pipeline.records inspect`. Idempotent."""
+  _define(absl_flags.DEFINE_string, 'record_path', '',
+          "Records to inspect: a glob or comma-separated globs, e.g. 'data/*.tfrecord' "
+          '(may also be given as arguments after the flags).')
+  _define(absl_flags.DEFINE_string, 'layout', 'image',
+          'Record layout to check the records against (see estimator_pipeline/'
+          'decoders.py), e.g. image.')
+  _define(absl_flags.DEFINE_integer, 'num_classes', 0,
+          'Labels must lie in [0, num_classes); 0 takes the count from a labels.txt '
+          'beside the first file, or checks only that labels are not negative.')
+  _define(absl_flags.DEFINE_enum, 'compression', 'auto',
+          ['auto', 'NONE', 'ZLIB', 'GZIP'],
+          'Compression of the files; auto detects it per file.')

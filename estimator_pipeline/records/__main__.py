@@ -6,12 +6,14 @@ r"""The converters' command line: `python -m estimator_pipeline.records <subcomm
   python -m estimator_pipeline.records sequences --fasta=genome.fa --bed=regions.bed \
       --coverage=track1.bedGraph,track2.bedGraph --seq_length=1024 --pool_width=32 \
       --output_dir=data/
+  python -m estimator_pipeline.records inspect 'data/train-*.tfrecord'
 
 The first argument picks a subcommand from _SUBCOMMANDS; the rest are its absl flags.
 Bad input is one `error: ...` line and exit status 2.
 """
 
 import functools
+import os
 import sys
 
 import estimator_pipeline  # First: applies the TF 2.15 compatibility fixes.
@@ -27,6 +29,7 @@ import flags
 from estimator_pipeline import errors
 from estimator_pipeline.records import images
 from estimator_pipeline.records import sequences
+from estimator_pipeline.records import inspect as inspect_lib
 from flags import records as records_flags
 
 FLAGS = absl_flags.FLAGS
@@ -90,6 +93,43 @@ def _run_sequences(argv):
           flags_parser=flags.parse_or_exit)
 
 
+def _inspect_main(argv):
+  console.quiet()
+  patterns = [p for p in [FLAGS.record_path] + list(argv[1:]) if p]
+  if not patterns:
+    raise errors.UserError("no records to inspect: pass a glob, e.g. %s inspect "
+                           "'data/*.tfrecord'" % _PROG)
+  # Imported here: train_lib pulls in every model, which `images` does not need.
+  from estimator_pipeline import input_fn  # pylint: disable=g-import-not-at-top
+  from estimator_pipeline import train_lib  # pylint: disable=g-import-not-at-top
+  files = []
+  for pattern in patterns:
+    files.extend(input_fn.list_files(pattern, 'record glob'))
+  num_classes = FLAGS.num_classes or None
+  labels = os.path.join(os.path.dirname(files[0]), train_lib.LABELS_FILE)
+  if num_classes is None and os.path.exists(labels):
+    num_classes = len(train_lib.read_labels(labels))
+  if FLAGS.compression != 'auto':
+    for path in files:
+      inspect_lib.check_readable(path, FLAGS.compression,
+                                 'pass --compression=auto or the right one')
+  report = inspect_lib.inspect_files(sorted(set(files)), FLAGS.layout, num_classes,
+                                     FLAGS.compression)
+  print('\n'.join(report.lines()))
+  sys.stdout.flush()
+  error = report.error('re-create them, leave their files out, or train with '
+                       '--skip_corrupt_records')
+  if error:
+    raise error
+
+
+def _run_inspect(argv):
+  records_flags.define_inspect_flags()
+  absl_flags.adopt_module_key_flags(records_flags)
+  app.run(functools.partial(errors.run_main, _inspect_main), argv=argv,
+          flags_parser=flags.parse_or_exit)
+
+
 # name -> (what it converts, runner given [program name] + the subcommand's arguments).
 # A new converter is one entry here and one define_*_flags() in flags/records.py.
 _SUBCOMMANDS = {
@@ -97,6 +137,8 @@ _SUBCOMMANDS = {
                _run_images),
     'sequences': ('a genome FASTA, a BED of regions and bedGraph coverage tracks -> '
                   'basenji TFRecords', _run_sequences),
+    'inspect': ('reads every record of GLOB; reports labels, sizes, formats and every '
+                'bad record by file and index', _run_inspect),
 }
 
 

@@ -379,10 +379,37 @@ def _list_image_folder(image_dir):
                     '%s/<class>/<image>, e.g. %s/daisy/1.jpg)%s' % (image_dir, top, top,
                                                                     hint))
   for name in label_names:
+    check_class_name(name, image_dir)
     if '\n' in name or '\r' in name:
       raise UserError('class folder %r in --image_dir=%s has a line break in its name, '
                       'which labels.txt cannot hold; rename it' % (name, image_dir))
   return label_names, files, empty_dirs
+
+
+def check_class_name(name, image_dir):
+  """Refuses a class name that is not one plain path component.
+
+  Class names only ever become labels.txt lines, never paths, so nothing is written
+  outside --output_dir either way; a name like '../x' still means the listing came
+  from somewhere it should not, and is refused rather than trusted.
+  """
+  separators = {'/', '\\', os.sep, os.altsep or '/'}
+  if (name in (os.curdir, os.pardir) or '\0' in name or
+      any(sep in name for sep in separators)):
+    raise UserError('class folder name %r in --image_dir=%s is not a plain folder name; '
+                    'rename it' % (name, image_dir))
+
+
+def _check_inside(path, image_dir, what):
+  """Refuses a symlink that leads out of image_dir: the input stays the input folder."""
+  if not os.path.islink(path):
+    return
+  root = os.path.realpath(image_dir)
+  target = os.path.realpath(path)
+  if os.path.commonpath([root, target]) != root:
+    raise UserError('%s %s is a symlink to %s, outside --image_dir=%s: copy the images '
+                    'in, or point --image_dir at the folder that holds them'
+                    % (what, path, target, image_dir))
 
 
 def _sub_folders(folder):
@@ -392,8 +419,11 @@ def _sub_folders(folder):
   except OSError as e:
     raise UserError('cannot read --image_dir=%s: %s' % (folder, e.strerror or e))
   # Hidden entries are tool litter (.DS_Store, ._x.jpg, .ipynb_checkpoints), not data.
-  return [e for e in entries
-          if not e.startswith('.') and os.path.isdir(os.path.join(folder, e))]
+  found = [e for e in entries
+           if not e.startswith('.') and os.path.isdir(os.path.join(folder, e))]
+  for name in found:
+    _check_inside(os.path.join(folder, name), folder, 'class folder')
+  return found
 
 
 def _list_files(image_dir, class_name):
@@ -407,8 +437,11 @@ def _list_files(image_dir, class_name):
     entries = os.listdir(folder)
   except OSError as e:
     raise UserError('cannot read class folder %s: %s' % (folder, e.strerror or e))
-  return sorted(e for e in entries
-                if not e.startswith('.') and os.path.isfile(os.path.join(folder, e)))
+  found = sorted(e for e in entries
+                 if not e.startswith('.') and os.path.isfile(os.path.join(folder, e)))
+  for name in found:
+    _check_inside(os.path.join(folder, name), image_dir, 'image')
+  return found
 
 
 def _prepare_output_dir(output_dir, image_dir, overwrite):
@@ -622,6 +655,9 @@ def _write_shards(output_dir, plan, encode, num_workers, progress):
         current = step[:3]
         final = os.path.join(output_dir, shard_name(*current))
         written.append((final + _TMP_SUFFIX, final))
+        # A leftover (or planted) symlink at the temporary name must not redirect
+        # the write outside output_dir.
+        _remove_quietly(written[-1][0])
         writer = tf.io.TFRecordWriter(written[-1][0])
       writer.write(record)
     if writer is not None:
@@ -639,6 +675,7 @@ def _write_shards(output_dir, plan, encode, num_workers, progress):
 def _commit(output_dir, written, labels_file, label_names):
   """Renames the finished shards into place, then removes shards of an earlier run."""
   temp_labels = labels_file + _TMP_SUFFIX
+  _remove_quietly(temp_labels)
   try:
     with open(temp_labels, 'w', encoding='utf-8', errors='surrogateescape') as f:
       f.writelines('%d:%s\n' % (label, name) for label, name in enumerate(label_names))
