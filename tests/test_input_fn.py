@@ -1,7 +1,7 @@
 """Tests of input_fn: file listing, training and evaluation pipelines, label checks,
 sharding across input pipelines, and PNG and JPEG records.
 
-  cd /work/main && .venv/bin/python -m pytest -q tests/test_input_fn.py -p no:logging
+  .venv/bin/python -m pytest -q tests/test_input_fn.py -p no:logging
 
 Every record is written here, in tmp_path, by conftest.write_image_records; the
 pipelines run eagerly, as tf.data does when an Estimator is not around.

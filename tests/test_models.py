@@ -1,6 +1,6 @@
 """Tests of the model registry, the slim nets behind the Model contract, and model_fn.
 
-  cd /work/main && .venv/bin/python -m pytest -q tests/test_models.py -p no:logging
+  .venv/bin/python -m pytest -q tests/test_models.py -p no:logging
 
 Every registered slim net is built at its default size with slim's variable names, so a
 published slim checkpoint loads into it and the documented head scopes are the ones to

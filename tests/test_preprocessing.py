@@ -1,6 +1,6 @@
 """Tests for estimator_pipeline.preprocessing, eagerly and inside tf.data.Dataset.map.
 
-  cd /work/main && .venv/bin/python -m pytest -q tests/test_preprocessing.py
+  .venv/bin/python -m pytest -q tests/test_preprocessing.py
 
 The same function can behave differently traced (dynamic shapes, graph-mode random ops,
 tf.cond branches) and eagerly (static shapes, Python booleans), so the shape and range

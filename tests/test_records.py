@@ -1,6 +1,6 @@
 """Tests of the image-folder -> TFRecords converter and its command line.
 
-  cd /work/main && .venv/bin/python -m pytest -q tests/test_records.py
+  .venv/bin/python -m pytest -q tests/test_records.py
 
 Every image is made here, in tmp_path: JPEG and PNG in RGB, grayscale, RGBA and
 palette, BMP, GIF, CMYK JPEG, 16-bit PNG, a PNG named .jpg, garbage named .jpg and a
