@@ -82,6 +82,10 @@ def run(cfg, task):
     # A distributed Estimator stops only at --num_steps (its one stop condition).
     raise UserError('--early_stopping_patience needs a single-process run; a cluster '
                     'trains to --num_steps: leave it at 0.')
+  # Before preflight: multi_worker_mirrored configures collective ops, which TensorFlow
+  # allows only before the first eager op (preflight reads records eagerly).
+  cfg.validate()
+  strategy = distribute.make_strategy(cfg.distribution, task)
   plan = train_lib.preflight(cfg, chief=task.is_chief)
   cfg = cfg.replace(num_classes=plan.num_classes, image_size=plan.image_size)
   plan.config = cfg
@@ -101,7 +105,6 @@ def run(cfg, task):
     console.line(distribute.role_note(task))
     console.line(layout.describe())
 
-  strategy = distribute.make_strategy(cfg.distribution, task)
   if strategy is not None:
     console.line(distribute.device_note(strategy))
   estimator = train_lib.build_estimator(plan, train_distribute=strategy)

@@ -1,5 +1,6 @@
 """Shared test helpers: tiny, learnable image records written in tmp_path."""
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -78,3 +79,17 @@ def run_cli(args, cwd=REPO, timeout=600):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
   return subprocess.run([sys.executable] + list(args), cwd=cwd, env=env,
                         capture_output=True, text=True, timeout=timeout)
+
+
+def tree_digest(directory):
+  """Hash of every path and file's bytes under directory (what 'unchanged' means)."""
+  digest = hashlib.sha256()
+  for root, dirs, files in sorted(os.walk(directory)):
+    dirs.sort()
+    for name in sorted(files) + ['<dir>%s' % d for d in dirs]:
+      path = os.path.join(root, name)
+      digest.update(os.path.relpath(path, directory).encode())
+      if not name.startswith('<dir>'):
+        with open(path, 'rb') as f:
+          digest.update(f.read())
+  return digest.hexdigest()

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import class_image
 from conftest import run_cli
+from conftest import tree_digest
 from conftest import write_image_records
 import tensorflow as tf
 
@@ -143,12 +144,12 @@ def test_resume_continues_from_latest_checkpoint(trained, capfd):
   assert {15, 30, 40} <= set(history)
   assert result.best_metrics['loss'] == min(m['loss'] for m in history.values())
   # Re-running the finished job: one line, nothing written, success.
-  before = _tree_digest(cfg.model_dir)
+  before = tree_digest(cfg.model_dir)
   again = train_lib.run(more)
   err = capfd.readouterr().err
   assert 'already holds step 40, at or past --num_steps=40' in err
   assert 'Raise --num_steps' in again.finished and again.global_step == 40
-  assert _tree_digest(cfg.model_dir) == before
+  assert tree_digest(cfg.model_dir) == before
 
 
 def test_model_dir_of_another_model_is_refused(trained):
