@@ -76,6 +76,10 @@ def main(argv=None):
   finally:
     if not args.work_dir:
       shutil.rmtree(work_dir, ignore_errors=True)
+  try:
+    results['meta']['load_average_at_end'] = [round(x, 2) for x in os.getloadavg()]
+  except OSError:
+    pass
   common.write_json(os.path.join(args.output_dir, 'results.json'), results)
   with open(os.path.join(args.output_dir, 'RESULTS.md'), 'w') as f:
     f.write(report.markdown(results))

@@ -67,6 +67,25 @@ def _table(section, goals):
   return '\n'.join(rows + ([''] + notes if notes and rows else notes))
 
 
+def _load_note(meta):
+  """What else ran on the machine, judged from its load average before the run."""
+  machine = meta['machine']
+  cores = machine.get('cpu_count') or 1
+  start = machine.get('load_average_at_start')
+  end = meta.get('load_average_at_end')
+  figures = 'load average (1, 5, 15 min) %s at start, %s at end, on %s cores' % (
+      start or '?', end or '?', cores)
+  if start and start[0] >= 0.5 * cores:
+    return ('**Taken on a busy machine** (%s): other work shared the cores, so '
+            'absolute images/sec and examples/sec are depressed and noisy. The ratios, '
+            'measured side by side, are what to read.' % figures)
+  # The run itself keeps every core busy, so the load at the end says nothing about
+  # other work; the load at the start does.
+  return ('Taken on an otherwise idle machine (%s; the benchmark itself keeps the '
+          'cores busy). Ratios, measured side by side, are still what to compare '
+          'across machines.' % figures)
+
+
 def markdown(results):
   meta = results['meta']
   machine = meta['machine']
@@ -78,10 +97,7 @@ def markdown(results):
       '(A, B, C, A, B, C, ...); every `_ratio` is taken per repeat, between figures '
       'measured side by side in the same round, before its median.' % meta['repeats'],
       '',
-      '**Taken on a shared machine**: other people ran TensorFlow jobs on the same '
-      '%s cores during this run (load average at start: %s), so absolute images/sec '
-      'and examples/sec are depressed and noisy. The ratios are what to read.' % (
-          machine.get('cpu_count'), machine.get('load_average_at_start', '?')),
+      _load_note(meta),
       '',
       '- date: %s%s' % (meta['date_utc'], ' (toy size)' if meta.get('toy') else ''),
       '- machine: %s, %s CPU cores, %s' % (machine.get('cpu', '?'),

@@ -3,13 +3,11 @@
 basenji's tutorial params_small.json (131072 bp in, 1024 bins of 128 bp out, 3 targets)
 trained by this project's full path from basenji-layout TFRecords (ZLIB, `sequence`
 uint8 base indices, `target` float16), against the same train op fed from a constant
-batch. Runs when the model registry has `seqnn` (read through --params_file); otherwise
-it reports "not measured: seqnn not available".
+batch.
 
   python -m bench --only=sequence
 """
 
-import dataclasses
 import json
 import os
 
@@ -19,7 +17,6 @@ import tensorflow as tf
 from bench import common
 from bench import training
 from estimator_pipeline import config as config_lib
-from estimator_pipeline import models
 
 # basenji tutorials/models/params_small.json.
 PARAMS_SMALL = {
@@ -41,12 +38,6 @@ PARAMS_SMALL = {
     },
 }
 POOL = 8 * 4 * 4  # The trunk's pooling: 128 bp per output bin.
-NOT_AVAILABLE = 'not measured: seqnn not available'
-
-
-def available():
-  return ('seqnn' in models.names() and
-          'params_file' in {f.name for f in dataclasses.fields(config_lib.Config)})
 
 
 def write_records(directory, count, seq_length, num_targets, seed=0):
@@ -76,9 +67,6 @@ def write_records(directory, count, seq_length, num_targets, seed=0):
 
 
 def run(work_dir, toy=False, repeats=3):
-  if not available():
-    common.log('sequence: %s' % NOT_AVAILABLE)
-    return {'sequence': {'status': NOT_AVAILABLE}}
   params = json.loads(json.dumps(PARAMS_SMALL))
   if toy:
     params['model']['seq_length'] = 4096

@@ -192,8 +192,12 @@ def prepare(cfg, spec, train_files, eval_files):
   return SequencePlan(layout=layout, notices=notices, **plan_args), variables, trainable
 
 
-def input_fns(cfg, seq_plan, train_files, eval_files):
-  """(train input_fn, eval input_fn or None) over ZLIB basenji records."""
+def input_fns(cfg, seq_plan, train_files, eval_files, default_input_context=None):
+  """(train input_fn, eval input_fn or None) over ZLIB basenji records.
+
+  default_input_context: the worker's split in classic between-graph training (see
+  input_fn.make_input_fn).
+  """
   parse_train = input_lib.make_sequence_parse_fn(
       seq_plan.layout, is_training=True, augment_rc=seq_plan.augment_rc,
       augment_shift=seq_plan.augment_shift, seed=cfg.seed)
@@ -201,7 +205,8 @@ def input_fns(cfg, seq_plan, train_files, eval_files):
       train_files, is_training=True, batch_size=cfg.batch_size,
       parse_fn=parse_train, compression_type=sequence_records.COMPRESSION,
       shuffle_buffer_size=cfg.shuffle_buffer_size,
-      num_parallel_reads=cfg.num_parallel_reads, seed=cfg.seed)
+      num_parallel_reads=cfg.num_parallel_reads, seed=cfg.seed,
+      default_input_context=default_input_context)
   evaluate = None
   if eval_files:
     parse_eval = input_lib.make_sequence_parse_fn(seq_plan.layout, is_training=False)

@@ -491,9 +491,23 @@ def build_estimator(plan, training_chief_hooks=(), train_distribute=None):
 
 
 def input_fns(plan, default_input_context=None):
+  """(train input_fn, eval input_fn or None), with the speed flags applied to both
+  record layouts."""
   cfg = plan.config
   if plan.sequence:
-    return sequence_lib.input_fns(cfg, plan.sequence, plan.train_files, plan.eval_files)
+    train, evaluate = sequence_lib.input_fns(cfg, plan.sequence, plan.train_files,
+                                             plan.eval_files, default_input_context)
+  else:
+    train, evaluate = _image_input_fns(plan, default_input_context)
+  if evaluate is not None:
+    evaluate = loops.with_data_threads(evaluate, cfg.data_threads)
+  train = loops.with_data_threads(loops.stack_batches(train, cfg.steps_per_loop),
+                                  cfg.data_threads)
+  return train, evaluate
+
+
+def _image_input_fns(plan, default_input_context):
+  cfg = plan.config
   parse_train = input_lib.make_image_parse_fn(
       is_training=True, num_classes=plan.num_classes, family=plan.spec.preprocessing,
       image_size=plan.image_size, random_flip=cfg.random_flip)
@@ -514,9 +528,6 @@ def input_fns(plan, default_input_context=None):
         plan.eval_files, is_training=False, batch_size=cfg.effective_eval_batch_size,
         parse_fn=parse_eval, num_parallel_reads=cfg.num_parallel_reads,
         skip_bad_records=cfg.skip_corrupt_records)
-    evaluate = loops.with_data_threads(evaluate, cfg.data_threads)
-  train = loops.with_data_threads(loops.stack_batches(train, cfg.steps_per_loop),
-                                  cfg.data_threads)
   return train, evaluate
 
 

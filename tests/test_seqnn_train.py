@@ -200,6 +200,29 @@ def test_warm_start_new_head_on_frozen_trunk(trained, tmp_path):
   assert not np.array_equal(after.get_tensor(kernel), before.get_tensor(kernel))
 
 
+def test_steps_per_loop_and_data_threads(trained, tmp_path):
+  """The speed flags apply to sequence records too: stacked batches, a private pool."""
+  cfg, _, records, root = trained
+  params = cfg.params_file
+  looped = train_lib.run(_config(records, tmp_path / 'looped', params, num_steps=10,
+                                 save_checkpoints_steps=4, steps_per_loop=3,
+                                 data_threads=1))
+  assert looped.global_step == 10
+  # Loops stop at every checkpoint step: 10 = 3+1 | 3+1 | 2.
+  steps = sorted(int(p.split('-')[-1].split('.')[0]) for p in glob.glob(
+      str(tmp_path / 'looped' / 'model.ckpt-*.index')))
+  assert steps == [0, 4, 8, 10]
+  assert np.isfinite(looped.eval_metrics['loss'])
+  plan = train_lib.preflight(_config(records, tmp_path / 'plan', params,
+                                     steps_per_loop=3, data_threads=1))
+  train_input, _ = train_lib.input_fns(plan)
+  dataset = train_input()
+  features, target = dataset.element_spec
+  assert features['sequence'].shape.as_list()[:2] == [3, cfg.batch_size]
+  assert target.shape.as_list()[:2] == [3, cfg.batch_size]
+  assert dataset.options().threading.private_threadpool_size == 1
+
+
 def test_train_py_on_old_layout_without_statistics(tmp_path):
   records = seq_helpers.write_dataset(tmp_path / 'data', 'old', n_train=16, n_valid=8,
                                       statistics=False)
