@@ -8,7 +8,12 @@ Four readers of the same 300x400 JPEGs, each producing 224x224 batches:
   held in memory, with the same parallelism (AUTOTUNE), so only the reading and the
   record parsing differ;
 - Keras `image_dataset_from_directory` over the same images as files (what a Keras
-  user would pick: full decode + resize).
+  user would pick: full decode + resize), the peer the goal names;
+- the same Keras reader followed by the augmentation a Keras user adds for training,
+  as the Keras guides do it: decode and resize to 256x256, then `RandomCrop(224, 224)`
+  and `RandomFlip('horizontal')` layers mapped over the batches. This peer does the
+  work the training input_fn does, so `train_vs_keras_augmented_ratio` compares like
+  with like; no goal is set on it.
 
   python -m bench --only=input_pipeline
 """
@@ -73,6 +78,17 @@ def run(work_dir, toy=False, repeats=3):
         seed=0)
     return _count_rate(dataset.repeat(passes).prefetch(autotune), batch, warmup, total)
 
+  augment = tf.keras.Sequential([tf.keras.layers.RandomCrop(size, size),
+                                 tf.keras.layers.RandomFlip('horizontal')])
+
+  def keras_augmented():
+    dataset = tf.keras.utils.image_dataset_from_directory(
+        images['folder'], image_size=(256, 256), batch_size=batch, shuffle=True,
+        seed=0)
+    dataset = dataset.repeat(passes).map(
+        lambda x, y: (augment(x, training=True), y), num_parallel_calls=autotune)
+    return _count_rate(dataset.prefetch(autotune), batch, warmup, total)
+
   common.log('input pipeline: %d JPEGs 300x400 (%.0f KB each) -> %dx%d, batch %d'
              % (count, images['bytes'] / count / 1024, size, size, batch))
   raw = common.interleave({
@@ -81,6 +97,7 @@ def run(work_dir, toy=False, repeats=3):
       'train_input_fn': project(True),
       'train_ceiling': ceiling(True),
       'keras_image_dataset_from_directory': keras,
+      'keras_augmented': keras_augmented,
   }, repeats, log=common.log)
   results = {name + '_images_per_sec': common.stats(v) for name, v in raw.items()}
   results['eval_vs_ceiling_ratio'] = common.stats(
@@ -89,6 +106,8 @@ def run(work_dir, toy=False, repeats=3):
       common.ratios(raw['train_input_fn'], raw['train_ceiling']))
   results['train_vs_keras_ratio'] = common.stats(
       common.ratios(raw['train_input_fn'], raw['keras_image_dataset_from_directory']))
+  results['train_vs_keras_augmented_ratio'] = common.stats(
+      common.ratios(raw['train_input_fn'], raw['keras_augmented']))
   results['eval_vs_keras_ratio'] = common.stats(
       common.ratios(raw['eval_input_fn'], raw['keras_image_dataset_from_directory']))
   return {'input_pipeline': results,

@@ -508,12 +508,13 @@ def input_fns(plan, default_input_context=None):
 
 def _image_input_fns(plan, default_input_context):
   cfg = plan.config
-  parse_train = input_lib.make_image_parse_fn(
+  parse_train = input_lib.image_parse_fns(
       is_training=True, num_classes=plan.num_classes, family=plan.spec.preprocessing,
-      image_size=plan.image_size, random_flip=cfg.random_flip)
+      image_size=plan.image_size, random_flip=cfg.random_flip,
+      deterministic=cfg.deterministic)
   train = input_lib.make_input_fn(
       plan.train_files, is_training=True, batch_size=cfg.batch_size,
-      parse_fn=parse_train, shuffle_buffer_size=cfg.shuffle_buffer_size,
+      **parse_train, shuffle_buffer_size=cfg.shuffle_buffer_size,
       num_parallel_reads=cfg.num_parallel_reads, seed=cfg.seed,
       default_input_context=default_input_context,
       skip_bad_records=cfg.skip_corrupt_records)
@@ -521,12 +522,13 @@ def _image_input_fns(plan, default_input_context):
     train = _without_record_index(train)
   evaluate = None
   if plan.eval_files:
-    parse_eval = input_lib.make_image_parse_fn(
+    parse_eval = input_lib.image_parse_fns(
         is_training=False, num_classes=plan.num_classes,
-        family=plan.spec.preprocessing, image_size=plan.image_size)
+        family=plan.spec.preprocessing, image_size=plan.image_size,
+        deterministic=cfg.deterministic)
     evaluate = input_lib.make_input_fn(
         plan.eval_files, is_training=False, batch_size=cfg.effective_eval_batch_size,
-        parse_fn=parse_eval, num_parallel_reads=cfg.num_parallel_reads,
+        **parse_eval, num_parallel_reads=cfg.num_parallel_reads,
         skip_bad_records=cfg.skip_corrupt_records)
   return train, evaluate
 

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import image_example
 from conftest import write_image_records
+from estimator_pipeline import decoders
 from estimator_pipeline import input_fn
 from estimator_pipeline.errors import UserError
 
@@ -161,3 +163,94 @@ def test_training_parses_jpeg_records(tmp_path, family):
     assert np.isfinite(pixels).all() and pixels.min() >= 0 and pixels.max() <= 255
     assert pixels.std() > 0
     assert set(labels.numpy()) <= {0, 1, 2}
+
+
+def _mixed_records(tmp_path):
+  """PNG and JPEG records of several sizes, one without the optional keys."""
+  png = write_image_records(str(tmp_path / 'eval-0'), [0, 1, 2, 1], size=40)
+  jpeg = write_image_records(str(tmp_path / 'eval-1'), [2, 0], size=24, seed=1,
+                             fmt='jpeg')
+  bare = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(png))).numpy())
+  for key in ('image/format', 'image/height', 'image/width'):
+    del bare.features.feature[key]
+  path = str(tmp_path / 'eval-2')
+  with tf.io.TFRecordWriter(path) as writer:
+    writer.write(bare.SerializeToString())
+  return [png, jpeg, path]
+
+
+def test_decode_batch_equals_decode_per_record(tmp_path):
+  files = _mixed_records(tmp_path)
+  records = [r.numpy() for r in tf.data.TFRecordDataset(files)]
+  decoder = decoders.get_decoder('image')
+  batch = decoder.decode_batch(tf.constant(records))
+  for i, record in enumerate(records):
+    one = decoder.decode(tf.constant(record))
+    assert sorted(one) == sorted(batch)
+    for item, value in one.items():
+      assert batch[item][i].numpy() == value.numpy(), (i, item)
+  # The record without the optional keys gets slim's defaults in both.
+  assert batch['height'][-1].numpy() == 0 and batch['format'][-1].numpy() == b'jpeg'
+
+
+@pytest.mark.parametrize('family', ['cifarnet', 'vgg', 'inception'])
+def test_batch_parse_gives_what_record_parse_gives(tmp_path, family):
+  """Evaluation is deterministic, so both paths must give the same pixels, in order,
+  with the short last batch; the batch function gives the same eagerly."""
+  files = _mixed_records(tmp_path)
+  fns = input_fn.image_parse_fns(is_training=False, num_classes=3, family=family,
+                                 image_size=32)
+  assert fns['batch_parse_fn'] is not None
+  per_record = input_fn.make_input_fn(files, is_training=False, batch_size=3,
+                                      parse_fn=fns['parse_fn'])()
+  batched = input_fn.make_input_fn(files, is_training=False, batch_size=3, **fns)()
+  assert batched.element_spec == per_record.element_spec
+  pairs = list(zip(per_record, batched))
+  assert [len(b[1]) for _, b in pairs] == [3, 3, 1]
+  for (f1, l1), (f2, l2) in pairs:
+    np.testing.assert_array_equal(l1.numpy(), l2.numpy())
+    np.testing.assert_allclose(f1['image'].numpy(), f2['image'].numpy(), atol=1e-4)
+  records = tf.constant([r.numpy() for r in tf.data.TFRecordDataset(files)][:3])
+  eager_features, eager_labels = fns['batch_parse_fn'](records)
+  np.testing.assert_allclose(eager_features['image'].numpy(),
+                             pairs[0][0][0]['image'].numpy(), atol=1e-4)
+  assert eager_labels.numpy().tolist() == pairs[0][0][1].numpy().tolist()
+
+
+def test_batch_parse_is_for_small_images_only():
+  kwargs = dict(is_training=True, num_classes=3, family='vgg')
+  assert input_fn.image_parse_fns(image_size=32, **kwargs)['batch_parse_fn']
+  assert input_fn.image_parse_fns(image_size=224, **kwargs)['batch_parse_fn'] is None
+
+
+def test_batch_parse_training_draws_a_crop_and_flip_per_image(tmp_path):
+  # 16 copies of one asymmetric image: per-image randomness gives different crops in
+  # one batch; one draw per batch would give 16 equal images.
+  rng = np.random.RandomState(0)
+  pixels = rng.randint(0, 256, (32, 32, 3)).astype(np.uint8)
+  encoded = tf.io.encode_png(pixels).numpy()
+  path = str(tmp_path / 'train-0')
+  with tf.io.TFRecordWriter(path) as writer:
+    for _ in range(16):
+      writer.write(image_example(encoded, 1, 32, 32).SerializeToString())
+  fn = input_fn.make_input_fn([path], is_training=True, batch_size=16,
+                              **input_fn.image_parse_fns(
+                                  is_training=True, num_classes=3, family='cifarnet',
+                                  image_size=32, deterministic=True))
+  images = next(iter(fn()))[0]['image'].numpy()
+  distinct = {images[i].tobytes() for i in range(16)}
+  assert len(distinct) > 8, len(distinct)
+
+
+def test_batch_parse_label_check_names_the_first_bad_label(tmp_path):
+  write_image_records(str(tmp_path / 'train-0'), [0, 9, 1, 5])
+  fns = input_fn.image_parse_fns(is_training=True, num_classes=3, family='cifarnet',
+                                 image_size=32)
+  dataset = input_fn.make_input_fn([str(tmp_path / 'train-0')], is_training=False,
+                                   batch_size=4, **fns)()
+  with pytest.raises(tf.errors.InvalidArgumentError) as e:
+    _labels(dataset)
+  # The same form as the per-record check (inside tf.data), so train_lib's one-line
+  # error reads it; of two bad labels in the batch, the first is named.
+  assert re.search(re.escape(input_fn.LABEL_ERROR_MARKER) + r'[^\]]*\] \[9\]',
+                   str(e.value)), str(e.value)
