@@ -284,7 +284,7 @@ def run(work_dir, toy=False, repeats=3):
       # The window starts at the first call ending at or past the warm-up, and must
       # hold more than one of TUNED_FLAGS' loops.
       image_size=32, num_classes=10, warmup=20 if toy else 50,
-      steps=40 if toy else 300, repeats=repeats, build_keras=keras_cifarnet,
+      steps=40 if toy else 200, repeats=repeats, build_keras=keras_cifarnet,
       tuned=True)
   resnet_size = 32 if toy else 224
   out['training_resnet_v1_50'] = _bench_net(
