@@ -166,7 +166,7 @@ def make_image_parse_fn(*, is_training, num_classes, family, image_size,
 
 
 def make_image_batch_parse_fn(*, is_training, num_classes, family, image_size,
-                              random_flip=True, parallel_iterations=16):
+                              random_flip=True, parallel_iterations=32):
   """[B] serialized slim image records -> ({'image': float32 [B, S, S, 3]}, int64 [B]).
 
   The batch counterpart of make_image_parse_fn, with the same values: the records are
@@ -215,7 +215,7 @@ def image_parse_fns(*, is_training, num_classes, family, image_size, random_flip
   batch_parse_fn = None
   if image_size <= BATCH_PARSE_MAX_IMAGE_SIZE:
     batch_parse_fn = make_image_batch_parse_fn(
-        parallel_iterations=1 if deterministic else 16, **kwargs)
+        parallel_iterations=1 if deterministic else 32, **kwargs)
   return {'parse_fn': make_image_parse_fn(**kwargs), 'batch_parse_fn': batch_parse_fn}
 
 
