@@ -113,6 +113,9 @@ def machine():
     info['load_average_at_start'] = [round(x, 2) for x in os.getloadavg()]
   except OSError:
     pass
+  busy = cpu_busy_fraction()
+  if busy is not None:
+    info['cpu_busy_before_start'] = round(busy, 2)
   for key, dist in (('tensorflow_estimator', 'tensorflow-estimator'),
                     ('tf_slim', 'tf-slim'), ('tf_keras', 'tf-keras'),
                     ('numpy', 'numpy')):
@@ -127,6 +130,29 @@ def machine():
   except OSError:
     info['commit'] = '?'
   return info
+
+
+def _cpu_times():
+  with open('/proc/stat') as f:
+    fields = [int(x) for x in f.readline().split()[1:]]
+  idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+  return sum(fields), idle
+
+
+def cpu_busy_fraction(seconds=2.0):
+  """Share of all cores busy over `seconds`, before any benchmark runs; None off Linux.
+
+  The load average trails by a minute, so right after another job it still says
+  "busy"; a sample of /proc/stat says what runs now.
+  """
+  try:
+    total0, idle0 = _cpu_times()
+    time.sleep(seconds)
+    total1, idle1 = _cpu_times()
+  except (OSError, ValueError, IndexError):
+    return None
+  elapsed = total1 - total0
+  return 1.0 - (idle1 - idle0) / elapsed if elapsed > 0 else None
 
 
 def write_json(path, data):

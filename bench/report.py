@@ -67,15 +67,24 @@ def _table(section, goals):
   return '\n'.join(rows + ([''] + notes if notes and rows else notes))
 
 
+# Above this share of the cores busy just before the run, other work was running.
+BUSY_BEFORE_START = 0.25
+
+
 def _load_note(meta):
-  """What else ran on the machine, judged from its load average before the run."""
+  """What else ran on the machine, judged from a CPU sample taken before the run."""
   machine = meta['machine']
   cores = machine.get('cpu_count') or 1
   start = machine.get('load_average_at_start')
   end = meta.get('load_average_at_end')
-  figures = 'load average (1, 5, 15 min) %s at start, %s at end, on %s cores' % (
-      start or '?', end or '?', cores)
-  if start and start[0] >= 0.5 * cores:
+  busy = machine.get('cpu_busy_before_start')
+  figures = ('%s of the CPU busy in the 2 s before the run; load average (1, 5, 15 '
+             'min) %s at start, %s at end, on %s cores' % (
+                 '?' if busy is None else '%d%%' % round(100 * busy), start or '?',
+                 end or '?', cores))
+  if busy is None:
+    busy = start[0] / cores if start else 0
+  if busy >= BUSY_BEFORE_START:
     return ('**Taken on a busy machine** (%s): other work shared the cores, so '
             'absolute images/sec and examples/sec are depressed and noisy. The ratios, '
             'measured side by side, are what to read.' % figures)

@@ -69,7 +69,7 @@ def test_toy_bench_writes_every_figure(tmp_path):
         assert _positive_finite(value), (section, key, value)
   assert results['startup']['import_profile']['by_package_seconds']['tensorflow'] > 0
   markdown = (out / 'RESULTS.md').read_text()
-  assert 'load average (1, 5, 15 min) [' in markdown
+  assert 'of the CPU busy in the 2 s before the run; load average (1, 5, 15 min) [' in markdown
   assert 'eval_vs_ceiling_ratio' in markdown and 'peak_rss_16x_vs_1x_ratio' in markdown
 
 
@@ -78,3 +78,15 @@ def test_bench_rejects_an_unknown_benchmark(tmp_path):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1].startswith('error: --only names')
   assert not (tmp_path / 'results.json').exists()
+
+
+def test_results_say_whether_other_work_shared_the_machine():
+  from bench import report  # pylint: disable=g-import-not-at-top
+  def note(busy):
+    return report._load_note({  # pylint: disable=protected-access
+        'machine': {'cpu_count': 2, 'load_average_at_start': [1.5, 1.0, 0.5],
+                    'cpu_busy_before_start': busy},
+        'load_average_at_end': [2.0, 1.5, 1.0]})
+  assert 'busy machine' in note(0.6) and '60% of the CPU busy' in note(0.6)
+  # A high load average alone (a job that just ended) does not make it busy.
+  assert 'otherwise idle' in note(0.02) and '2% of the CPU busy' in note(0.02)
