@@ -13,7 +13,7 @@ estimator_pipeline.launch_local ... -- <these flags>` on one machine).
 """
 
 import estimator_pipeline  # First: applies the TF 2.15 compatibility fixes.
-from estimator_pipeline import console
+from estimator_pipeline.core import console
 
 console.quiet_imports()
 
@@ -24,8 +24,8 @@ from absl import logging
 
 import flags
 from estimator_pipeline import config
-from estimator_pipeline import errors
-from estimator_pipeline import train_lib
+from estimator_pipeline import train
+from estimator_pipeline.core import errors
 
 flags.define_train_flags()
 
@@ -38,7 +38,7 @@ def main(argv):
   cfg = config.Config.from_dict(absl_flags.FLAGS.flag_values_dict())
   # Flags typed on the command line override the params file's train section.
   typed = {name for name in absl_flags.FLAGS if absl_flags.FLAGS[name].present}
-  train_lib.run(cfg, typed_flags=typed)
+  train.run(cfg, typed_flags=typed)
 
 
 if __name__ == '__main__':

@@ -17,7 +17,7 @@ import tempfile
 import time
 
 import estimator_pipeline  # noqa: F401  (applies the TF 2.15 compatibility fixes)
-from estimator_pipeline import console
+from estimator_pipeline.core import console
 
 console.quiet_imports()
 

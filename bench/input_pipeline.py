@@ -24,8 +24,10 @@ import tensorflow as tf
 
 from bench import common
 from bench import data as data_lib
-from estimator_pipeline import input_fn as input_lib
-from estimator_pipeline import preprocessing
+from estimator_pipeline.core import files
+from estimator_pipeline.data import image_ops as preprocessing
+from estimator_pipeline.data import input_fn as input_lib
+from estimator_pipeline.data import parse
 
 FAMILY = 'vgg'  # resnet_v1_50's preprocessing.
 
@@ -49,11 +51,11 @@ def run(work_dir, toy=False, repeats=3):
   autotune = tf.data.AUTOTUNE
 
   def project(is_training):
-    files = input_lib.list_files(images['records'])
+    record_files = files.list_files(images['records'])
     # Evaluation reads its files once: naming them `passes` times reads them as often.
     fn = input_lib.make_input_fn(
-        files * (1 if is_training else passes), is_training=is_training,
-        batch_size=batch, parse_fn=input_lib.make_image_parse_fn(
+        record_files * (1 if is_training else passes), is_training=is_training,
+        batch_size=batch, parse_fn=parse.make_image_parse_fn(
             is_training=is_training, num_classes=4, family=FAMILY, image_size=size))
     return lambda: _count_rate(fn(), batch, warmup, total)
 

@@ -30,13 +30,15 @@ def child(records, count, batch, image_size, reads):
   one would be served partly from batches prefetched before the clock started.
   """
   import estimator_pipeline  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  from estimator_pipeline import input_fn as input_lib  # pylint: disable=g-import-not-at-top
-  files = input_lib.list_files(records)
+  from estimator_pipeline.core import files as files_lib  # pylint: disable=g-import-not-at-top
+  from estimator_pipeline.data import input_fn as input_lib  # pylint: disable=g-import-not-at-top
+  from estimator_pipeline.data import parse  # pylint: disable=g-import-not-at-top
+  files = files_lib.list_files(records)
   rates = {}
   for is_training in (True, False):
     fn = input_lib.make_input_fn(
         files if is_training else files * max(1, reads // count),
-        is_training=is_training, batch_size=batch, **input_lib.image_parse_fns(
+        is_training=is_training, batch_size=batch, **parse.image_parse_fns(
             is_training=is_training, num_classes=4, family='vgg',
             image_size=image_size))
     iterator = iter(fn())

@@ -18,7 +18,8 @@ import time
 from bench import common
 from bench import data as data_lib
 from estimator_pipeline import config as config_lib
-from estimator_pipeline import train_lib
+from estimator_pipeline.train import estimator as estimator_lib
+from estimator_pipeline.train import plan as plan_lib
 
 _FIRST_STEP = re.compile(r'^step (\d+)/')
 
@@ -63,15 +64,15 @@ def make_export_runner(records, model_dir):
   cfg = config_lib.Config(model_dir=model_dir, train_record_path=records,
                           model_name='cifarnet', num_steps=2, batch_size=8,
                           save_checkpoints_steps=2)
-  plan = train_lib.preflight(cfg)
-  estimator = train_lib.build_estimator(plan)
-  train_input, _ = train_lib.input_fns(plan)
+  plan = plan_lib.preflight(cfg)
+  estimator = estimator_lib.build_estimator(plan)
+  train_input, _ = plan.task.input_fns(plan)
   estimator.train(train_input, max_steps=cfg.num_steps)
   export_dir = os.path.join(model_dir, 'export')
 
   def run():
     start = time.perf_counter()
-    estimator.export_saved_model(export_dir, train_lib.serving_input_fn(plan))
+    estimator.export_saved_model(export_dir, plan.task.serving_input_fn(plan))
     return time.perf_counter() - start
   return run
 

@@ -5,7 +5,7 @@ For each network, in one process, interleaved:
 - `pipeline`: this project's full training path (preflight, Estimator, model_fn, the
   TFRecord input_fn with its preprocessing, ProgressHook, summaries) with train.py's
   default flags, and `pipeline_tuned` with the speed flags (--steps_per_loop and the
-  thread flags, see estimator_pipeline/loops.py);
+  thread flags, see estimator_pipeline/models/loops.py);
 - `keras`: the same network and loss in Keras `model.fit` on the same records, read by
   a plain tf.data pipeline with the same preprocessing function;
 - `ceiling`: the project's own train op (the same model_fn) run in a plain session
@@ -17,18 +17,17 @@ For each network, in one process, interleaved:
 import os
 import time
 
-import numpy as np
 import tensorflow as tf
 
 from bench import common
 from bench import data as data_lib
 from estimator_pipeline import config as config_lib
-from estimator_pipeline import hooks
-from estimator_pipeline import input_fn as input_lib
-from estimator_pipeline import loops
-from estimator_pipeline import model_fn as model_fn_lib
-from estimator_pipeline import preprocessing
-from estimator_pipeline import train_lib
+from estimator_pipeline.core import files
+from estimator_pipeline.data import image_ops as preprocessing
+from estimator_pipeline.models import loops
+from estimator_pipeline.train import estimator as estimator_lib
+from estimator_pipeline.train import hooks
+from estimator_pipeline.train import plan as plan_lib
 from tensorflow_estimator.python.estimator import run_config as run_config_lib
 
 # The flags `pipeline_tuned` adds for the small net, chosen by measurement on 2 cores
@@ -93,9 +92,9 @@ def pipeline_rate(records, model_dir, model_name, batch, image_size, warmup, ste
 
 def run_pipeline(cfg, warmup):
   """examples/sec of train_lib's training path for cfg, after `warmup` steps."""
-  plan = train_lib.preflight(cfg)
-  estimator = train_lib.build_estimator(plan)
-  train_input, _ = train_lib.input_fns(plan)
+  plan = plan_lib.preflight(cfg)
+  estimator = estimator_lib.build_estimator(plan)
+  train_input, _ = plan.task.input_fns(plan)
   rate = _RateHook(warmup, cfg.num_steps)
   progress = hooks.ProgressHook(cfg.num_steps, cfg.batch_size, 10 ** 9)
   estimator.train(train_input, max_steps=cfg.num_steps, hooks=[progress, rate])
@@ -116,8 +115,8 @@ def _parse_for_keras(family, image_size):
 
 def keras_dataset(records, family, image_size, batch):
   autotune = tf.data.AUTOTUNE
-  files = input_lib.list_files(records)
-  dataset = tf.data.TFRecordDataset(files, num_parallel_reads=autotune)
+  record_files = files.list_files(records)
+  dataset = tf.data.TFRecordDataset(record_files, num_parallel_reads=autotune)
   dataset = dataset.shuffle(2048).repeat()
   dataset = dataset.map(_parse_for_keras(family, image_size), num_parallel_calls=autotune)
   return dataset.batch(batch, drop_remainder=True).prefetch(autotune)
@@ -204,9 +203,9 @@ def make_ceiling_runner(cfg):
   comes from the Estimator's own model_fn, so only the feeding and the per-step
   machinery differ from `pipeline`.
   """
-  plan = train_lib.preflight(cfg)
-  estimator = train_lib.build_estimator(plan)
-  train_input, _ = train_lib.input_fns(plan)
+  plan = plan_lib.preflight(cfg)
+  estimator = estimator_lib.build_estimator(plan)
+  train_input, _ = plan.task.input_fns(plan)
   features, labels = next(iter(train_input()))
   graph = tf.Graph()
   with graph.as_default():

@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 import estimator_pipeline  # noqa: F401  (applies the TF 2.15 compatibility fixes)
-from estimator_pipeline import console
+from estimator_pipeline.core import console
 
 console.quiet_imports()
 
@@ -29,8 +29,10 @@ import numpy as np
 from PIL import Image
 
 import flags
-from estimator_pipeline.errors import UserError
-from estimator_pipeline.errors import run_main
+from estimator_pipeline.core import files
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.core.errors import run_main
+from estimator_pipeline.records import image_format
 
 absl_flags.DEFINE_string('output_dir', 'demo_out', 'Directory for the image folder, '
                          'the records and the run; it is replaced if it exists.')
@@ -78,10 +80,7 @@ def main(argv):
   del argv
   console.quiet()
   FLAGS = absl_flags.FLAGS  # pylint: disable=invalid-name
-  out = os.path.abspath(FLAGS.output_dir)
-  if os.path.exists(out):
-    import shutil
-    shutil.rmtree(out)
+  out = files.fresh_dir(FLAGS.output_dir)
   image_dir = os.path.join(out, 'digits')
   data_dir = os.path.join(out, 'data')
   model_dir = os.path.join(out, 'run')
@@ -118,14 +117,14 @@ def _first_validation_file(data_dir, image_dir):
   path = sorted(tf.io.gfile.glob(os.path.join(data_dir, 'validation-*')))[0]
   for raw in tf.data.TFRecordDataset(path).take(1):
     example = tf.train.Example.FromString(raw.numpy())
-    name = example.features.feature['image/filename'].bytes_list.value[0].decode()
+    name = example.features.feature[image_format.KEYS['filename']].bytes_list.value[0]
+    name = name.decode()
     return os.path.join(image_dir, name)
   raise UserError('no validation record in %s' % data_dir)
 
 
 def _final_accuracy(model_dir):
-  from estimator_pipeline import train_lib
-  history = train_lib.eval_history(model_dir)
+  history = files.eval_history(model_dir)
   return history[max(history)].get('accuracy', 0.0) if history else 0.0
 
 

@@ -24,7 +24,7 @@ import sys
 import time
 
 import estimator_pipeline  # noqa: F401  (applies the TF 2.15 compatibility fixes)
-from estimator_pipeline import console
+from estimator_pipeline.core import console
 
 console.quiet_imports()
 
@@ -34,7 +34,10 @@ from absl import flags as absl_flags
 import numpy as np
 
 import flags
-from estimator_pipeline.errors import run_main
+from estimator_pipeline.core import files
+from estimator_pipeline.core.errors import run_main
+from estimator_pipeline.records import dna
+from estimator_pipeline.records import sequence_format
 from estimator_pipeline.records import synthetic_genome
 
 absl_flags.DEFINE_string('output_dir', 'demo_seq_out', 'Directory for the genome, the '
@@ -65,29 +68,26 @@ def _run(args):
 def read_records(pattern):
   """(DNA strings, targets float32 [N, T, K]) of basenji records, in file order."""
   import tensorflow as tf
-  from estimator_pipeline.records import sequences
-  files = sorted(tf.io.gfile.glob(pattern))
-  features = {'sequence': tf.io.FixedLenFeature([], tf.string),
-              'target': tf.io.FixedLenFeature([], tf.string)}
-  dna, targets = [], []
-  for raw in tf.data.TFRecordDataset(files, compression_type=sequences.COMPRESSION):
+  keys = (sequence_format.SEQUENCE_KEY, sequence_format.TARGET_KEY)
+  features = {key: tf.io.FixedLenFeature([], tf.string) for key in keys}
+  texts, targets = [], []
+  for raw in tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(pattern)),
+                                     compression_type=sequence_format.COMPRESSION):
     parsed = tf.io.parse_single_example(raw, features)
-    codes = tf.io.decode_raw(parsed['sequence'], tf.uint8).numpy()
-    dna.append(np.frombuffer(b'ACGTN', np.uint8)[codes].tobytes().decode('ascii'))
-    targets.append(tf.io.decode_raw(parsed['target'], tf.float16).numpy())
-  return dna, np.stack(targets).astype(np.float32)
+    texts.append(dna.text(tf.io.decode_raw(parsed[keys[0]], tf.uint8).numpy()))
+    targets.append(tf.io.decode_raw(parsed[keys[1]], tf.float16).numpy())
+  return texts, np.stack(targets).astype(np.float32)
 
 
 def held_out_pearsonr(saved_model, pattern, batch_size=64):
   """Pearson R per target between the export's predictions and the records' targets."""
   import tensorflow as tf
-  from export import predict
-  dna, targets = read_records(pattern)
-  loaded = tf.saved_model.load(predict.resolve_version(saved_model))
+  texts, targets = read_records(pattern)
+  loaded = tf.saved_model.load(files.saved_model_version(saved_model))
   signature = loaded.signatures['serving_default']
   preds = np.concatenate([
-      signature(sequence=tf.constant(dna[i:i + batch_size]))['predictions'].numpy()
-      for i in range(0, len(dna), batch_size)])
+      signature(sequence=tf.constant(texts[i:i + batch_size]))['predictions'].numpy()
+      for i in range(0, len(texts), batch_size)])
   targets = targets.reshape(preds.shape)
   flat_p = preds.reshape(-1, preds.shape[-1])
   flat_t = targets.reshape(-1, targets.shape[-1])
@@ -117,10 +117,7 @@ def main(argv):
   console.quiet()
   FLAGS = absl_flags.FLAGS  # pylint: disable=invalid-name
   start = time.monotonic()
-  out = os.path.abspath(FLAGS.output_dir)
-  if os.path.exists(out):
-    import shutil
-    shutil.rmtree(out)
+  out = files.fresh_dir(FLAGS.output_dir)
   genome_dir = os.path.join(out, 'genome')
   data_dir = os.path.join(out, 'data')
   model_dir = os.path.join(out, 'run')

@@ -10,7 +10,7 @@ assets.extra/tf_serving_warmup_requests. Bad input prints one line and exits wit
 """
 
 import estimator_pipeline  # First: applies the TF 2.15 compatibility fixes.
-from estimator_pipeline import console
+from estimator_pipeline.core import console
 
 console.quiet_imports()
 
@@ -19,7 +19,8 @@ from absl import app
 from absl import flags as absl_flags
 
 import flags
-from estimator_pipeline import errors
+from estimator_pipeline.core import errors
+from estimator_pipeline.train import exporting
 from flags import common
 from flags import export as export_flags
 
@@ -38,12 +39,11 @@ def main(argv):
     raise errors.UserError('unexpected argument %r: every option is a --flag.'
                            % argv[1])
   console.quiet()
-  from export import export_lib
   FLAGS = absl_flags.FLAGS  # pylint: disable=invalid-name
   if not FLAGS.model_dir:
     raise errors.UserError('--model_dir is empty: name the directory train.py '
                            'trained, e.g. --model_dir=runs/flowers.')
-  path, checkpoint = export_lib.export(FLAGS.model_dir, FLAGS.checkpoint,
+  path, checkpoint = exporting.export(FLAGS.model_dir, FLAGS.checkpoint,
                                        FLAGS.export_dir, FLAGS.serving_input)
   console.line('Exported %s from %s.' % (path, checkpoint))
   print(path)

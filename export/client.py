@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 
 import estimator_pipeline  # noqa: F401  (applies the TF 2.15 compatibility fixes)
-from estimator_pipeline import console
+from estimator_pipeline.core import console
 
 console.quiet_imports()
 
@@ -32,8 +32,9 @@ from absl import app
 from absl import flags as absl_flags
 
 import flags
-from estimator_pipeline.errors import UserError
-from estimator_pipeline.errors import run_main
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.core.errors import run_main
+from estimator_pipeline.records import image_format
 
 def define_flags():
   """The command line's flags (defined by __main__ only, so modules import freely)."""
@@ -59,16 +60,12 @@ def _b64(data):
 
 
 def _image_format(path, data):
-  if data[:8] == b'\x89PNG\r\n\x1a\n':
-    return 'png'
-  if data[:3] == b'\xff\xd8\xff':
-    return 'jpeg'
-  return os.path.splitext(path)[1].lstrip('.').lower() or 'jpeg'
+  return (image_format.sniff(data) or os.path.splitext(path)[1].lstrip('.').lower()
+          or 'jpeg')
 
 
 def _example(path, data):
-  from export import warmup  # Imported late: needs TensorFlow's protos.
-  return warmup.image_example(data, _image_format(path, data))
+  return image_format.make_example(data, image_format=_image_format(path, data))
 
 
 def predict_body(paths, serving_input='encoded_image', signature_name=''):
@@ -100,8 +97,8 @@ def classify_body(paths, signature_name='classify'):
   for path in paths:
     with open(path, 'rb') as f:
       data = f.read()
-    examples.append({'image/encoded': _b64(data),
-                     'image/format': _image_format(path, data)})
+    examples.append({image_format.KEYS['encoded']: _b64(data),
+                     image_format.KEYS['format']: _image_format(path, data)})
   return {'signature_name': signature_name or 'classify', 'examples': examples}
 
 

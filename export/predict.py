@@ -24,7 +24,7 @@ import os
 import sys
 
 import estimator_pipeline  # noqa: F401  (applies the TF 2.15 compatibility fixes)
-from estimator_pipeline import console
+from estimator_pipeline.core import console
 
 console.quiet_imports()
 
@@ -32,15 +32,14 @@ console.quiet_imports()
 from absl import app
 from absl import flags as absl_flags
 import tensorflow as tf
-import tqdm
 
 import flags
-from estimator_pipeline import decoders
-from estimator_pipeline.errors import UserError
-from estimator_pipeline.errors import run_main
-from estimator_pipeline.errors import short_tf_message
-from export import serving
-from export import warmup
+from estimator_pipeline.core import files
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.core.errors import run_main
+from estimator_pipeline.core.errors import short_tf_message
+from estimator_pipeline.records import image_format
+from estimator_pipeline.serving import image as serving
 
 def define_flags():
   """The command line's flags (defined by __main__ only, so modules import freely)."""
@@ -60,17 +59,7 @@ OUTPUT_FORMATS = ('.csv', '.jsonl')
 
 def resolve_version(path):
   """A SavedModel version directory, or the newest integer version below path."""
-  if tf.io.gfile.exists(os.path.join(path, 'saved_model.pb')):
-    return path
-  if tf.io.gfile.isdir(path):
-    versions = sorted((int(d.strip('/')) for d in tf.io.gfile.listdir(path)
-                       if d.strip('/').isdigit()))
-    for version in reversed(versions):
-      candidate = os.path.join(path, str(version))
-      if tf.io.gfile.exists(os.path.join(candidate, 'saved_model.pb')):
-        return candidate
-  raise UserError('--saved_model=%s holds no saved_model.pb nor integer version '
-                  'directories with one.' % path)
+  return files.saved_model_version(path)
 
 
 def _glob(pattern, flag):
@@ -93,7 +82,7 @@ def image_inputs(paths):
 
 def record_inputs(paths):
   """(file:index, encoded bytes, None) per record; the record layout's own decoder."""
-  decoder = decoders.get_decoder('image')
+  decoder = image_format.ImageRecordDecoder()
   for path in paths:
     index = 0
     try:
@@ -136,7 +125,7 @@ class Predictor:
     if self.input_key == serving.IMAGE_BYTES_KEY:
       return tf.constant(encoded, tf.string)
     if self.input_key == serving.EXAMPLES_KEY:
-      return tf.constant([warmup.image_example(e, _format(e)).SerializeToString()
+      return tf.constant([image_format.make_example(e).SerializeToString()
                           for e in encoded], tf.string)
     return tf.stack([_decode(e) for e in encoded])
 
@@ -190,10 +179,6 @@ class Predictor:
 def _decode(encoded):
   return tf.io.decode_image(encoded, channels=3, dtype=tf.uint8,
                             expand_animations=False)
-
-
-def _format(encoded):
-  return 'png' if encoded[:4] == b'\x89PNG' else 'jpeg'
 
 
 def predict_inputs(predictor, inputs, batch_size=32, on_skip=None, progress=None):
@@ -261,8 +246,8 @@ class Writer:
       directory = os.path.dirname(os.path.abspath(path))
       if not os.path.isdir(directory):
         raise UserError('--output=%s: directory %s does not exist.' % (path, directory))
-      self._tmp = path + '.tmp'
-      self._file = open(self._tmp, 'w', newline='')
+      self._atomic = files.AtomicFile(path, 'w', newline='')
+      self._file = self._atomic.file
     else:
       self._file = sys.stdout
 
@@ -290,11 +275,10 @@ class Writer:
     if self._file is sys.stdout:
       self._file.flush()
       return
-    self._file.close()
     if keep:
-      os.replace(self._tmp, self.path)
+      self._atomic.commit()
     else:
-      os.remove(self._tmp)
+      self._atomic.discard()
 
 
 def run(saved_model, images='', records='', output='', batch_size=32):
@@ -313,11 +297,10 @@ def run(saved_model, images='', records='', output='', batch_size=32):
   skipped = []
   count = 0
 
-  with tqdm.tqdm(total=total, unit='image', file=sys.stderr, disable=None,
-                 dynamic_ncols=True) as progress:
+  with console.Progress(total, 'predicting', unit='image') as progress:
     def on_skip(name, reason):
       skipped.append((name, reason))
-      progress.write('skipped %s: %s' % (name, reason), file=sys.stderr)
+      console.line('skipped %s: %s' % (name, reason))
 
     try:
       for name, out in predict_inputs(predictor, inputs, batch_size, on_skip,

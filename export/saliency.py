@@ -25,10 +25,9 @@ unknown), `bases` uint8 [N, L] (A0 C1 G2 T3 N4), `saliency` float32 [N, L, 4] an
 import glob
 import os
 import re
-import tempfile
 
 import estimator_pipeline  # noqa: F401  (applies the TF 2.15 compatibility fixes)
-from estimator_pipeline import console
+from estimator_pipeline.core import console
 
 console.quiet_imports()
 
@@ -39,17 +38,17 @@ import numpy as np
 import tensorflow as tf
 
 import flags
-from estimator_pipeline.errors import UserError
-from estimator_pipeline.errors import run_main
-from estimator_pipeline.errors import short_tf_message
-from estimator_pipeline.records import sequences as sequences_lib
-from export import predict
+from estimator_pipeline.core import files
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.core.errors import run_main
+from estimator_pipeline.core.errors import short_tf_message
+from estimator_pipeline.records import dna
+from estimator_pipeline.records import genome_files
+from estimator_pipeline.records import sequence_format
+from estimator_pipeline.records import sequence_output
 
 SIGNATURE = 'saliency'
-_BASES = np.frombuffer(b'ACGTN', dtype=np.uint8)
 
-# --saved_model and --batch_size come with export.predict (imported above for
-# resolve_version), so both commands take them alike.
 if 'saved_model' not in absl_flags.FLAGS:
   absl_flags.DEFINE_string('saved_model', '', 'SavedModel version directory, or the '
                            'directory of versions whose newest one is used.')
@@ -70,7 +69,7 @@ class SaliencyModel:
   """The `saliency` signature of an exported sequence model, with its shapes."""
 
   def __init__(self, saved_model):
-    path = predict.resolve_version(saved_model)
+    path = files.saved_model_version(saved_model)
     loaded = tf.saved_model.load(path)
     if SIGNATURE not in loaded.signatures:
       raise UserError('%s has no %r signature (it has %s): export a sequence model '
@@ -102,22 +101,22 @@ class SaliencyModel:
 def fasta_sequences(fasta, bed, seq_length, warn=console.line):
   """Yields (name, chrom, start, end, uint8 bases [L]) for --fasta [with --bed]."""
   if not bed:
-    for name, length, codes in sequences_lib.read_fasta(fasta):
+    for name, length, codes in genome_files.read_fasta(fasta):
       if length != seq_length:
         raise UserError('--fasta=%s: %s is %d bp, but the model takes %d; pass --bed '
                         'with regions to cut windows of %d bp from it' % (
                             fasta, name, length, seq_length, seq_length))
       yield name, name, 0, length, codes
     return
-  regions = sequences_lib.read_bed(bed, by_fold=False)
+  regions = genome_files.read_bed(bed, by_fold=False)
   by_chrom = {}
   for region in regions:
     by_chrom.setdefault(region.chrom, []).append(region)
   found = set()
-  for chrom, length, codes in sequences_lib.read_fasta(fasta, wanted=set(by_chrom)):
+  for chrom, length, codes in genome_files.read_fasta(fasta, wanted=set(by_chrom)):
     found.add(chrom)
     for region in by_chrom.get(chrom, ()):
-      start, end = sequences_lib.window_of(region, seq_length)
+      start, end = genome_files.window_of(region, seq_length)
       if start < 0 or end > length:
         warn('skipped --bed line %d (%s:%d-%d): window %d-%d runs past %s (%d bp)' % (
             region.line, chrom, region.start, region.end, start, end, chrom, length))
@@ -136,19 +135,18 @@ def record_sequences(pattern, seq_length):
   if not files:
     raise UserError('--records=%r matches no file.' % pattern)
   coordinates = _sequences_bed_rows(files)
-  feature = {'sequence': tf.io.FixedLenFeature([], tf.string)}
+  feature = {sequence_format.SEQUENCE_KEY: tf.io.FixedLenFeature([], tf.string)}
   for path in files:
     split = _split_of(path)
     try:
-      for index, raw in enumerate(tf.data.TFRecordDataset(path,
-                                                          compression_type='ZLIB')):
-        data = np.frombuffer(tf.io.parse_single_example(raw, feature)['sequence']
-                             .numpy(), dtype=np.uint8)
+      for index, raw in enumerate(tf.data.TFRecordDataset(
+          path, compression_type=sequence_format.COMPRESSION)):
+        data = np.frombuffer(tf.io.parse_single_example(
+            raw, feature)[sequence_format.SEQUENCE_KEY].numpy(), dtype=np.uint8)
         if len(data) == seq_length:
           codes = data
         elif len(data) == 4 * seq_length:  # one-hot [L, 4]; all zeros is N
-          onehot = data.reshape(seq_length, 4)
-          codes = np.where(onehot.any(axis=1), onehot.argmax(axis=1), 4).astype(np.uint8)
+          codes = dna.one_hot_indices(data.reshape(seq_length, 4))
         else:
           raise UserError('%s record %d: sequence is %d bytes, but the model takes %d '
                           'bp (%d bytes, or %d one-hot)' % (
@@ -179,8 +177,8 @@ def compute_saliency(model, items, target_index, batch_size=16):
   batch = []
 
   def flush():
-    dna = [_BASES[b].tobytes().decode('ascii') for _, _, _, _, b in batch]
-    s, c = model(dna, target_index)
+    texts = [dna.text(b) for _, _, _, _, b in batch]
+    s, c = model(texts, target_index)
     saliency.append(s)
     scores.append(c)
     batch.clear()
@@ -213,21 +211,14 @@ def write_npz(path, arrays):
   folder = os.path.dirname(os.path.abspath(path))
   if not os.path.isdir(folder):
     raise UserError('--output=%s: folder %s does not exist' % (path, folder))
-  fd, temp = tempfile.mkstemp(prefix='.saliency-', suffix='.npz', dir=folder)
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      np.savez_compressed(f, **arrays)
-    os.replace(temp, path)
-  except BaseException:
-    if os.path.exists(temp):
-      os.remove(temp)
-    raise
+  with files.atomic_open(path, 'wb') as f:
+    np.savez_compressed(f, **arrays)
 
 
 def _sequences_bed_rows(files):
   """{split: [(chrom, start, end)]} from sequences.bed above tfrecords/, or None."""
   parent = os.path.dirname(os.path.dirname(os.path.abspath(files[0])))
-  path = os.path.join(parent, sequences_lib.SEQUENCES_FILE)
+  path = os.path.join(parent, sequence_output.SEQUENCES_FILE)
   if not os.path.exists(path) or any(_split_of(f) is None for f in files):
     return None
   rows = {}

@@ -10,7 +10,7 @@ import sys
 
 from absl import flags as absl_flags
 
-from estimator_pipeline.errors import EXIT_USAGE
+from estimator_pipeline.core.errors import EXIT_USAGE
 
 
 def parse_or_exit(argv):

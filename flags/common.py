@@ -1,4 +1,5 @@
-"""Helpers that keep every flag's default in estimator_pipeline.config.Config."""
+"""Helpers that define flags once: defaults from estimator_pipeline.config.Config for
+train.py's flags, and from the library function for every other command's."""
 
 from absl import flags as absl_flags
 
@@ -26,3 +27,19 @@ def define_enum(name, choices, help_text):
   if name in FLAGS:
     return
   absl_flags.DEFINE_enum(name, Config.default(name), list(choices), help_text)
+
+
+def define_own(definer, name, default, *args):
+  """Defines a flag that is not a Config field (a command's own), once.
+
+  Another group (a demo, a second converter) may have defined the same name already;
+  sharing that flag keeps every entry point free to combine groups.
+  """
+  if name not in FLAGS:
+    definer(name, default, *args)
+
+
+def define_alias(alias, name):
+  """--alias is another name of --name (an older or a slim name), once."""
+  if alias not in FLAGS:
+    absl_flags.DEFINE_alias(alias, name)

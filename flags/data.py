@@ -1,8 +1,7 @@
 """Flags for the records a run reads."""
 
-from absl import flags as absl_flags
-
 from flags.common import define
+from flags.common import define_alias
 
 
 def define_data_flags():
@@ -10,8 +9,7 @@ def define_data_flags():
          "globs, e.g. 'data/train-*.tfrecord'. Quote it so the shell does not expand it.")
   define('eval_record_path', 'Evaluation TFRecords (glob or comma list), read exactly '
          'once per evaluation; empty trains without evaluating and exports at the end.')
-  if 'val_record_path' not in absl_flags.FLAGS:
-    absl_flags.DEFINE_alias('val_record_path', 'eval_record_path')
+  define_alias('val_record_path', 'eval_record_path')
   define('labels_file', 'The labels.txt ("0:daisy" lines) naming the classes; empty '
          'reads labels.txt beside the training records when it exists.')
   define('shuffle_buffer_size', 'Number of training records held in the shuffle buffer.')

@@ -1,8 +1,7 @@
 """Flags for the run as a whole: where it writes, its seed, how often it reports."""
 
-from absl import flags as absl_flags
-
 from flags.common import define
+from flags.common import define_alias
 
 
 def define_run_flags():
@@ -11,8 +10,7 @@ def define_run_flags():
          'checkpoint.')
   define('seed', 'Seed of the graph (initializers, dropout, augmentation) and of the '
          'file and record shuffles, so a run can be repeated.')
-  if 'random_seed' not in absl_flags.FLAGS:
-    absl_flags.DEFINE_alias('random_seed', 'seed')
+  define_alias('random_seed', 'seed')
   define('deterministic', 'Turn on TensorFlow op determinism and a fixed input order, '
          'so two runs with the same --seed give identical losses step for step '
          '(slower input pipeline).')

@@ -1,12 +1,12 @@
 """Flags for the optimizer, the schedule, gradients, checkpoints, evaluation and early
-stopping; each is checked by estimator_pipeline/training_controls.py before any graph
-is built.
+stopping; each is checked by estimator_pipeline/config/checks.py before any graph is
+built.
 
   python train.py --helpfull | grep -A2 lr_schedule
 """
 
-from estimator_pipeline import distribute
-from estimator_pipeline import training_controls
+from estimator_pipeline.config import cluster
+from estimator_pipeline.config import controls
 from flags.common import define
 from flags.common import define_enum
 
@@ -20,7 +20,7 @@ def define_training_flags():
          'larger value continues training. With --grad_accum_steps a step is one '
          'update.')
   # Optimizer.
-  define_enum('optimizer', training_controls.OPTIMIZERS, 'Optimizer to train with; '
+  define_enum('optimizer', controls.OPTIMIZERS, 'Optimizer to train with; '
               'adamw is Adam with decoupled weight decay (--weight_decay).')
   define('learning_rate', 'Initial (peak, with --warmup_steps) learning rate.')
   define('momentum', 'Momentum of the momentum and rmsprop optimizers.')
@@ -30,7 +30,7 @@ def define_training_flags():
   define('rmsprop_decay', 'Decay of the rmsprop squared-gradient average.')
   define('rmsprop_epsilon', "Epsilon of rmsprop (slim's default 1.0).")
   # Schedule.
-  define_enum('lr_schedule', training_controls.LR_SCHEDULE_CHOICES,
+  define_enum('lr_schedule', controls.LR_SCHEDULE_CHOICES,
               "Learning-rate schedule (tf-models-official's): constant, exponential "
               '(by --decay_rate every --decay_steps), piecewise (--lr_boundaries, '
               '--lr_values), polynomial (linear) or cosine (to --end_learning_rate); '
@@ -77,10 +77,10 @@ def define_training_flags():
          '(model_dir/best/, export/best/) and early stopping, e.g. loss or accuracy.')
   define('early_stopping_patience', 'Stop after this many evaluations in a row without '
          'a better --early_stopping_metric; 0 never stops early.')
-  define_enum('early_stopping_mode', training_controls.EARLY_STOPPING_MODES,
+  define_enum('early_stopping_mode', controls.EARLY_STOPPING_MODES,
               'Whether lower (min) or higher (max) --early_stopping_metric is better; '
               'auto: max for accuracy-like metrics, min for losses.')
-  define_enum('distribution', distribute.DISTRIBUTIONS,
+  define_enum('distribution', cluster.DISTRIBUTIONS,
               'How training is spread: none (one device), mirrored (every GPU of this '
               'machine), multi_worker_mirrored (synchronous, every worker in TF_CONFIG) '
               'or parameter_server (asynchronous, variables on the ps tasks in '

@@ -1,5 +1,12 @@
-"""Shared test helpers: tiny, learnable image records written in tmp_path."""
+"""The tests' one set-up: tiny learnable image records, a small run's Config, events.
 
+  image records   write_image_data(folder) / the image_data fixture: train shards,
+                  validation, labels.txt
+  a run's Config  small_config(model_dir, train glob, ...), image_config(data, ...)
+  events          read_events(folder), scalars(folder)
+"""
+
+import glob
 import hashlib
 import os
 import subprocess
@@ -11,6 +18,7 @@ import pytest
 import estimator_pipeline  # noqa: F401  (applies the TF 2.15 compatibility fixes)
 import tensorflow as tf
 
+from estimator_pipeline import config
 
 
 def pytest_configure(config):
@@ -58,20 +66,73 @@ def write_image_records(path, labels, size=32, seed=0, fmt='png'):
   return path
 
 
+LABEL_NAMES = ('red', 'green', 'blue')
+
+
+def write_image_data(folder, train=(48, 48), validation=30, names=LABEL_NAMES,
+                     seed=0, validation_seed=7, train_formats=('png', 'jpeg'),
+                     validation_format='png'):
+  """train-0000i-of-0000n.tfrecord (one shard per count in `train`, shard i seeded
+  seed + i, formats cycling through train_formats), validation-00000-of-00001.tfrecord
+  (none when validation is 0) and labels.txt; labels cycle 0..K-1. Returns folder."""
+  os.makedirs(str(folder), exist_ok=True)
+  num_classes = len(names)
+  for shard, count in enumerate(train):
+    write_image_records(
+        os.path.join(str(folder), 'train-%05d-of-%05d.tfrecord' % (shard, len(train))),
+        [i % num_classes for i in range(count)], seed=seed + shard,
+        fmt=train_formats[shard % len(train_formats)])
+  if validation:
+    write_image_records(os.path.join(str(folder), 'validation-00000-of-00001.tfrecord'),
+                        [i % num_classes for i in range(validation)],
+                        seed=validation_seed, fmt=validation_format)
+  with open(os.path.join(str(folder), 'labels.txt'), 'w') as f:
+    f.write(''.join('%d:%s\n' % kv for kv in enumerate(names)))
+  return folder
+
+
 @pytest.fixture
 def image_data(tmp_path):
   """train-0000{0,1}-of-00002 and validation-00000-of-00001 records + labels.txt."""
-  data = tmp_path / 'data'
-  data.mkdir()
-  num_classes = 3
-  for shard in range(2):
-    labels = [i % num_classes for i in range(48)]
-    write_image_records(str(data / ('train-%05d-of-00002.tfrecord' % shard)), labels,
-                        seed=shard, fmt='png' if shard == 0 else 'jpeg')
-  write_image_records(str(data / 'validation-00000-of-00001.tfrecord'),
-                      [i % num_classes for i in range(30)], seed=7)
-  (data / 'labels.txt').write_text('0:red\n1:green\n2:blue\n')
-  return data
+  return write_image_data(tmp_path / 'data')
+
+
+def small_config(model_dir, train_record_path, eval_record_path='', **overrides):
+  """The Config of a small, fast run: cifarnet's defaults, every field overridable."""
+  values = dict(model_dir=str(model_dir), train_record_path=str(train_record_path),
+                eval_record_path=str(eval_record_path), model_name='cifarnet',
+                num_steps=30, batch_size=16, save_checkpoints_steps=15,
+                log_every_steps=10, learning_rate=0.02, random_flip=False)
+  values.update(overrides)
+  return config.Config(**values)
+
+
+def image_config(data, model_dir, evaluate=True, **overrides):
+  """small_config over write_image_data's folder (its validation records unless
+  evaluate=False or eval_record_path is given)."""
+  paths = dict(train_record_path=os.path.join(str(data), 'train-*.tfrecord'),
+               eval_record_path=os.path.join(str(data), 'validation-*.tfrecord')
+               if evaluate else '')
+  paths.update({k: overrides.pop(k) for k in list(paths) if k in overrides})
+  return small_config(model_dir, **paths, **overrides)
+
+
+def read_events(event_dir):
+  """[(step, tag, tf.compat.v1.Summary.Value)] of every events file in event_dir."""
+  found = []
+  for path in sorted(glob.glob(os.path.join(str(event_dir), 'events.out.tfevents.*'))):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      found.extend((event.step, value.tag, value) for value in event.summary.value)
+  return found
+
+
+def scalars(event_dir):
+  """{tag: {step: value}} of the scalar summaries in event_dir."""
+  values = {}
+  for step, tag, value in read_events(event_dir):
+    if value.HasField('simple_value'):
+      values.setdefault(tag, {})[step] = value.simple_value
+  return values
 
 
 def run_cli(args, cwd=REPO, timeout=600):
@@ -93,3 +154,20 @@ def tree_digest(directory):
         with open(path, 'rb') as f:
           digest.update(f.read())
   return digest.hexdigest()
+
+
+@pytest.fixture(scope='session')
+def bad_data(tmp_path_factory):
+  """Good image records (data/), one file per kind of bad data (bad/) and a foreign
+  checkpoint (lenet.ckpt): reliability_support.write_bad_data."""
+  import reliability_support  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp('bad_data')
+  reliability_support.write_bad_data(root)
+  return root
+
+
+@pytest.fixture(scope='session')
+def serving_run(tmp_path_factory):
+  """One tiny cifarnet run and an export per serving input: served_model.py."""
+  import served_model  # pylint: disable=g-import-not-at-top
+  return served_model.train_and_export(tmp_path_factory.mktemp('serving'))

@@ -23,6 +23,7 @@ import threading
 import grpc
 import numpy as np
 import tensorflow as tf
+
 from tensorflow.python.saved_model import loader_impl  # pylint: disable=g-direct-tensorflow-import
 from tensorflow_serving.apis import classification_pb2
 from tensorflow_serving.apis import predict_pb2

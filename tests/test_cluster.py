@@ -18,25 +18,19 @@ import time
 import pytest
 
 from conftest import REPO
-from conftest import write_image_records
+from conftest import write_image_data
 import tensorflow as tf
 
 from estimator_pipeline import config
-from estimator_pipeline import train_lib
+from estimator_pipeline.core import files
 
 BAR = 0.9  # What single-process training reaches on this data (test_train.py).
 
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
-  root = tmp_path_factory.mktemp('cluster_data')
-  for shard in range(2):
-    write_image_records(str(root / ('train-%05d-of-00002.tfrecord' % shard)),
-                        [i % 3 for i in range(48)], seed=shard)
-  write_image_records(str(root / 'validation-00000-of-00001.tfrecord'),
-                      [i % 3 for i in range(30)], seed=9)
-  (root / 'labels.txt').write_text('0:red\n1:green\n2:blue\n')
-  return root
+  return write_image_data(tmp_path_factory.mktemp('cluster_data'),
+                          train_formats=('png',), validation_seed=9)
 
 
 def _train_flags(data, model_dir, **kw):
@@ -99,9 +93,9 @@ def _assert_one_consistent_model_dir(model_dir, num_steps):
   cfg = config.load(model_dir)
   assert cfg is not None and cfg.num_classes == 3  # Written by the chief.
   assert not glob.glob(os.path.join(model_dir, '*.tmp'))
-  step = train_lib._checkpoint_step(tf.train.latest_checkpoint(model_dir))  # pylint: disable=protected-access
+  step = files.checkpoint_step(tf.train.latest_checkpoint(model_dir))  # pylint: disable=protected-access
   assert step >= num_steps
-  history = train_lib.eval_history(model_dir)
+  history = files.eval_history(model_dir)
   # The last evaluation is of a checkpoint at or past --num_steps, and reaches the bar.
   # (With asynchronous ps updates the chief's very last save can be a step past the one
   # the evaluator stopped at: another worker's update was in flight.)

@@ -11,12 +11,15 @@ import pytest
 
 from conftest import run_cli
 import tensorflow as tf
+from tensorflow.python.training import training_util  # pylint: disable=g-direct-tensorflow-import
 
-from estimator_pipeline import console
-from estimator_pipeline import hooks
-from estimator_pipeline import model_fn as model_fn_lib
-from estimator_pipeline import monitoring
-from estimator_pipeline.errors import UserError
+from estimator_pipeline.core import console
+from estimator_pipeline.train import hooks
+from estimator_pipeline.models import model_fn as model_fn_lib
+from estimator_pipeline.config import controls
+from estimator_pipeline.train import monitoring
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.train import summary
 
 
 class _Tty(io.StringIO):
@@ -70,7 +73,9 @@ def _train_with_progress(num_steps, every, live):
     step = tf.compat.v1.train.get_or_create_global_step()
     loss = tf.identity(0.2, name=model_fn_lib.TOTAL_LOSS_NAME)
     tf.identity(0.01, name=model_fn_lib.LEARNING_RATE_NAME)
-    train_op = tf.compat.v1.assign_add(step, 1)
+    # As model_fn builds it: the update waits for the step read the hooks fetch.
+    with tf.control_dependencies([training_util._get_or_create_global_step_read()]):  # pylint: disable=protected-access
+      train_op = tf.compat.v1.assign_add(step, 1)
     hook = hooks.ProgressHook(num_steps, batch_size=8, every_n_steps=every, live=live)
     with tf.compat.v1.train.MonitoredSession(hooks=[
         hook, tf.compat.v1.train.StopAtStepHook(last_step=num_steps)]) as session:
@@ -98,7 +103,7 @@ def test_step_line_is_a_live_bar_on_a_terminal(capsys, monkeypatch):
 @pytest.mark.parametrize('text,expected', [
     ('', None), ('100,110', (100, 110)), (' 0, 5 ', (0, 5))])
 def test_profile_steps_parse(text, expected):
-  assert monitoring.parse_profile_steps(text, num_steps=200) == expected
+  assert controls.parse_profile_steps(text, num_steps=200) == expected
 
 
 @pytest.mark.parametrize('text,message', [
@@ -106,7 +111,7 @@ def test_profile_steps_parse(text, expected):
     ('100,300', 'ends past --num_steps=200')])
 def test_profile_steps_bad(text, message):
   with pytest.raises(UserError, match=message):
-    monitoring.parse_profile_steps(text, num_steps=200)
+    controls.parse_profile_steps(text, num_steps=200)
 
 
 def test_bad_profile_steps_flag_is_one_line_and_exit_2(image_data, tmp_path):
@@ -127,8 +132,7 @@ def test_metrics_text_leaves_out_summaries():
 
 
 def test_closing_summary(capsys):
-  from estimator_pipeline import train_lib  # pylint: disable=g-import-not-at-top
-  train_lib._summary(train_lib.Result(  # pylint: disable=protected-access
+  summary.print_summary(summary.Result(
       model_dir='runs/x', global_step=40,
       eval_metrics={'loss': 0.5, 'accuracy': 0.75, 'global_step': 40,
                     'confusion_matrix': b'\x0a\x01'},

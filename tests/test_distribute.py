@@ -15,11 +15,12 @@ from conftest import write_image_records
 import tensorflow as tf
 
 from estimator_pipeline import config
-from estimator_pipeline import distribute
-from estimator_pipeline import input_fn
-from estimator_pipeline import launch_local
-from estimator_pipeline import train_lib
-from estimator_pipeline.errors import UserError
+from estimator_pipeline.data import input_fn
+from estimator_pipeline.train import launcher as launch_local
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline import train
+from estimator_pipeline.config import cluster as cluster_config
+from estimator_pipeline.train import strategies
 
 CLUSTER = {'chief': ['h0:1'], 'worker': ['h1:1', 'h2:1'], 'ps': ['h3:1'],
            'evaluator': ['h4:1']}
@@ -31,17 +32,17 @@ def _env(task_type, index=0, cluster=None):
 
 
 def test_no_tf_config_is_a_single_chief():
-  task = distribute.task_from_env({})
+  task = cluster_config.task_from_env({})
   assert task.is_chief and not task.in_cluster and task.num_workers == 1
 
 
 def test_tasks_know_their_place():
-  worker = distribute.task_from_env(_env('worker', 1))
+  worker = cluster_config.task_from_env(_env('worker', 1))
   assert (worker.type, worker.index, worker.worker_id) == ('worker', 1, 2)
   assert worker.num_workers == 3 and worker.num_ps == 1 and worker.has_evaluator
   assert worker.address() == 'h2:1' and not worker.is_chief
-  assert distribute.task_from_env(_env('chief')).is_chief
-  assert distribute.task_from_env(_env('evaluator')).type == 'evaluator'
+  assert cluster_config.task_from_env(_env('chief')).is_chief
+  assert cluster_config.task_from_env(_env('evaluator')).type == 'evaluator'
 
 
 @pytest.mark.parametrize('raw,expected', [
@@ -55,19 +56,19 @@ def test_tasks_know_their_place():
 ])
 def test_bad_tf_config_names_the_problem(raw, expected):
   with pytest.raises(UserError, match=expected):
-    distribute.task_from_env({'TF_CONFIG': raw})
+    cluster_config.task_from_env({'TF_CONFIG': raw})
 
 
 def test_distribution_must_fit_the_cluster():
-  single = distribute.Task()
+  single = cluster_config.Task()
   no_ps = {'chief': ['h0:1'], 'worker': ['h1:1']}
-  ps_task = distribute.task_from_env(_env('chief'))
-  mw_task = distribute.task_from_env(_env('chief', cluster=no_ps))
+  ps_task = cluster_config.task_from_env(_env('chief'))
+  mw_task = cluster_config.task_from_env(_env('chief', cluster=no_ps))
   for name in ('none', 'mirrored', 'multi_worker_mirrored'):
-    distribute.check(name, single)
-  distribute.check('parameter_server', ps_task)
-  distribute.check('none', ps_task)  # The Estimator's classic between-graph mode.
-  distribute.check('multi_worker_mirrored', mw_task)
+    cluster_config.check(name, single)
+  cluster_config.check('parameter_server', ps_task)
+  cluster_config.check('none', ps_task)  # The Estimator's classic between-graph mode.
+  cluster_config.check('multi_worker_mirrored', mw_task)
   refused = [('parameter_server', single, 'needs a cluster with ps'),
              ('parameter_server', mw_task, 'needs ps tasks'),
              ('multi_worker_mirrored', ps_task, 'drop them'),
@@ -75,38 +76,38 @@ def test_distribution_must_fit_the_cluster():
              ('none', mw_task, 'each would train its own copy')]
   for name, task, expected in refused:
     with pytest.raises(UserError, match=expected):
-      distribute.check(name, task)
+      cluster_config.check(name, task)
 
 
 def test_global_batch_is_per_replica_batch_times_replicas():
-  mw = distribute.task_from_env(_env('worker', cluster={'chief': ['a:1'],
+  mw = cluster_config.task_from_env(_env('worker', cluster={'chief': ['a:1'],
                                                          'worker': ['b:1', 'c:1']}))
-  sync = distribute.layout('multi_worker_mirrored', mw, 16, gpus=2)
+  sync = strategies.layout('multi_worker_mirrored', mw, 16, gpus=2)
   assert (sync.mode, sync.replicas, sync.examples_per_step) == ('sync', 6, 96)
   assert '16 per replica x 6 replica(s) = 96 examples per step' in sync.describe()
-  mirrored = distribute.layout('mirrored', distribute.Task(), 8, gpus=4)
+  mirrored = strategies.layout('mirrored', cluster_config.Task(), 8, gpus=4)
   assert (mirrored.mode, mirrored.examples_per_step) == ('sync', 32)
-  assert distribute.layout('mirrored', distribute.Task(), 8, gpus=0).replicas == 1
+  assert strategies.layout('mirrored', cluster_config.Task(), 8, gpus=0).replicas == 1
   # Asynchronous: one step is one worker's batch.
-  ps = distribute.layout('parameter_server', distribute.task_from_env(_env('chief')),
+  ps = strategies.layout('parameter_server', cluster_config.task_from_env(_env('chief')),
                          16, gpus=0)
   assert (ps.mode, ps.examples_per_step) == ('async', 16)
-  assert distribute.layout('none', distribute.Task(), 16, gpus=2).examples_per_step == 16
+  assert strategies.layout('none', cluster_config.Task(), 16, gpus=2).examples_per_step == 16
 
 
 def test_strategies_are_the_estimators_v1_ones():
-  single = distribute.Task()
-  assert distribute.make_strategy('none', single) is None
-  mirrored = distribute.make_strategy('mirrored', single)
+  single = cluster_config.Task()
+  assert strategies.make_strategy('none', single) is None
+  mirrored = strategies.make_strategy('mirrored', single)
   assert isinstance(mirrored, tf.compat.v1.distribute.MirroredStrategy)
-  assert mirrored.num_replicas_in_sync == max(1, distribute.num_local_gpus())
+  assert mirrored.num_replicas_in_sync == max(1, strategies.num_local_gpus())
   # RunConfig takes it (it refuses TF2's ParameterServerStrategy).
   run_config = tf.estimator.RunConfig(train_distribute=mirrored)
   assert run_config.train_distribute is mirrored
   # The evaluator and ps tasks never get a strategy.
   for role in ('evaluator', 'ps'):
-    assert distribute.make_strategy('parameter_server',
-                                    distribute.task_from_env(_env(role))) is None
+    assert strategies.make_strategy('parameter_server',
+                                    cluster_config.task_from_env(_env(role))) is None
 
 
 def _pipeline_labels(files, context, is_training=False, batch_size=1, steps=None):
@@ -153,13 +154,13 @@ def test_training_epoch_of_each_worker_is_its_own_share(tmp_path):
 
 
 def test_classic_ps_mode_splits_input_without_a_strategy():
-  chief = distribute.task_from_env(_env('chief'))
-  worker = distribute.task_from_env(_env('worker', 1))
-  assert distribute.fallback_input_context('parameter_server', chief) is None
-  context = distribute.fallback_input_context('none', worker)
+  chief = cluster_config.task_from_env(_env('chief'))
+  worker = cluster_config.task_from_env(_env('worker', 1))
+  assert strategies.fallback_input_context('parameter_server', chief) is None
+  context = strategies.fallback_input_context('none', worker)
   assert (context.num_input_pipelines, context.input_pipeline_id) == (3, 2)
-  evaluator = distribute.task_from_env(_env('evaluator'))
-  assert distribute.fallback_input_context('none', evaluator) is None
+  evaluator = cluster_config.task_from_env(_env('evaluator'))
+  assert strategies.fallback_input_context('none', evaluator) is None
 
 
 def test_launcher_cluster_and_tf_configs():
@@ -170,7 +171,7 @@ def test_launcher_cluster_and_tf_configs():
   assert [(t, i) for t, i, _ in configs] == [('ps', 0), ('chief', 0), ('worker', 0),
                                              ('evaluator', 0)]
   for task_type, index, raw in configs:
-    task = distribute.task_from_env({'TF_CONFIG': raw})
+    task = cluster_config.task_from_env({'TF_CONFIG': raw})
     assert (task.type, task.index) == (task_type, index)
   assert len(set(launch_local.free_ports(5))) == 5
   with pytest.raises(UserError, match='num_workers'):
@@ -186,7 +187,7 @@ def test_mirrored_single_process_reaches_the_bar(image_data, tmp_path, capfd):
       model_name='cifarnet', num_steps=30, batch_size=16, save_checkpoints_steps=30,
       log_every_steps=10, learning_rate=0.02, random_flip=False,
       distribution='mirrored')
-  result = train_lib.run(cfg)
+  result = train.run(cfg)
   assert result.global_step == 30
   assert result.eval_metrics['accuracy'] >= 0.9
   err = capfd.readouterr().err

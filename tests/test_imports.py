@@ -4,50 +4,72 @@
 """
 
 import importlib
+import pkgutil
+import subprocess
+import sys
 
 import pytest
 
+from conftest import REPO
 import estimator_pipeline  # noqa: F401
 import tensorflow as tf
 
-MODULES = [
+THIRD_PARTY = [
     # The pinned third-party set, tf-models-official's parts included: a broken
     # tensorflow-metadata/protobuf pair shows up here first.
     'tensorflow', 'tensorflow_estimator', 'tf_slim', 'tf_slim.nets', 'tf_slim.learning',
     'tf_slim.data.tfexample_decoder', 'official.modeling.optimization',
-    'official.modeling.optimization.lr_schedule', 'official.vision.ops.preprocess_ops',
-    'official.vision.ops.augment', 'absl.app', 'absl.flags', 'absl.logging', 'numpy',
-    'PIL.Image', 'sklearn.datasets', 'tqdm', 'tensorboard',
-    'tensorboard_plugin_profile.profile_plugin_loader',
+    'official.modeling.optimization.lr_schedule',
+    'official.modeling.optimization.optimizer_factory',
+    'official.modeling.optimization.configs.optimization_config',
+    'official.vision.ops.preprocess_ops', 'official.vision.ops.augment', 'absl.app',
+    'absl.flags', 'absl.logging', 'numpy', 'PIL.Image', 'sklearn.datasets',
+    'tensorboard', 'tensorboard_plugin_profile.profile_plugin_loader',
     'tensorboard.backend.event_processing.event_accumulator',
     'tensorflow_serving.apis.prediction_service_pb2_grpc',
     'tensorflow_serving.apis.prediction_log_pb2',
-    # The project's own modules.
-    'estimator_pipeline.compat', 'estimator_pipeline.config',
-    'estimator_pipeline.console', 'estimator_pipeline.decoders',
-    'estimator_pipeline.errors', 'estimator_pipeline.hooks',
-    'estimator_pipeline.input_fn', 'estimator_pipeline.model',
-    'estimator_pipeline.model_fn', 'estimator_pipeline.models',
-    'estimator_pipeline.monitoring', 'estimator_pipeline.summaries',
-    'estimator_pipeline.models.slim_classifier', 'estimator_pipeline.optimization',
-    'estimator_pipeline.preprocessing', 'estimator_pipeline.records',
-    'estimator_pipeline.records.images', 'estimator_pipeline.train_lib',
-    'export', 'export.exporters', 'export.serving', 'export.predict', 'flags',
-    'export.outputs', 'export.warmup', 'export.export_lib', 'export.client',
-    'flags.common', 'flags.data', 'flags.export', 'flags.model', 'flags.records',
-    'flags.run', 'flags.training', 'flags.performance', 'estimator_pipeline.loops',
-    'flags.run', 'flags.training',
-    # Training controls.
-    'official.modeling.optimization.optimizer_factory',
-    'official.modeling.optimization.configs.optimization_config',
-    'estimator_pipeline.training_controls', 'estimator_pipeline.early_stopping',
-    'estimator_pipeline.reproducibility',
 ]
+# The project's packages: every module in them is imported, found by walking the tree.
+PACKAGES = ('estimator_pipeline', 'export', 'flags', 'bench')
+# Programs whose flags clash with another program's when both are imported into one
+# process (each runs alone); they are imported in a process of their own.
+ALONE = ('estimator_pipeline.demo_seq',)
 
 
-@pytest.mark.parametrize('name', MODULES)
-def test_module_imports(name):
+def project_modules():
+  found = []
+  for package in PACKAGES:
+    module = importlib.import_module(package)
+    found.append(package)
+    for info in pkgutil.walk_packages(module.__path__, package + '.'):
+      if not info.name.endswith('__main__'):
+        found.append(info.name)
+  return found
+
+
+def test_the_walk_finds_every_layer():
+  found = set(project_modules())
+  for layer in ('core', 'config', 'records', 'data', 'models', 'serving', 'train'):
+    assert any(m.startswith('estimator_pipeline.%s.' % layer) for m in found), layer
+  assert 'estimator_pipeline.train.tasks.image' in found
+  assert 'export.predict' in found and 'flags.records' in found
+
+
+@pytest.mark.parametrize('name', THIRD_PARTY)
+def test_third_party_module_imports(name):
   importlib.import_module(name)
+
+
+@pytest.mark.parametrize('name', [m for m in project_modules() if m not in ALONE])
+def test_project_module_imports(name):
+  importlib.import_module(name)
+
+
+@pytest.mark.parametrize('name', ALONE)
+def test_program_imports_alone(name):
+  result = subprocess.run([sys.executable, '-c', 'import %s' % name],
+                          capture_output=True, text=True, cwd=REPO)
+  assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_pinned_versions():
@@ -60,7 +82,7 @@ def test_pinned_versions():
 
 
 def test_compat_alias_is_registered():
-  from estimator_pipeline import compat  # pylint: disable=g-import-not-at-top
+  from estimator_pipeline.core import compat  # pylint: disable=g-import-not-at-top
   compat.check()
 
 
@@ -80,8 +102,6 @@ def test_batch_normalized_slim_net_builds_in_training_mode():
 
 def test_tf_slim_loads_without_scikit_learn_until_used():
   """compat.py defers tf_slim's scikit-learn import; using it still works."""
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
   code = (
       'import sys, estimator_pipeline, tf_slim\n'
       'assert "tf_slim" in sys.modules\n'

@@ -16,9 +16,11 @@ import tensorflow as tf
 
 from conftest import image_example
 from conftest import write_image_records
-from estimator_pipeline import decoders
-from estimator_pipeline import input_fn
-from estimator_pipeline.errors import UserError
+from estimator_pipeline.data import input_fn
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.core import files
+from estimator_pipeline.data import parse
+from estimator_pipeline.records import image_format
 
 
 def _touch(path):
@@ -30,8 +32,18 @@ def _labels(dataset):
   return [batch[1].numpy().tolist() for batch in dataset]
 
 
+def _image_input_fn(pattern, *, is_training, batch_size, num_classes, family,
+                    image_size, flag_name='--train_record_path', **kwargs):
+  """An input_fn over image records: a glob in, batches of images out."""
+  return input_fn.make_input_fn(
+      files.list_files(pattern, flag_name), is_training=is_training,
+      batch_size=batch_size, **parse.image_parse_fns(
+          is_training=is_training, num_classes=num_classes, family=family,
+          image_size=image_size), **kwargs)
+
+
 def _eval_fn(pattern, batch_size, num_classes, family='cifarnet'):
-  return input_fn.make_image_input_fn(
+  return _image_input_fn(
       pattern, is_training=False, batch_size=batch_size, num_classes=num_classes,
       family=family, image_size=32, flag_name='--eval_record_path')
 
@@ -39,27 +51,27 @@ def _eval_fn(pattern, batch_size, num_classes, family='cifarnet'):
 def test_list_files_globs_comma_lists_dedupes_and_sorts(tmp_path):
   b1, a0, a1, c = (_touch(tmp_path / n) for n in ('b-1', 'a-0', 'a-1', 'c'))
   (tmp_path / 'a-dir').mkdir()  # A glob may match a directory; it is not a record.
-  assert input_fn.list_files(str(tmp_path / 'a-*')) == [a0, a1]
+  assert files.list_files(str(tmp_path / 'a-*')) == [a0, a1]
   pattern = ' %s , %s,%s,,%s ' % (tmp_path / 'b-*', c, tmp_path / 'a-*', a0)
-  assert input_fn.list_files(pattern) == [a0, a1, b1, c]
+  assert files.list_files(pattern) == [a0, a1, b1, c]
 
 
 def test_list_files_names_the_flag_and_the_pattern_that_matched_nothing(tmp_path):
   present = _touch(tmp_path / 'train-0')
   missing = str(tmp_path / 'nothing-*.tfrecord')
   with pytest.raises(UserError) as e:
-    input_fn.list_files('%s,%s' % (present, missing), '--eval_record_path')
+    files.list_files('%s,%s' % (present, missing), '--eval_record_path')
   assert '--eval_record_path' in str(e.value)
   assert missing in str(e.value)
   with pytest.raises(UserError, match='--train_record_path'):
-    input_fn.list_files(missing)
+    files.list_files(missing)
 
 
 def test_training_input_fn_has_static_batches_and_repeats(tmp_path):
   labels = [i % 3 for i in range(10)]
   write_image_records(str(tmp_path / 'train-0'), labels[:6])
   write_image_records(str(tmp_path / 'train-1'), labels[6:], seed=1)
-  fn = input_fn.make_image_input_fn(
+  fn = _image_input_fn(
       str(tmp_path / 'train-*'), is_training=True, batch_size=8, num_classes=3,
       family='cifarnet', image_size=32, seed=1)
   dataset = fn()
@@ -110,10 +122,10 @@ def test_label_out_of_range_fails_naming_the_label(tmp_path, bad_label):
   with pytest.raises(tf.errors.InvalidArgumentError) as e:
     _labels(dataset)
   message = str(e.value)
-  assert input_fn.LABEL_ERROR_MARKER in message
+  assert parse.LABEL_ERROR_MARKER in message
   assert '--num_classes=3' in message
   # tf.debugging.Assert prints the label as '[7]' right after the marker's sentence.
-  assert re.search(re.escape(input_fn.LABEL_ERROR_MARKER) + r'[^\]]*\] \[%d\]'
+  assert re.search(re.escape(parse.LABEL_ERROR_MARKER) + r'[^\]]*\] \[%d\]'
                    % bad_label, message), message
 
 
@@ -155,8 +167,8 @@ def test_training_parses_jpeg_records(tmp_path, family):
   # vgg and inception decode only the crop window of a JPEG; cifarnet decodes it all.
   path = write_image_records(str(tmp_path / 'train-0'), [0, 1, 2, 0, 1], size=48,
                              fmt='jpeg')
-  fn = input_fn.make_image_input_fn(path, is_training=True, batch_size=4, num_classes=3,
-                                    family=family, image_size=32, seed=3)
+  fn = _image_input_fn(path, is_training=True, batch_size=4, num_classes=3,
+                       family=family, image_size=32, seed=3)
   for features, labels in fn().take(2):
     pixels = features['image'].numpy()
     assert pixels.shape == (4, 32, 32, 3)
@@ -182,7 +194,7 @@ def _mixed_records(tmp_path):
 def test_decode_batch_equals_decode_per_record(tmp_path):
   files = _mixed_records(tmp_path)
   records = [r.numpy() for r in tf.data.TFRecordDataset(files)]
-  decoder = decoders.get_decoder('image')
+  decoder = image_format.ImageRecordDecoder()
   batch = decoder.decode_batch(tf.constant(records))
   for i, record in enumerate(records):
     one = decoder.decode(tf.constant(record))
@@ -198,7 +210,7 @@ def test_batch_parse_gives_what_record_parse_gives(tmp_path, family):
   """Evaluation is deterministic, so both paths must give the same pixels, in order,
   with the short last batch; the batch function gives the same eagerly."""
   files = _mixed_records(tmp_path)
-  fns = input_fn.image_parse_fns(is_training=False, num_classes=3, family=family,
+  fns = parse.image_parse_fns(is_training=False, num_classes=3, family=family,
                                  image_size=32)
   assert fns['batch_parse_fn'] is not None
   per_record = input_fn.make_input_fn(files, is_training=False, batch_size=3,
@@ -219,8 +231,8 @@ def test_batch_parse_gives_what_record_parse_gives(tmp_path, family):
 
 def test_batch_parse_is_for_small_images_only():
   kwargs = dict(is_training=True, num_classes=3, family='vgg')
-  assert input_fn.image_parse_fns(image_size=32, **kwargs)['batch_parse_fn']
-  assert input_fn.image_parse_fns(image_size=224, **kwargs)['batch_parse_fn'] is None
+  assert parse.image_parse_fns(image_size=32, **kwargs)['batch_parse_fn']
+  assert parse.image_parse_fns(image_size=224, **kwargs)['batch_parse_fn'] is None
 
 
 def test_batch_parse_training_draws_a_crop_and_flip_per_image(tmp_path):
@@ -234,7 +246,7 @@ def test_batch_parse_training_draws_a_crop_and_flip_per_image(tmp_path):
     for _ in range(16):
       writer.write(image_example(encoded, 1, 32, 32).SerializeToString())
   fn = input_fn.make_input_fn([path], is_training=True, batch_size=16,
-                              **input_fn.image_parse_fns(
+                              **parse.image_parse_fns(
                                   is_training=True, num_classes=3, family='cifarnet',
                                   image_size=32, deterministic=True))
   images = next(iter(fn()))[0]['image'].numpy()
@@ -244,7 +256,7 @@ def test_batch_parse_training_draws_a_crop_and_flip_per_image(tmp_path):
 
 def test_batch_parse_label_check_names_the_first_bad_label(tmp_path):
   write_image_records(str(tmp_path / 'train-0'), [0, 9, 1, 5])
-  fns = input_fn.image_parse_fns(is_training=True, num_classes=3, family='cifarnet',
+  fns = parse.image_parse_fns(is_training=True, num_classes=3, family='cifarnet',
                                  image_size=32)
   dataset = input_fn.make_input_fn([str(tmp_path / 'train-0')], is_training=False,
                                    batch_size=4, **fns)()
@@ -252,5 +264,5 @@ def test_batch_parse_label_check_names_the_first_bad_label(tmp_path):
     _labels(dataset)
   # The same form as the per-record check (inside tf.data), so train_lib's one-line
   # error reads it; of two bad labels in the batch, the first is named.
-  assert re.search(re.escape(input_fn.LABEL_ERROR_MARKER) + r'[^\]]*\] \[9\]',
+  assert re.search(re.escape(parse.LABEL_ERROR_MARKER) + r'[^\]]*\] \[9\]',
                    str(e.value)), str(e.value)

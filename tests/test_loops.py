@@ -13,23 +13,22 @@ import os
 import pytest
 import tensorflow as tf
 
+from conftest import image_config
 from conftest import run_cli
+from conftest import scalars
 from estimator_pipeline import config
-from estimator_pipeline import input_fn as input_lib
-from estimator_pipeline import loops
-from estimator_pipeline import train_lib
-from estimator_pipeline.errors import UserError
+from estimator_pipeline.data import input_fn as input_lib
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline import train
+from estimator_pipeline.train import estimator as estimator_lib
+from estimator_pipeline.core import files
+from estimator_pipeline.data import parse
+from estimator_pipeline.data import speed
 
 
 def _config(data, model_dir, **kw):
-  values = dict(model_dir=str(model_dir),
-                train_record_path=str(data / 'train-*.tfrecord'),
-                eval_record_path=str(data / 'validation-*.tfrecord'),
-                model_name='cifarnet', num_steps=22, batch_size=16,
-                save_checkpoints_steps=8, log_every_steps=5, learning_rate=0.02,
-                random_flip=False, seed=3)
-  values.update(kw)
-  return config.Config(**values)
+  return image_config(data, model_dir, **dict(
+      dict(num_steps=22, save_checkpoints_steps=8, log_every_steps=5, seed=3), **kw))
 
 
 def _checkpoint_steps(model_dir):
@@ -37,19 +36,10 @@ def _checkpoint_steps(model_dir):
                 for p in glob.glob(os.path.join(model_dir, 'model.ckpt-*.index')))
 
 
-def _scalars(event_dir):
-  values = {}
-  for path in glob.glob(os.path.join(event_dir, 'events.out.tfevents.*')):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        values.setdefault(value.tag, {})[event.step] = value.simple_value
-  return values
-
-
 def test_steps_per_loop_matches_one_step_per_call(image_data, tmp_path, capsys):
-  one = train_lib.run(_config(image_data, tmp_path / 'one'))
+  one = train.run(_config(image_data, tmp_path / 'one'))
   capsys.readouterr()
-  looped = train_lib.run(_config(image_data, tmp_path / 'looped', steps_per_loop=5,
+  looped = train.run(_config(image_data, tmp_path / 'looped', steps_per_loop=5,
                                  inter_op_threads=2, intra_op_threads=1,
                                  data_threads=2))
   console = capsys.readouterr().err
@@ -58,8 +48,8 @@ def test_steps_per_loop_matches_one_step_per_call(image_data, tmp_path, capsys):
   assert one.global_step == looped.global_step == 22
   assert _checkpoint_steps(one.model_dir) == _checkpoint_steps(looped.model_dir) == [
       0, 8, 16, 22]
-  eval_one = _scalars(os.path.join(one.model_dir, 'eval'))
-  eval_looped = _scalars(os.path.join(looped.model_dir, 'eval'))
+  eval_one = scalars(os.path.join(one.model_dir, 'eval'))
+  eval_looped = scalars(os.path.join(looped.model_dir, 'eval'))
   assert sorted(eval_one['loss']) == sorted(eval_looped['loss']) == [8, 16, 22]
   # Comparable learning: both reach a loss well below chance (ln 3 = 1.1) + the
   # regularization, and within a margin of each other.
@@ -69,7 +59,7 @@ def test_steps_per_loop_matches_one_step_per_call(image_data, tmp_path, capsys):
   assert abs(final_looped - final_one) < 0.35, (final_one, final_looped)
 
   # Training summaries keep their tags, come from real steps, and carry real values.
-  train_looped = _scalars(looped.model_dir)
+  train_looped = scalars(looped.model_dir)
   for tag in ('loss', 'total_loss', 'classification_loss', 'regularization_loss',
               'learning_rate', 'accuracy', 'global_step/sec'):
     assert tag in train_looped, (tag, sorted(train_looped))
@@ -92,24 +82,25 @@ def test_steps_per_loop_matches_one_step_per_call(image_data, tmp_path, capsys):
     return dict(tf.train.list_variables(tf.train.latest_checkpoint(model_dir)))
   assert variables(one.model_dir) == variables(looped.model_dir)
   # Resuming the looped run with one step per call continues from 22.
-  resumed = train_lib.run(_config(image_data, tmp_path / 'looped', num_steps=26))
+  resumed = train.run(_config(image_data, tmp_path / 'looped', num_steps=26))
   assert resumed.global_step == 26
 
 
 def test_stacked_input_and_thread_pool(image_data):
-  files = input_lib.list_files(str(image_data / 'train-*.tfrecord'))
-  parse = input_lib.make_image_parse_fn(is_training=True, num_classes=3,
-                                        family='cifarnet', image_size=32)
-  base = input_lib.make_input_fn(files, is_training=True, batch_size=4, parse_fn=parse)
-  stacked = loops.with_data_threads(loops.stack_batches(base, 3), 2)()
+  record_files = files.list_files(str(image_data / 'train-*.tfrecord'))
+  parse_fn = parse.make_image_parse_fn(is_training=True, num_classes=3,
+                                       family='cifarnet', image_size=32)
+  base = input_lib.make_input_fn(record_files, is_training=True, batch_size=4,
+                                 parse_fn=parse_fn)
+  stacked = speed.with_data_threads(speed.stack_batches(base, 3), 2)()
   features, labels = next(iter(stacked))
   assert features['image'].shape == (3, 4, 32, 32, 3)
   assert labels.shape == (3, 4)
   assert stacked.options().threading.private_threadpool_size == 2
-  assert loops.stack_batches(base, 1) is base
-  assert loops.with_data_threads(base, 0) is base
-  assert loops.session_config(0, 0) is None
-  session_config = loops.session_config(2, 1)
+  assert speed.stack_batches(base, 1) is base
+  assert speed.with_data_threads(base, 0) is base
+  assert estimator_lib.session_config(0, 0) is None
+  session_config = estimator_lib.session_config(2, 1)
   assert session_config.inter_op_parallelism_threads == 2
   assert session_config.intra_op_parallelism_threads == 1
   assert session_config.allow_soft_placement  # The Estimator's default is kept.

@@ -17,11 +17,11 @@ import tensorflow as tf
 import tf_slim as slim
 from tf_slim.nets import resnet_v1
 
-from estimator_pipeline import model_fn
+from estimator_pipeline.models import model_fn
 from estimator_pipeline import models
-from estimator_pipeline import preprocessing
-from estimator_pipeline.errors import UserError
-from export import outputs
+from estimator_pipeline.data import image_ops as preprocessing
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.records import image_format
 
 SLIM_NETS = (
     'alexnet_v2', 'cifarnet', 'inception_v1', 'inception_v2', 'inception_v3',
@@ -171,7 +171,8 @@ def test_cifarnet_model_contract_matches_numpy():
     outputs = model.postprocess(prediction)
     losses = model.loss(prediction, labels)
     metrics = model.accuracy(outputs, labels)
-    assert set(metrics) == {'accuracy', 'mean_per_class_accuracy', 'top_5_accuracy'}
+    assert set(metrics) == {'accuracy', 'mean_per_class_accuracy', 'top_5_accuracy',
+                            'confusion_matrix'}
     assert losses['loss'].shape.rank == 0
     with tf.compat.v1.Session() as sess:
       sess.run([tf.compat.v1.global_variables_initializer(),
@@ -218,6 +219,15 @@ def test_cifarnet_model_contract_matches_numpy():
   np.testing.assert_allclose(values['mean_per_class_accuracy'], np.mean(per_class),
                              rtol=1e-6)
   np.testing.assert_allclose(values['top_5_accuracy'], np.mean(top5), rtol=1e-6)
+  # The confusion matrix streams too: an image and, for 10 classes, a counts table.
+  summary = tf.compat.v1.Summary.FromString(values['confusion_matrix'])
+  image, text = summary.value
+  assert image.HasField('image') and text.HasField('tensor')
+  table = tf.make_ndarray(text.tensor).item().decode()
+  counts = [[int(c) for c in row.split('|')[2:-1]] for row in table.splitlines()[2:]]
+  np.testing.assert_array_equal(
+      counts, np.bincount(all_labels * num_classes + all_logits.argmax(axis=-1),
+                          minlength=num_classes ** 2).reshape(num_classes, num_classes))
 
 
 def test_no_top_5_accuracy_with_five_classes_or_fewer():
@@ -226,7 +236,7 @@ def test_no_top_5_accuracy_with_five_classes_or_fewer():
     logits = tf.zeros([2, 5])
     metrics = model.accuracy(model.postprocess({'logits': logits}),
                              tf.constant([0, 1], tf.int64))
-  assert set(metrics) == {'accuracy', 'mean_per_class_accuracy'}
+  assert set(metrics) == {'accuracy', 'mean_per_class_accuracy', 'confusion_matrix'}
 
 
 CLASS_NAMES = ('a', 'b', 'c')
@@ -247,10 +257,10 @@ def _batch(size, seed=0):
 
 def test_model_fn_predict_exports_classes_probabilities_and_names(tmp_path):
   images, _ = _batch(4)
-  names_file = outputs.write_class_names(str(tmp_path), CLASS_NAMES, 3)
+  names_file = image_format.write_class_names(str(tmp_path), CLASS_NAMES, 3)
   with tf.Graph().as_default():
     features = {'image': tf.compat.v1.placeholder(tf.float32, [None, 32, 32, 3])}
-    spec = _cifarnet_model_fn(class_names_file=names_file)(
+    spec = _cifarnet_model_fn(model_params={'class_names_file': names_file})(
         features, None, tf.estimator.ModeKeys.PREDICT)
     assert spec.train_op is None and spec.loss is None
     serving = spec.export_outputs[tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY]

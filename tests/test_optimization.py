@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 from estimator_pipeline import config
-from estimator_pipeline import optimization
-from estimator_pipeline.optimization import TrainOptions
+from estimator_pipeline.models import optimization
+from estimator_pipeline.models.optimization import TrainOptions
 
 
 def _lr(options, steps):

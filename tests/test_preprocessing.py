@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from estimator_pipeline import preprocessing
+from estimator_pipeline.data import image_ops as preprocessing
 
 FAMILIES = preprocessing.FAMILIES
 MODES = (True, False)  # is_training

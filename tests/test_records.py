@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 from tf_slim.data import tfexample_decoder
 
-from estimator_pipeline.errors import UserError
+from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.records import images
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

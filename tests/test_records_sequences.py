@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from estimator_pipeline.errors import UserError
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.records import genome_files
 from estimator_pipeline.records import sequences
 from estimator_pipeline.records import synthetic_genome
 
@@ -348,10 +349,10 @@ def test_synthetic_genome_is_deterministic_and_motif_driven(tmp_path):
   # Every occurrence of a motif (either strand) is in motifs.bed, and its track peaks
   # there; the other motif's track does not care.
   dna = {}
-  for name, _, codes in sequences.read_fasta(first.fasta):
+  for name, _, codes in genome_files.read_fasta(first.fasta):
     dna[name] = ''.join('ACGTN'[c] for c in codes)
   sites = synthetic_genome.read_motif_sites(first.motifs_bed)
-  tracks = [sequences.read_bedgraph(p) for p in first.coverage]
+  tracks = [genome_files.read_bedgraph(p) for p in first.coverage]
   for track_index, (motif_name, motif) in enumerate(synthetic_genome.MOTIFS):
     found = [(chrom, start) for chrom, seq in dna.items()
              for start, _ in synthetic_genome.find_sites(seq, motif)]

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 from estimator_pipeline import config
-from estimator_pipeline import train_lib
-from estimator_pipeline.errors import UserError
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.records import genome_files
 from estimator_pipeline.records import sequences
 from estimator_pipeline.records import synthetic_genome
+from estimator_pipeline import train
 from export import saliency
 import seq_helpers  # tests/, on sys.path under pytest like conftest
 
@@ -46,7 +47,7 @@ def exported(tmp_path_factory):
       train_record_path=str(data / 'tfrecords' / 'train-*.tfr'),
       eval_record_path=str(data / 'tfrecords' / 'valid-*.tfr'),
       num_steps=6, save_checkpoints_steps=6, log_every_steps=3, batch_size=4)
-  train_lib.run(cfg)
+  train.run(cfg)
   return genome, data, root
 
 
@@ -75,7 +76,7 @@ def test_saliency_cli_on_fasta_regions(exported):
   assert scores['scores'].shape == (2, SEQ_LENGTH)
   # The genome's own bases, and input x gradient: zero off the base present, and
   # the per-base score is the saliency of that base.
-  dna = {name: codes for name, _, codes in sequences.read_fasta(genome.fasta)}
+  dna = {name: codes for name, _, codes in genome_files.read_fasta(genome.fasta)}
   np.testing.assert_array_equal(scores['bases'][1], dna['chr3'][922:1178])
   onehot = np.eye(4, dtype=bool)[scores['bases']]
   assert np.all(scores['saliency'][~onehot] == 0)

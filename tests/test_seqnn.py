@@ -1,10 +1,11 @@
-"""SeqNN blocks, params file, sequence records, augmentation and metrics.
+"""SeqNN blocks, params file, losses and metrics.
 
   .venv/bin/python -m pytest -q tests/test_seqnn.py
 
 Blocks are checked for output shape and receptive field (by perturbing each input
 position of a graph whose weights are all positive, so a max pool cannot hide one);
-metrics against numpy on the same numbers; records in both basenji layouts.
+metrics against numpy on the same numbers. Records: test_sequence_layout.py;
+augmentation and the DNA codec: test_sequence_ops.py.
 """
 
 import json
@@ -17,13 +18,11 @@ import estimator_pipeline  # noqa: F401  (compat fixes before TF)
 import seq_helpers
 import tensorflow as tf
 
-from estimator_pipeline import metrics
-from estimator_pipeline import preprocessing
-from estimator_pipeline import sequence_records
-from estimator_pipeline import seqnn_params
-from estimator_pipeline.errors import UserError
-from estimator_pipeline.models import seqnn
-from estimator_pipeline.models import seqnn_blocks
+from estimator_pipeline.models.seqnn import metrics
+from estimator_pipeline.config import params as seqnn_params
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.models.seqnn import network as seqnn
+from estimator_pipeline.models.seqnn import blocks as seqnn_blocks
 
 v1 = tf.compat.v1
 
@@ -233,114 +232,6 @@ def test_params_are_never_executed(tmp_path):
   with pytest.raises(UserError):
     seqnn_params.load(str(path))
   assert not (tmp_path / 'pwned').exists()
-
-
-# Records.
-
-@pytest.mark.parametrize('layout', ['new', 'old'])
-def test_records_decode_in_both_layouts(tmp_path, layout):
-  bases, targets = seq_helpers.make_examples(3, 64, 8, 2)
-  bases[0, :5] = 4  # N
-  path = seq_helpers.write_records(tmp_path / 'r.tfr', bases, targets, layout)
-  shape = sequence_records.inspect_record(path)
-  assert shape.target_bytes == (layout == 'new')
-  lay = sequence_records.SequenceLayout(64, layout == 'old', 8, 2, layout == 'new')
-  decoder = sequence_records.SequenceRecordDecoder(lay)
-  got = [decoder.decode(r) for r in
-         tf.data.TFRecordDataset(path, compression_type='ZLIB')]
-  for i, item in enumerate(got):
-    want = seq_helpers.one_hot(bases[i]).astype(np.float32)
-    np.testing.assert_array_equal(item['sequence'].numpy(), want)
-    np.testing.assert_allclose(item['target'].numpy(), targets[i], rtol=1e-3)
-  assert got[0]['sequence'].numpy()[:5].sum() == 0  # N is all zeros
-
-
-def test_layout_from_statistics_and_mismatch(tmp_path):
-  records = seq_helpers.write_dataset(tmp_path, 'new', n_train=2, n_valid=1)
-  path = os.path.join(records, 'train-0.tfr')
-  stats_path, stats = sequence_records.read_statistics(path)
-  shape = sequence_records.inspect_record(path)
-  lay = sequence_records.layout_from_statistics(stats_path, stats, shape)
-  assert (lay.seq_length, lay.seq_1hot, lay.target_length, lay.num_targets) == (
-      256, False, 32, 2)
-  stats['seq_length'] = 128
-  with pytest.raises(UserError) as e:
-    sequence_records.layout_from_statistics(stats_path, stats, shape)
-  assert path in str(e.value) and '256 bytes' in str(e.value) and '128' in str(e.value)
-
-
-def test_byte_lengths_without_statistics_choose_the_layout(tmp_path):
-  bases, targets = seq_helpers.make_examples(1, 64, 8, 2)
-  old = sequence_records.inspect_record(
-      seq_helpers.write_records(tmp_path / 'o.tfr', bases, targets, 'old'))
-  new = sequence_records.inspect_record(
-      seq_helpers.write_records(tmp_path / 'n.tfr', bases, targets, 'new'))
-  assert sequence_records.sequence_candidates(old)[0] == (64, True)
-  assert sequence_records.sequence_candidates(new)[0] == (64, False)
-
-
-# Augmentation, eagerly and inside tf.data.
-
-def _pair(seed=0):
-  bases, targets = seq_helpers.make_examples(1, 32, 4, 2, seed=seed)
-  return (seq_helpers.one_hot(bases[0]).astype(np.float32), targets[0])
-
-
-def test_reverse_complement_eager_and_in_dataset():
-  seq, target = _pair()
-  rc_seq, rc_target = preprocessing.reverse_complement(seq, target)
-  # A (0) at position i becomes T (3) at position L-1-i; targets flip along length.
-  np.testing.assert_array_equal(rc_seq.numpy()[::-1, ::-1], seq)
-  np.testing.assert_array_equal(rc_target.numpy(), target[::-1])
-  twice = preprocessing.reverse_complement(*preprocessing.reverse_complement(seq, target))
-  np.testing.assert_array_equal(twice[0].numpy(), seq)
-  np.testing.assert_array_equal(twice[1].numpy(), target)
-  ds = tf.data.Dataset.from_tensors((seq, target)).map(
-      preprocessing.reverse_complement)
-  d_seq, d_target = next(iter(ds))
-  np.testing.assert_array_equal(d_seq.numpy(), rc_seq.numpy())
-  np.testing.assert_array_equal(d_target.numpy(), rc_target.numpy())
-
-
-def test_shift_pads_with_zeros_eager_and_in_dataset():
-  seq, _ = _pair()
-  right = preprocessing.shift_sequence(seq, 2, 3).numpy()
-  np.testing.assert_array_equal(right[2:], seq[:-2])
-  assert right[:2].sum() == 0
-  left = preprocessing.shift_sequence(seq[None], tf.constant(-3), 3).numpy()[0]
-  np.testing.assert_array_equal(left[:-3], seq[3:])
-  assert left[-3:].sum() == 0
-  ds = tf.data.Dataset.from_tensors(seq).map(
-      lambda s: preprocessing.shift_sequence(s, 2, 3))
-  np.testing.assert_array_equal(next(iter(ds)).numpy(), right)
-
-
-def test_random_augmentation_in_dataset_keeps_pairs_consistent():
-  seq, target = _pair()
-  ds = tf.data.Dataset.from_tensors((seq, target)).repeat(40).map(
-      lambda s, t: preprocessing.augment_sequence(s, t, augment_rc=True,
-                                                  augment_shift=2))
-  flipped = 0
-  for a_seq, a_target in ds:
-    a_seq, a_target = a_seq.numpy(), a_target.numpy()
-    if np.array_equal(a_target, target[::-1]):
-      flipped += 1
-      a_seq = a_seq[::-1, ::-1]
-    else:
-      np.testing.assert_array_equal(a_target, target)
-    # Some shift in [-2, 2] of the (un-reverse-complemented) input.
-    assert any(np.array_equal(a_seq, preprocessing.shift_sequence(seq, k, 2).numpy())
-               for k in range(-2, 3))
-  assert 5 < flipped < 35
-
-
-def test_dna_text_to_one_hot():
-  onehot = preprocessing.dna_to_one_hot(tf.constant(['ACGTN', 'acgtx']), 5).numpy()
-  want = np.concatenate([np.eye(4), np.zeros([1, 4])])
-  np.testing.assert_array_equal(onehot[0], want)
-  np.testing.assert_array_equal(onehot[1], want)
-  with pytest.raises(tf.errors.InvalidArgumentError):
-    preprocessing.dna_to_one_hot(tf.constant(['ACG']), 5)
 
 
 # Metrics against numpy.

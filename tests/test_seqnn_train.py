@@ -15,25 +15,29 @@ import pytest
 
 from conftest import run_cli
 import seq_helpers
+from conftest import read_events
+from conftest import small_config
 import tensorflow as tf
 
 from estimator_pipeline import config
-from estimator_pipeline import model_fn as model_fn_lib
+from estimator_pipeline.models import model_fn as model_fn_lib
 from estimator_pipeline import models
-from estimator_pipeline import sequence_lib
-from estimator_pipeline import train_lib
-from estimator_pipeline.errors import UserError
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline import train
+from estimator_pipeline.train import plan as plan_lib
 
 BASES = 'ACGT'
 
 
 def _config(records, model_dir, params_file, **kw):
-  values = dict(model_name='seqnn', params_file=params_file, model_dir=str(model_dir),
-                train_record_path=os.path.join(records, 'train-*.tfr'),
-                eval_record_path=os.path.join(records, 'valid-*.tfr'),
-                num_steps=60, save_checkpoints_steps=30, log_every_steps=30)
+  """seqnn from params_file; batch size, optimizer and rate from its train section."""
+  values = dict(model_name='seqnn', params_file=params_file, num_steps=60,
+                save_checkpoints_steps=30, log_every_steps=30)
   values.update(kw)
-  return config.Config(**values)
+  for name in ('batch_size', 'learning_rate', 'random_flip'):
+    values.setdefault(name, config.Config.default(name))
+  return small_config(model_dir, os.path.join(records, 'train-*.tfr'),
+                      os.path.join(records, 'valid-*.tfr'), **values)
 
 
 @pytest.fixture(scope='module')
@@ -42,20 +46,18 @@ def trained(tmp_path_factory):
   records = seq_helpers.write_dataset(root / 'data', 'new')
   params = seq_helpers.write_params(root / 'params.json')
   cfg = _config(records, root / 'run', params)
-  result = train_lib.run(cfg)
+  result = train.run(cfg)
   return cfg, result, records, root
 
 
 def _events(event_dir):
-  scalars, texts = {}, set()
-  for path in glob.glob(os.path.join(event_dir, 'events.out.tfevents.*')):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if value.HasField('simple_value'):
-          scalars.setdefault(value.tag, []).append(value.simple_value)
-        elif value.metadata.plugin_data.plugin_name == 'text':
-          texts.add(value.tag)
-  return scalars, texts
+  values, texts = {}, set()
+  for _, tag, value in read_events(event_dir):
+    if value.HasField('simple_value'):
+      values.setdefault(tag, []).append(value.simple_value)
+    elif value.metadata.plugin_data.plugin_name == 'text':
+      texts.add(tag)
+  return values, texts
 
 
 def test_train_eval_artifacts(trained):
@@ -154,13 +156,13 @@ def test_ensemble_export_averages_rc_and_shifts(trained, tmp_path):
   cfg, result, records, _ = trained
   ens_cfg = cfg.replace(ensemble_rc=True, ensemble_shifts='-1,0,1')
   spec = models.get('seqnn')
-  seq_plan, _, _ = sequence_lib.prepare(ens_cfg, spec, [os.path.join(
-      records, 'train-0.tfr')], None)
-  fn = model_fn_lib.make_model_fn(spec, num_classes=2,
-                                  model_params=seq_plan.model_params(ens_cfg))
+  plan = plan_lib.preflight(ens_cfg.replace(
+      model_dir=str(tmp_path / 'plan'),
+      train_record_path=os.path.join(records, 'train-0.tfr'), eval_record_path=''))
+  fn = model_fn_lib.make_model_fn(spec, num_classes=2, model_params=plan.model_params)
   estimator = tf.estimator.Estimator(fn, model_dir=cfg.model_dir)
   export = estimator.export_saved_model(
-      str(tmp_path / 'ensemble'), sequence_lib.serving_input_fn(seq_plan)).decode()
+      str(tmp_path / 'ensemble'), plan.task.serving_input_fn(plan)).decode()
   _, ensemble = _predict_fn(export, 'onehot')
   _, single = _predict_fn(result.exports['final'], 'onehot')
   x = _one_hot(_random_dna(2, 256, 2)).astype(np.float32)
@@ -186,7 +188,7 @@ def test_warm_start_new_head_on_frozen_trunk(trained, tmp_path):
   cfg2 = _config(records, tmp_path / 'head', cfg.params_file, num_steps=20,
                  save_checkpoints_steps=20, checkpoint_path=cfg.model_dir,
                  checkpoint_exclude_scopes='head', scopes_to_freeze='trunk')
-  train_lib.run(cfg2)
+  train.run(cfg2)
   before = tf.train.load_checkpoint(tf.train.latest_checkpoint(cfg.model_dir))
   after = tf.train.load_checkpoint(tf.train.latest_checkpoint(cfg2.model_dir))
   names = [n for n in after.get_variable_to_shape_map()
@@ -204,7 +206,7 @@ def test_steps_per_loop_and_data_threads(trained, tmp_path):
   """The speed flags apply to sequence records too: stacked batches, a private pool."""
   cfg, _, records, root = trained
   params = cfg.params_file
-  looped = train_lib.run(_config(records, tmp_path / 'looped', params, num_steps=10,
+  looped = train.run(_config(records, tmp_path / 'looped', params, num_steps=10,
                                  save_checkpoints_steps=4, steps_per_loop=3,
                                  data_threads=1))
   assert looped.global_step == 10
@@ -213,9 +215,9 @@ def test_steps_per_loop_and_data_threads(trained, tmp_path):
       str(tmp_path / 'looped' / 'model.ckpt-*.index')))
   assert steps == [0, 4, 8, 10]
   assert np.isfinite(looped.eval_metrics['loss'])
-  plan = train_lib.preflight(_config(records, tmp_path / 'plan', params,
+  plan = plan_lib.preflight(_config(records, tmp_path / 'plan', params,
                                      steps_per_loop=3, data_threads=1))
-  train_input, _ = train_lib.input_fns(plan)
+  train_input, _ = plan.task.input_fns(plan)
   dataset = train_input()
   features, target = dataset.element_spec
   assert features['sequence'].shape.as_list()[:2] == [3, cfg.batch_size]
@@ -274,7 +276,7 @@ def test_mismatched_records_are_refused_before_training(tmp_path):
   cfg = _config(records, tmp_path / 'run',
                 seq_helpers.write_params(tmp_path / 'p.json'))
   with pytest.raises(UserError) as e:
-    train_lib.preflight(cfg)
+    plan_lib.preflight(cfg)
   assert 'train-0.tfr' in str(e.value) and '64' in str(e.value)
   assert not os.path.exists(tmp_path / 'run')
   shutil.rmtree(tmp_path / 'data')
@@ -285,12 +287,12 @@ def test_params_file_with_an_image_model_is_refused(tmp_path):
   cfg = _config(records, tmp_path / 'run', seq_helpers.write_params(tmp_path / 'p.json'),
                 model_name='cifarnet')
   with pytest.raises(UserError, match='--params_file is read by sequence models'):
-    train_lib.preflight(cfg)
+    plan_lib.preflight(cfg)
 
 
 def test_missing_params_file_is_a_user_error(tmp_path):
   records = seq_helpers.write_dataset(tmp_path / 'data', 'new', n_train=2, n_valid=1)
   with pytest.raises(UserError, match='--params_file is empty'):
-    train_lib.preflight(_config(records, tmp_path / 'run', ''))
+    plan_lib.preflight(_config(records, tmp_path / 'run', ''))
   with pytest.raises(UserError, match='does not exist'):
-    train_lib.preflight(_config(records, tmp_path / 'run', str(tmp_path / 'no.json')))
+    plan_lib.preflight(_config(records, tmp_path / 'run', str(tmp_path / 'no.json')))

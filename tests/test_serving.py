@@ -1,107 +1,36 @@
-"""Serving and inference: the three serving inputs, saved_model_cli, the warm-up file,
-gRPC and REST round trips through an in-process TF Serving stand-in, the export CLI,
-batch predict and the REST client; exported predictions equal estimator.predict.
+"""Serving: the three serving inputs and their registry, what every export holds,
+saved_model_cli, gRPC round trips through an in-process TF Serving stand-in, and the
+warm-up file. REST, batch predict and the export CLI: test_serving_clients.py.
 
   .venv/bin/python -m pytest -q tests/test_serving.py
 """
 
-import io
-import json
 import os
 
 import grpc
 import numpy as np
 import pytest
 
-from conftest import class_image
 from conftest import run_cli
-from conftest import write_image_records
+import served_model
 import serving_support
 import tensorflow as tf
 from tensorflow_serving.apis import classification_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from estimator_pipeline import config
 from estimator_pipeline import models
-from estimator_pipeline import preprocessing
-from estimator_pipeline import train_lib
-from estimator_pipeline.errors import UserError
-from export import client
-from export import export_lib
-from export import predict
-from export import serving
-from export import warmup
+from estimator_pipeline import serving
+from estimator_pipeline import train
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.serving import warmup
 
-NAMES = ('red', 'green', 'blue')
 SAVED_MODEL_CLI = ['-m', 'tensorflow.python.tools.saved_model_cli']
 
 
 @pytest.fixture(scope='module')
-def run(tmp_path_factory):
-  """One tiny cifarnet run and an export per serving input, shared by the module."""
-  root = tmp_path_factory.mktemp('serving')
-  data = root / 'data'
-  data.mkdir()
-  write_image_records(str(data / 'train-00000-of-00001.tfrecord'),
-                      [i % 3 for i in range(48)], seed=1)
-  write_image_records(str(data / 'validation-00000-of-00001.tfrecord'),
-                      [i % 3 for i in range(12)], seed=2, fmt='jpeg')
-  (data / 'labels.txt').write_text(''.join('%d:%s\n' % kv for kv in enumerate(NAMES)))
-  cfg = config.Config(
-      model_dir=str(root / 'run'), train_record_path=str(data / 'train-*'),
-      eval_record_path=str(data / 'validation-*'), model_name='cifarnet',
-      num_steps=20, batch_size=16, save_checkpoints_steps=10, log_every_steps=10,
-      learning_rate=0.02, random_flip=False)
-  result = train_lib.run(cfg)
-
-  # Photos of every class, of other sizes than the records, PNG and JPEG, and one
-  # file that is not an image.
-  photos = root / 'photos'
-  photos.mkdir()
-  rng = np.random.RandomState(11)
-  labels = {}
-  for label in range(3):
-    png = photos / ('%d_%s.png' % (label, NAMES[label]))
-    png.write_bytes(tf.io.encode_png(class_image(label, 40, rng)).numpy())
-    jpg = photos / ('%d_%s.jpg' % (label, NAMES[label]))
-    jpg.write_bytes(tf.io.encode_jpeg(class_image(label, 48, rng), quality=95).numpy())
-    labels[str(png)] = labels[str(jpg)] = label
-  broken = photos / 'broken.jpg'
-  broken.write_bytes(b'\xff\xd8\xff not really a jpeg')
-
-  # The export CLI, as a user runs it (a new process), and the library in-process.
-  cli = run_cli(['-m', 'export', '--model_dir=' + cfg.model_dir, '--checkpoint=best',
-                 '--export_dir=' + str(root / 'served_examples'),
-                 '--serving_input=tf_example'])
-  assert cli.returncode == 0, cli.stderr[-3000:]
-  tensor_dir, tensor_ckpt = export_lib.export(
-      cfg.model_dir, 'latest', str(root / 'served_tensors'), 'image_tensor')
-  return {
-      'cfg': cfg, 'result': result, 'data': data, 'root': root, 'labels': labels,
-      'broken': str(broken), 'cli': cli,
-      'exports': {'encoded_image': result.exports['final'],
-                  'tf_example': cli.stdout.strip().splitlines()[-1],
-                  'image_tensor': tensor_dir},
-      'checkpoints': {'encoded_image': tf.train.latest_checkpoint(cfg.model_dir),
-                      'tf_example': export_lib.choose_checkpoint(cfg.model_dir,
-                                                                 'best'),
-                      'image_tensor': tensor_ckpt},
-  }
-
-
-def _photos(run):
-  return sorted(run['labels'])
-
-
-def _example(path):
-  data = open(path, 'rb').read()
-  return warmup.image_example(data, 'png' if path.endswith('.png') else 'jpeg')
-
-
-def _decoded(path):
-  return tf.io.decode_image(open(path, 'rb').read(), channels=3,
-                            expand_animations=False).numpy()
+def run(serving_run):
+  return serving_run
 
 
 # The serving inputs and their registry.
@@ -119,7 +48,7 @@ def test_serving_inputs_are_chosen_by_the_models_layout(run, tmp_path):
   # A bad --serving_input is refused before anything is written.
   cfg = run['cfg'].replace(model_dir=str(tmp_path / 'never'), serving_input='bogus')
   with pytest.raises(UserError, match='--serving_input=bogus'):
-    train_lib.run(cfg)
+    train.run(cfg)
   assert not (tmp_path / 'never').exists()
 
 
@@ -130,7 +59,7 @@ def test_export_ships_class_names_asset_and_warmup_requests(run, kind):
   version = run['exports'][kind]
   assert os.path.basename(version).isdigit()
   names_asset = os.path.join(version, 'assets', 'class_names.txt')
-  assert open(names_asset).read().splitlines() == list(NAMES)
+  assert open(names_asset).read().splitlines() == list(served_model.NAMES)
   # The names are read from the asset, not baked into the graph as constants.
   graph = open(os.path.join(version, 'saved_model.pb'), 'rb').read()
   assert b'green' not in graph
@@ -166,9 +95,9 @@ def _cli_inputs(kind, path, tmp_path):
     np.save(npy, np.array([open(path, 'rb').read()], dtype=object))
     return 'image_bytes=%s' % npy
   if kind == 'image_tensor':
-    np.save(npy, _decoded(path)[np.newaxis])
+    np.save(npy, served_model.decoded(path)[np.newaxis])
     return 'images=%s' % npy
-  np.save(npy, np.array([_example(path).SerializeToString()], dtype=object))
+  np.save(npy, np.array([served_model.example(path).SerializeToString()], dtype=object))
   return 'examples=%s' % npy
 
 
@@ -194,7 +123,7 @@ def test_saved_model_cli_show_and_run(run, kind, tmp_path):
   else:
     assert "signature_def['classify']" not in show.stdout
 
-  path = [p for p in _photos(run) if p.endswith('.jpg')][1]  # green
+  path = [p for p in served_model.photos(run) if p.endswith('.jpg')][1]  # green
   inputs = _cli_inputs(kind, path, tmp_path)
   result = run_cli(SAVED_MODEL_CLI + ['run', '--dir', version, '--tag_set', 'serve',
                                       '--signature_def', 'serving_default', '--inputs',
@@ -223,7 +152,7 @@ def grpc_stubs(run):
 
 
 def test_grpc_predict_round_trip(run, grpc_stubs):
-  paths = _photos(run)
+  paths = served_model.photos(run)
   request = predict_pb2.PredictRequest()
   request.model_spec.name = 'encoded_image'
   request.model_spec.signature_name = 'serving_default'
@@ -233,7 +162,7 @@ def test_grpc_predict_round_trip(run, grpc_stubs):
   assert response.model_spec.version.value == int(
       os.path.basename(run['exports']['encoded_image']))
   names = tf.make_ndarray(response.outputs['class_names'])
-  assert [n.decode() for n in names] == [NAMES[run['labels'][p]] for p in paths]
+  assert [n.decode() for n in names] == [served_model.NAMES[run['labels'][p]] for p in paths]
   top = tf.make_ndarray(response.outputs['top_k_probabilities'])
   probabilities = tf.make_ndarray(response.outputs['probabilities'])
   assert top.shape == (len(paths), 3) and probabilities.shape == (len(paths), 3)
@@ -256,18 +185,18 @@ def test_grpc_predict_round_trip(run, grpc_stubs):
 
 
 def test_grpc_classify_round_trip(run, grpc_stubs):
-  paths = _photos(run)
+  paths = served_model.photos(run)
   request = classification_pb2.ClassificationRequest()
   request.model_spec.name = 'tf_example'
   request.model_spec.signature_name = 'classify'
-  request.input.example_list.examples.extend(_example(p) for p in paths)
+  request.input.example_list.examples.extend(served_model.example(p) for p in paths)
   response = grpc_stubs['tf_example'].Classify(request, timeout=60)
   results = response.result.classifications
   assert len(results) == len(paths)
   for path, result in zip(paths, results):
-    assert sorted(c.label for c in result.classes) == sorted(NAMES)
+    assert sorted(c.label for c in result.classes) == sorted(served_model.NAMES)
     best = max(result.classes, key=lambda c: c.score)
-    assert best.label == NAMES[run['labels'][path]]
+    assert best.label == served_model.NAMES[run['labels'][path]]
     assert abs(sum(c.score for c in result.classes) - 1) < 1e-5
 
   # Classify needs a classify signature: serving_default (predict) is refused.
@@ -302,191 +231,3 @@ def test_warmup_requests_replay_as_tf_serving_would(run, kind):
     server.stop(None)
 
 
-# REST: the client against the REST twin.
-
-@pytest.fixture(scope='module')
-def rest_urls(run):
-  servers, urls = [], {}
-  for kind in ('encoded_image', 'tf_example', 'image_tensor'):
-    model = serving_support.ServedModel(run['exports'][kind], name=kind)
-    server, base = serving_support.start_rest(model)
-    servers.append(server)
-    urls[kind] = '%s/v1/models/%s' % (base, kind)
-  yield urls
-  for server in servers:
-    server.shutdown()
-    server.server_close()
-
-
-def _lines(text):
-  return [l.split('\t') for l in text.strip().splitlines()]
-
-
-@pytest.mark.parametrize('kind', ['encoded_image', 'image_tensor', 'tf_example'])
-def test_rest_client_predicts_rows(run, rest_urls, kind):
-  paths = _photos(run)
-  out = io.StringIO()
-  client.run(rest_urls[kind], paths, serving_input=kind, batch_size=4, out=out)
-  lines = _lines(out.getvalue())
-  assert [l[0] for l in lines] == paths
-  assert [l[1] for l in lines] == [NAMES[run['labels'][p]] for p in paths]
-  assert all(float(l[2]) > 0.5 for l in lines)
-
-
-def test_rest_columnar_inputs_equal_row_instances(run, rest_urls):
-  paths = _photos(run)[:3]
-  url = rest_urls['encoded_image'] + ':predict'
-  rows = client.post(url, client.predict_body(paths))['predictions']
-  columns = client.post(url, {'inputs': {'image_bytes': client.predict_body(
-      paths)['instances']}})['outputs']
-  np.testing.assert_allclose([r['probabilities'] for r in rows],
-                             columns['probabilities'], atol=1e-6)
-  assert columns['class_names'] == [r['class_names'] for r in rows]
-
-
-def test_rest_client_classify(run, rest_urls):
-  paths = _photos(run)
-  out = io.StringIO()
-  client.run(rest_urls['tf_example'], paths, method='classify', out=out)
-  lines = _lines(out.getvalue())
-  assert [l[1] for l in lines] == [NAMES[run['labels'][p]] for p in paths]
-  # The :classify JSON answer, as TF Serving gives it: [[label, score], ...] per example.
-  answer = client.post(rest_urls['tf_example'] + ':classify',
-                       client.classify_body(paths[:1]))
-  assert sorted(label for label, _ in answer['result'][0]) == sorted(NAMES)
-
-
-def test_rest_client_cli_and_its_errors(run, rest_urls):
-  paths = _photos(run)
-  images = ','.join(paths[:2])
-  ok = run_cli(['-m', 'export.client', '--url=' + rest_urls['encoded_image'],
-                '--images=' + images, '--raw'])
-  assert ok.returncode == 0, ok.stderr[-2000:]
-  answers = [json.loads(l) for l in ok.stdout.splitlines()]
-  assert len(answers[0]['predictions']) == 2
-  # A model the server does not have: one line naming the URL, exit 2.
-  wrong = run_cli(['-m', 'export.client',
-                   '--url=' + rest_urls['encoded_image'] + 'x', '--images=' + images])
-  assert wrong.returncode == 2 and 'Traceback' not in wrong.stderr
-  error = [l for l in wrong.stderr.splitlines() if l.startswith('error:')]
-  assert len(error) == 1 and 'HTTP 404' in error[0], wrong.stderr[-2000:]
-  with pytest.raises(UserError, match='cannot reach'):
-    client.run('http://127.0.0.1:9/v1/models/x', paths[:1], timeout=5)
-
-
-# The exported model answers what estimator.predict answers.
-
-@pytest.mark.parametrize('kind', ['encoded_image', 'image_tensor', 'tf_example'])
-def test_exported_predictions_equal_estimator_predict(run, kind):
-  paths = _photos(run)
-  plan = export_lib.load_plan(run['cfg'].model_dir)
-  estimator = train_lib.build_estimator(plan)
-
-  def input_fn():
-    def load(path):
-      image = preprocessing.decode_and_preprocess(
-          tf.io.read_file(path), plan.spec.preprocessing, plan.image_size,
-          plan.image_size, is_training=False)
-      return {'image': image}
-    return tf.data.Dataset.from_tensor_slices(paths).map(load).batch(4)
-
-  expected = list(estimator.predict(input_fn, checkpoint_path=run['checkpoints'][kind]))
-  served = dict(predict.predict_images(run['exports'][kind], paths, batch_size=4))
-  for path, want in zip(paths, expected):
-    got = served[path]
-    np.testing.assert_allclose(got['probabilities'], want['probabilities'], atol=1e-5)
-    np.testing.assert_allclose(got['top_k_probabilities'], want['top_k_probabilities'],
-                               atol=1e-5)
-    assert int(got['classes']) == int(want['classes'])
-    assert got['class_names'] == want['class_names']
-
-
-# The export CLI.
-
-def test_export_cli_writes_a_new_integer_version(run):
-  cli = run['cli']
-  version = run['exports']['tf_example']
-  assert os.path.dirname(version) == str(run['root'] / 'served_examples')
-  assert os.path.basename(version).isdigit()
-  assert 'Exported' in cli.stderr and 'Traceback' not in cli.stderr
-  # A named checkpoint, into the same directory: a newer version beside the first.
-  first_ckpt = os.path.join(run['cfg'].model_dir, 'model.ckpt-10')
-  path, ckpt = export_lib.export(run['cfg'].model_dir, first_ckpt,
-                                 os.path.dirname(version), 'tf_example')
-  assert ckpt == first_ckpt
-  assert int(os.path.basename(path)) > int(os.path.basename(version))
-  assert sorted(os.listdir(os.path.dirname(version))) == sorted(
-      [os.path.basename(version), os.path.basename(path)])
-
-
-def test_export_of_a_run_without_class_names_file_reads_labels_txt(run, tmp_path):
-  names_file = os.path.join(run['cfg'].model_dir, 'class_names.txt')
-  os.rename(names_file, names_file + '.aside')
-  try:
-    path, _ = export_lib.export(run['cfg'].model_dir, 'latest', str(tmp_path))
-  finally:
-    os.rename(names_file + '.aside', names_file)
-  asset = os.path.join(path, 'assets', 'class_names.txt')
-  assert open(asset).read().splitlines() == list(NAMES)
-  assert not [f for f in os.listdir(run['cfg'].model_dir) if f.startswith('export-')]
-
-
-def test_export_cli_bad_input(run, tmp_path):
-  model_dir = run['cfg'].model_dir
-  with pytest.raises(UserError, match='holds no config.json'):
-    export_lib.export(str(tmp_path))
-  with pytest.raises(UserError, match='--checkpoint=.*does not exist'):
-    export_lib.export(model_dir, str(tmp_path / 'model.ckpt-99'), str(tmp_path / 'o'))
-  # A checkpoint of another model: named variable and shapes, nothing exported.
-  with tf.Graph().as_default():
-    tf.compat.v1.get_variable('CifarNet/conv1/weights', [3, 3, 3, 8])
-    saver = tf.compat.v1.train.Saver()
-    with tf.compat.v1.Session() as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
-      other = saver.save(sess, str(tmp_path / 'other.ckpt'))
-  with pytest.raises(UserError, match='CifarNet/conv1/weights of shape'):
-    export_lib.export(model_dir, other, str(tmp_path / 'o'))
-  assert not (tmp_path / 'o').exists()
-  proc = run_cli(['-m', 'export', '--model_dir=' + model_dir,
-                  '--serving_input=jpeg_please'])
-  assert proc.returncode == 2 and 'Traceback' not in proc.stderr
-  error = [l for l in proc.stderr.splitlines() if l.startswith('error:')]
-  assert len(error) == 1 and '--serving_input=jpeg_please' in error[0], proc.stderr
-
-
-# Batch predict.
-
-def test_predict_cli_writes_csv_and_skips_unreadable_images(run, tmp_path):
-  output = tmp_path / 'predictions.csv'
-  parent = os.path.dirname(run['exports']['encoded_image'])  # newest version used
-  proc = run_cli(['-m', 'export.predict', '--saved_model=' + parent,
-                  '--images=' + str(run['root'] / 'photos' / '*'), '--batch_size=4',
-                  '--output=' + str(output)])
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  assert 'broken.jpg' in proc.stderr and 'Traceback' not in proc.stderr
-  import csv  # pylint: disable=g-import-not-at-top
-  rows = list(csv.DictReader(open(output)))
-  assert [r['file'] for r in rows] == _photos(run)
-  assert [r['class_name'] for r in rows] == [NAMES[run['labels'][p]] for p in
-                                             _photos(run)]
-  assert [r['class_name_1'] for r in rows] == [r['class_name'] for r in rows]
-  for r in rows:
-    total = sum(float(r['probability_%d' % i]) for i in (1, 2, 3))
-    assert abs(total - 1) < 1e-4
-
-
-def test_predict_records_to_jsonl(run, tmp_path):
-  output = tmp_path / 'predictions.jsonl'
-  count, skipped = predict.run(run['exports']['tf_example'],
-                               records=str(run['data'] / 'validation-*'),
-                               output=str(output), batch_size=5)
-  assert count == 12 and not skipped
-  rows = [json.loads(l) for l in open(output)]
-  assert [r['file'].rsplit(':', 1)[1] for r in rows] == [str(i) for i in range(12)]
-  assert [r['class_name'] for r in rows] == [NAMES[i % 3] for i in range(12)]
-  assert all(len(r['top_k_class_names']) == 3 for r in rows)
-  with pytest.raises(UserError, match='.csv or .jsonl'):
-    predict.run(run['exports']['tf_example'], images=run['broken'],
-                output=str(tmp_path / 'p.txt'))
-  with pytest.raises(UserError, match='every one of them was unreadable'):
-    predict.run(run['exports']['tf_example'], images=run['broken'])

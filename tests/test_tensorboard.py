@@ -19,12 +19,12 @@ from PIL import Image
 import pytest
 
 from conftest import COLORS
-from conftest import write_image_records
+from conftest import image_config
+from conftest import write_image_data
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
-from estimator_pipeline import config
-from estimator_pipeline import train_lib
+from estimator_pipeline import train
 import tensorboard_tools
 
 NUM_CLASSES = 6  # > 5, so the evaluation has top_5_accuracy too.
@@ -54,22 +54,12 @@ CIFARNET_VARIABLES = tuple('CifarNet/%s/%s' % (layer, kind)
 def run(tmp_path_factory):
   """One cifarnet run with every summary on, shared by the tests below."""
   root = tmp_path_factory.mktemp('watched')
-  data = root / 'data'
-  data.mkdir()
-  for shard in range(2):
-    write_image_records(str(data / ('train-%05d-of-00002.tfrecord' % shard)),
-                        [i % NUM_CLASSES for i in range(48)], seed=shard)
-  write_image_records(str(data / 'validation-00000-of-00001.tfrecord'),
-                      [i % NUM_CLASSES for i in range(NUM_EVAL)], seed=9)
-  (data / 'labels.txt').write_text(
-      ''.join('%d:%s\n' % (i, n) for i, n in enumerate(NAMES)))
-  cfg = config.Config(
-      model_dir=str(root / 'run'), train_record_path=str(data / 'train-*.tfrecord'),
-      eval_record_path=str(data / 'validation-*.tfrecord'), model_name='cifarnet',
-      num_steps=NUM_STEPS, batch_size=16, save_checkpoints_steps=CHECKPOINT_EVERY,
-      log_every_steps=LOG_EVERY, learning_rate=0.02, random_flip=False,
-      summarize_gradients=True, profile_steps='11,14')
-  result = train_lib.run(cfg)
+  data = write_image_data(root / 'data', validation=NUM_EVAL, names=NAMES,
+                          train_formats=('png',), validation_seed=9)
+  cfg = image_config(data, root / 'run', num_steps=NUM_STEPS,
+                     save_checkpoints_steps=CHECKPOINT_EVERY, log_every_steps=LOG_EVERY,
+                     summarize_gradients=True, profile_steps='11,14')
+  result = train.run(cfg)
   return cfg, result
 
 

@@ -13,32 +13,27 @@ import pytest
 from conftest import class_image
 from conftest import run_cli
 from conftest import tree_digest
-from conftest import write_image_records
+from conftest import image_config
+from conftest import read_events
+from conftest import write_image_data
 import tensorflow as tf
 
 from estimator_pipeline import config
-from estimator_pipeline import train_lib
-from estimator_pipeline.errors import UserError
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline import train
+from estimator_pipeline.train import plan as plan_lib
+from estimator_pipeline.core import files
+from estimator_pipeline.records import image_format
 from export import predict
 
 
-def _config(data, model_dir, **kw):
-  values = dict(model_dir=str(model_dir),
-                train_record_path=str(data / 'train-*.tfrecord'),
-                eval_record_path=str(data / 'validation-*.tfrecord'),
-                model_name='cifarnet', num_steps=30, batch_size=16,
-                save_checkpoints_steps=15, log_every_steps=10, learning_rate=0.02,
-                random_flip=False)
-  values.update(kw)
-  return config.Config(**values)
+_config = image_config  # 30 steps of 16, a checkpoint and evaluation every 15.
 
 
 def _scalar_tags(event_dir):
   tags = {}
-  for path in glob.glob(os.path.join(event_dir, 'events.out.tfevents.*')):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        tags.setdefault(value.tag, []).append(event.step)
+  for step, tag, _ in read_events(event_dir):
+    tags.setdefault(tag, []).append(step)
   return tags
 
 
@@ -46,16 +41,9 @@ def _scalar_tags(event_dir):
 def trained(tmp_path_factory):
   """One small cifarnet run shared by the tests that only read its artifacts."""
   root = tmp_path_factory.mktemp('trained')
-  data = root / 'data'
-  data.mkdir()
-  for shard in range(2):
-    write_image_records(str(data / ('train-%05d-of-00002.tfrecord' % shard)),
-                        [i % 3 for i in range(48)], seed=shard)
-  write_image_records(str(data / 'validation-00000-of-00001.tfrecord'),
-                      [i % 3 for i in range(30)], seed=9)
-  (data / 'labels.txt').write_text('0:red\n1:green\n2:blue\n')
+  data = write_image_data(root / 'data', train_formats=('png',), validation_seed=9)
   cfg = _config(data, root / 'run')
-  result = train_lib.run(cfg)
+  result = train.run(cfg)
   return cfg, result, data
 
 
@@ -136,16 +124,16 @@ def test_export_predict_matches_estimator_predict(trained, tmp_path):
 def test_resume_continues_from_latest_checkpoint(trained, capfd):
   cfg, _, data = trained
   more = cfg.replace(num_steps=40, save_checkpoints_steps=10)
-  result = train_lib.run(more)
+  result = train.run(more)
   assert result.global_step == 40
   assert 'Resuming from' in capfd.readouterr().err
   # The closing summary's best spans both runs, as BestExporter's judgement does.
-  history = train_lib.eval_history(cfg.model_dir)
+  history = files.eval_history(cfg.model_dir)
   assert {15, 30, 40} <= set(history)
   assert result.best_metrics['loss'] == min(m['loss'] for m in history.values())
   # Re-running the finished job: one line, nothing written, success.
   before = tree_digest(cfg.model_dir)
-  again = train_lib.run(more)
+  again = train.run(more)
   err = capfd.readouterr().err
   assert 'already holds step 40, at or past --num_steps=40' in err
   assert 'Raise --num_steps' in again.finished and again.global_step == 40
@@ -155,7 +143,7 @@ def test_resume_continues_from_latest_checkpoint(trained, capfd):
 def test_model_dir_of_another_model_is_refused(trained):
   cfg, _, _ = trained
   with pytest.raises(UserError, match='model_name=cifarnet'):
-    train_lib.preflight(cfg.replace(model_name='resnet_v1_50', num_steps=100))
+    plan_lib.preflight(cfg.replace(model_name='resnet_v1_50', num_steps=100))
 
 
 def test_resume_with_other_class_count_is_refused_before_writing(trained):
@@ -163,17 +151,16 @@ def test_resume_with_other_class_count_is_refused_before_writing(trained):
   config_file = os.path.join(cfg.model_dir, 'config.json')
   before = open(config_file).read()
   with pytest.raises(UserError, match='num_classes'):
-    train_lib.run(cfg.replace(num_classes=5, num_steps=100))
+    train.run(cfg.replace(num_classes=5, num_steps=100))
   assert open(config_file).read() == before
 
 
 def test_class_ids_beyond_labels_txt_get_their_number_as_name(tmp_path):
-  from estimator_pipeline import model_fn  # pylint: disable=g-import-not-at-top
+  from estimator_pipeline.models import model_fn  # pylint: disable=g-import-not-at-top
   from estimator_pipeline import models  # pylint: disable=g-import-not-at-top
-  from export import outputs  # pylint: disable=g-import-not-at-top
-  names_file = outputs.write_class_names(str(tmp_path), ('a', 'b', 'c'), 5)
+  names_file = image_format.write_class_names(str(tmp_path), ('a', 'b', 'c'), 5)
   fn = model_fn.make_model_fn(models.get('cifarnet'), num_classes=5,
-                              class_names_file=names_file)
+                              model_params={'class_names_file': names_file})
   with tf.Graph().as_default():
     images = tf.zeros([3, 32, 32, 3])
     spec = fn({'image': images}, None, tf.estimator.ModeKeys.PREDICT)

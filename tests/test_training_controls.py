@@ -13,50 +13,40 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from conftest import write_image_records
+from conftest import image_config
+from conftest import scalars
+from conftest import write_image_data
 import tensorflow as tf
 
 from estimator_pipeline import config
-from estimator_pipeline import early_stopping
-from estimator_pipeline import model_fn as model_fn_lib
+from estimator_pipeline.train import early_stopping
+from estimator_pipeline.models import model_fn as model_fn_lib
 from estimator_pipeline import models
-from estimator_pipeline import optimization
-from estimator_pipeline import train_lib
-from estimator_pipeline import training_controls
-from estimator_pipeline.errors import UserError
+from estimator_pipeline.models import optimization
+from estimator_pipeline.config import controls as training_controls
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline import train
+from estimator_pipeline.train import plan as plan_lib
+from estimator_pipeline.train.tasks import image as image_task
+from estimator_pipeline.train import estimator as estimator_lib
 
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
-  root = tmp_path_factory.mktemp('controls_data')
-  write_image_records(str(root / 'train-00000-of-00001.tfrecord'),
-                      [i % 3 for i in range(24)], seed=1)
-  write_image_records(str(root / 'validation-00000-of-00001.tfrecord'),
-                      [i % 3 for i in range(9)], seed=2)
-  (root / 'labels.txt').write_text('0:red\n1:green\n2:blue\n')
-  return root
+  return write_image_data(tmp_path_factory.mktemp('controls_data'), train=(24,),
+                          validation=9, seed=1, validation_seed=2,
+                          train_formats=('png',))
 
 
 def _config(data, model_dir, **kw):
-  values = dict(model_dir=str(model_dir),
-                train_record_path=str(data / 'train-*.tfrecord'),
-                eval_record_path=str(data / 'validation-*.tfrecord'),
-                model_name='cifarnet', num_steps=6, batch_size=8,
-                save_checkpoints_steps=3, log_every_steps=1, learning_rate=0.02,
-                random_flip=False, shuffle_buffer_size=32)
-  values.update(kw)
-  return config.Config(**values)
+  return image_config(data, model_dir, **dict(
+      dict(num_steps=6, batch_size=8, save_checkpoints_steps=3, log_every_steps=1,
+           shuffle_buffer_size=32), **kw))
 
 
 def _scalars(event_dir, tag):
   """{step: value} of one scalar tag over every event file in event_dir."""
-  values = {}
-  for path in sorted(glob.glob(os.path.join(event_dir, 'events.out.tfevents.*'))):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if value.tag == tag:
-          values[event.step] = value.simple_value
-  return values
+  return scalars(event_dir).get(tag, {})
 
 
 # Early stopping and the best checkpoint.
@@ -65,7 +55,7 @@ def test_early_stopping_counts_evaluations_and_keeps_the_best(data, tmp_path, ca
   # learning_rate=0: the evaluation loss never improves after the first evaluation.
   cfg = _config(data, tmp_path / 'run', learning_rate=0.0, num_steps=60,
                 keep_checkpoint_max=1, early_stopping_patience=2)
-  result = train_lib.run(cfg)
+  result = train.run(cfg)
   err = capfd.readouterr().err
   # Evaluations at 3, 6, 9: two without improvement after the best (3). A step count
   # of patience (stop_if_no_decrease_hook) would have stopped at 5.
@@ -85,13 +75,13 @@ def test_early_stopping_counts_evaluations_and_keeps_the_best(data, tmp_path, ca
   assert sorted(_scalars(os.path.join(cfg.model_dir, 'eval'), 'loss')) == [3, 6, 9]
 
   # Re-running the same command: one line, nothing trained or written, success.
-  again = train_lib.run(cfg)
+  again = train.run(cfg)
   assert again.finished and 'stopped early at step 9' in again.finished
   assert 'Raise --early_stopping_patience' in capfd.readouterr().err
   assert tf.train.latest_checkpoint(cfg.model_dir).endswith('model.ckpt-9')
 
   # Raising the patience continues from step 9, counting the two evaluations since 3.
-  more = train_lib.run(cfg.replace(early_stopping_patience=3))
+  more = train.run(cfg.replace(early_stopping_patience=3))
   assert more.global_step == 12 and more.stopped_early
   assert tf.train.latest_checkpoint(best).endswith('model.ckpt-3')
 
@@ -138,7 +128,7 @@ def test_unknown_metric_direction_and_name_are_refused(data, tmp_path):
                 early_stopping_mode='max')
   with pytest.raises(UserError, match='--early_stopping_metric=acuracy is not an '
                      'evaluation metric.*accuracy'):
-    train_lib.preflight(cfg)
+    plan_lib.preflight(cfg)
   assert not os.path.exists(cfg.model_dir)
 
 
@@ -147,8 +137,8 @@ def test_unknown_metric_direction_and_name_are_refused(data, tmp_path):
 def _evaluate_without_averages(cfg, checkpoint, model_dir):
   fn = model_fn_lib.make_model_fn(models.get('cifarnet'), num_classes=3,
                                   model_params={'image_size': 32})
-  plan = train_lib.preflight(cfg.replace(model_dir=str(model_dir)))
-  _, eval_input = train_lib.input_fns(plan)
+  plan = plan_lib.preflight(cfg.replace(model_dir=str(model_dir)))
+  _, eval_input = plan.task.input_fns(plan)
   estimator = tf.estimator.Estimator(fn, model_dir=str(model_dir))
   return estimator.evaluate(eval_input, checkpoint_path=checkpoint)['loss']
 
@@ -156,7 +146,7 @@ def _evaluate_without_averages(cfg, checkpoint, model_dir):
 def test_evaluation_and_export_use_the_moving_averages(data, tmp_path):
   cfg = _config(data, tmp_path / 'run', moving_average_decay=0.9, learning_rate=0.05,
                 save_checkpoints_steps=6)
-  result = train_lib.run(cfg)
+  result = train.run(cfg)
   reported = _scalars(os.path.join(cfg.model_dir, 'eval'), 'loss')[6]
   raw = tf.train.latest_checkpoint(cfg.model_dir)
   reader = tf.train.load_checkpoint(raw)
@@ -203,13 +193,13 @@ def test_resume_continues_step_and_schedule_without_warm_start(data, tmp_path, c
   cfg = _config(data, tmp_path / 'run', eval_record_path='', num_steps=3,
                 lr_schedule='piecewise', lr_boundaries='4', lr_values='0.05,0.01',
                 grad_accum_steps=2, clip_gradient_norm=5.0)
-  first = train_lib.run(cfg)
+  first = train.run(cfg)
   assert first.global_step == 3
   more = cfg.replace(num_steps=6, checkpoint_path=tf.train.latest_checkpoint(
       cfg.model_dir))
-  plan = train_lib.preflight(more)
+  plan = plan_lib.preflight(more)
   assert plan.latest_checkpoint and plan.warm_start_checkpoint is None
-  second = train_lib.run(more)
+  second = train.run(more)
   assert second.global_step == 6
   assert '--checkpoint_path is not applied' in capfd.readouterr().err
   # The Estimator tags a step's summaries with the step it reached: the update from
@@ -222,25 +212,32 @@ def test_resume_continues_step_and_schedule_without_warm_start(data, tmp_path, c
 
 def test_resume_with_another_optimizer_or_new_averages_is_refused(data, tmp_path):
   cfg = _config(data, tmp_path / 'run', eval_record_path='', num_steps=1)
-  train_lib.run(cfg)
+  train.run(cfg)
   before = open(os.path.join(cfg.model_dir, 'config.json')).read()
   with pytest.raises(UserError, match='trained with --optimizer=momentum'):
-    train_lib.run(cfg.replace(num_steps=3, optimizer='adam'))
+    train.run(cfg.replace(num_steps=3, optimizer='adam'))
   with pytest.raises(UserError, match='without --moving_average_decay'):
-    train_lib.run(cfg.replace(num_steps=3, moving_average_decay=0.99))
+    train.run(cfg.replace(num_steps=3, moving_average_decay=0.99))
   assert open(os.path.join(cfg.model_dir, 'config.json')).read() == before
 
 
 # Weight decay, AdamW and label smoothing.
 
+def _image_model_params(cfg):
+  plan = plan_lib.Plan(config=cfg, spec=models.get('cifarnet'), task=image_task.TASK,
+                       train_files=[], eval_files=None, image_size=32,
+                       data=image_task.ImageData())
+  return image_task.TASK.model_params(plan)
+
+
 def test_adamw_replaces_the_l2_term_by_decoupled_decay():
   cfg = config.Config(model_dir='m', train_record_path='t', optimizer='adamw')
-  assert train_lib.model_params(cfg, 32)['weight_decay'] == 0.0
+  assert _image_model_params(cfg)['weight_decay'] == 0.0
   assert optimization.TrainOptions.from_config(cfg).decoupled_weight_decay == 0.01
   cfg = cfg.replace(weight_decay=0.05)
   assert optimization.TrainOptions.from_config(cfg).decoupled_weight_decay == 0.05
   momentum = cfg.replace(optimizer='momentum')
-  assert train_lib.model_params(momentum, 32)['weight_decay'] == 0.05
+  assert _image_model_params(momentum)['weight_decay'] == 0.05
   assert optimization.TrainOptions.from_config(momentum).decoupled_weight_decay == 0
 
 
@@ -384,7 +381,7 @@ def test_checkpoint_policy_reaches_the_estimator(data, tmp_path):
   cfg = _config(data, tmp_path / 'run', save_checkpoints_steps=0,
                 save_checkpoints_secs=30, keep_checkpoint_max=2,
                 keep_checkpoint_every_n_hours=0.5, seed=11, deterministic=True)
-  run_config = train_lib.build_estimator(train_lib.preflight(cfg)).config
+  run_config = estimator_lib.build_estimator(plan_lib.preflight(cfg)).config
   assert run_config.save_checkpoints_secs == 30
   assert run_config.save_checkpoints_steps is None
   assert run_config.keep_checkpoint_max == 2

@@ -12,14 +12,15 @@ import re
 import numpy as np
 import pytest
 
-from conftest import write_image_records
+from conftest import image_config
+from conftest import write_image_data
 import tensorflow as tf
 import tf_slim as slim
 from tf_slim.nets import resnet_v1
 
-from estimator_pipeline import config
-from estimator_pipeline import train_lib
-from estimator_pipeline.errors import UserError
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline import train
+from estimator_pipeline.train import plan as plan_lib
 
 
 @pytest.fixture(scope='module')
@@ -45,29 +46,23 @@ def source_checkpoint(tmp_path_factory):
 
 @pytest.fixture
 def small_data(tmp_path):
-  data = tmp_path / 'data'
-  data.mkdir()
-  write_image_records(str(data / 'train-00000-of-00001.tfrecord'),
-                      [i % 3 for i in range(24)])
-  (data / 'labels.txt').write_text('0:red\n1:green\n2:blue\n')
-  return data
+  return write_image_data(tmp_path / 'data', train=(24,), validation=0,
+                          train_formats=('png',))
 
 
 def _config(data, model_dir, ckpt, **kw):
-  values = dict(model_dir=str(model_dir),
-                train_record_path=str(data / 'train-*.tfrecord'),
-                model_name='resnet_v1_50', image_size=32, num_steps=3, batch_size=4,
-                save_checkpoints_steps=3, log_every_steps=1, checkpoint_path=ckpt,
-                checkpoint_exclude_scopes='resnet_v1_50/logits',
-                scopes_to_freeze='resnet_v1_50/block1')
-  values.update(kw)
-  return config.Config(**values)
+  return image_config(data, model_dir, evaluate=False, **dict(dict(
+      model_name='resnet_v1_50', image_size=32, num_steps=3, batch_size=4,
+      save_checkpoints_steps=3, log_every_steps=1, learning_rate=0.01,
+      random_flip=True, checkpoint_path=ckpt,
+      checkpoint_exclude_scopes='resnet_v1_50/logits',
+      scopes_to_freeze='resnet_v1_50/block1'), **kw))
 
 
 def test_fine_tune_restores_all_but_head_and_keeps_frozen_scope(
     source_checkpoint, small_data, tmp_path, capfd):
   cfg = _config(small_data, tmp_path / 'run', source_checkpoint)
-  result = train_lib.run(cfg)
+  result = train.run(cfg)
   assert result.global_step == 3
   assert 'Warm-starting' in capfd.readouterr().err
   source = tf.train.load_checkpoint(source_checkpoint)
@@ -101,7 +96,7 @@ def test_head_of_another_shape_names_variable_and_both_shapes(
   cfg = _config(small_data, tmp_path / 'run', source_checkpoint,
                 checkpoint_exclude_scopes='', scopes_to_freeze='')
   with pytest.raises(UserError) as info:
-    train_lib.preflight(cfg)
+    plan_lib.preflight(cfg)
   message = str(info.value)
   assert re.search(r'variable resnet_v1_50/logits/\w+ has shape \[(1, 1, 2048, )?3\] '
                    r'in the model but \[(1, 1, 2048, )?10\] in --checkpoint_path=',
@@ -112,7 +107,7 @@ def test_head_of_another_shape_names_variable_and_both_shapes(
 def test_ignore_missing_vars_skips_and_lists(source_checkpoint, small_data, tmp_path):
   cfg = _config(small_data, tmp_path / 'run', source_checkpoint,
                 checkpoint_exclude_scopes='', ignore_missing_vars=True)
-  plan = train_lib.preflight(cfg)
+  plan = plan_lib.preflight(cfg)
   assert set(plan.skipped_vars) == {'resnet_v1_50/logits/weights',
                                     'resnet_v1_50/logits/biases'}
   assert 'resnet_v1_50/conv1/weights' in plan.warm_start_map
@@ -121,5 +116,5 @@ def test_ignore_missing_vars_skips_and_lists(source_checkpoint, small_data, tmp_
 def test_checkpoint_directory_is_accepted(source_checkpoint, small_data, tmp_path):
   import os  # pylint: disable=g-import-not-at-top
   cfg = _config(small_data, tmp_path / 'run', os.path.dirname(source_checkpoint))
-  plan = train_lib.preflight(cfg)
+  plan = plan_lib.preflight(cfg)
   assert plan.warm_start_checkpoint == source_checkpoint

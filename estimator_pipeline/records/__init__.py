@@ -3,8 +3,12 @@ r"""Converters that write TFRecords the pipeline reads, and their command line.
   python -m estimator_pipeline.records images --image_dir=photos/ --output_dir=data/ \
       --validation_fraction=0.1 --num_shards=4
 
-images.py: a folder of images, one sub-folder per class -> slim image records
-(train-00000-of-00004.tfrecord ..., validation-..., labels.txt). Each converter is a
-library function that tests and the demo call directly; __main__.py only maps flags
-onto it.
+What a record is lives in one format module per layout: image_format.py (slim's image
+records, labels.txt) and sequence_format.py (basenji's records, statistics.json,
+targets.txt), registered in format.py; dna.py is the one DNA codec. The converters
+write them: images.py (a folder of images, one sub-folder per class; its input side in
+image_files.py) and sequences.py (a genome, regions and coverage tracks; genome_files.py
+reads those, sequence_output.py writes the result). inspect.py reads records back and
+names every bad one. Each converter is a library function that tests and the demo call
+directly; __main__.py only maps flags onto it.
 """

@@ -13,11 +13,10 @@ Bad input is one `error: ...` line and exit status 2.
 """
 
 import functools
-import os
 import sys
 
 import estimator_pipeline  # First: applies the TF 2.15 compatibility fixes.
-from estimator_pipeline import console
+from estimator_pipeline.core import console
 
 console.quiet_imports()
 
@@ -26,10 +25,11 @@ from absl import app
 from absl import flags as absl_flags
 
 import flags
-from estimator_pipeline import errors
+from estimator_pipeline.core import errors
+from estimator_pipeline.core import files as files_lib
 from estimator_pipeline.records import images
-from estimator_pipeline.records import sequences
 from estimator_pipeline.records import inspect as inspect_lib
+from estimator_pipeline.records import sequences
 from flags import records as records_flags
 
 FLAGS = absl_flags.FLAGS
@@ -43,54 +43,30 @@ def _reject_positional(argv, example_flag='image_dir'):
                            '--%s=%s' % (argv[1], example_flag, argv[1]))
 
 
+# The flags each converter takes, named as the library function's arguments.
+_IMAGES_ARGS = ('image_dir', 'output_dir', 'validation_fraction', 'num_shards', 'seed',
+                'num_workers', 'overwrite')
+_SEQUENCES_ARGS = ('fasta', 'bed', 'coverage', 'output_dir', 'seq_length',
+                   'pool_width', 'crop_bp', 'sum_stat', 'clip', 'identifiers',
+                   'valid_chroms', 'test_chroms', 'seqs_per_tfr', 'overwrite')
+
+
+def _flag_values(names):
+  return {name: FLAGS[name].value for name in names}
+
+
 def _images_main(argv):
   _reject_positional(argv)
   console.quiet()
-  result = images.convert_image_folder(
-      FLAGS.image_dir,
-      FLAGS.output_dir,
-      validation_fraction=FLAGS.validation_fraction,
-      num_shards=FLAGS.num_shards,
-      seed=FLAGS.seed,
-      num_workers=FLAGS.num_workers,
-      overwrite=FLAGS.overwrite)
-  print(result.summary())
-
-
-def _run_images(argv):
-  records_flags.define_images_flags()
-  # So that --help lists them; flags defined in other modules only show in --helpfull.
-  absl_flags.adopt_module_key_flags(records_flags)
-  app.run(functools.partial(errors.run_main, _images_main), argv=argv,
-          flags_parser=flags.parse_or_exit)
+  print(images.convert_image_folder(**_flag_values(_IMAGES_ARGS)).summary())
 
 
 def _sequences_main(argv):
   _reject_positional(argv, 'fasta')
   console.quiet()
-  result = sequences.convert_sequences(
-      FLAGS.fasta,
-      FLAGS.bed,
-      FLAGS.coverage,
-      FLAGS.output_dir,
-      seq_length=FLAGS.seq_length,
-      pool_width=FLAGS.pool_width,
-      crop_bp=FLAGS.crop_bp,
-      sum_stat=FLAGS.sum_stat,
-      clip=FLAGS.clip or None,
-      identifiers=FLAGS.identifiers,
-      valid_chroms=FLAGS.valid_chroms,
-      test_chroms=FLAGS.test_chroms,
-      seqs_per_tfr=FLAGS.seqs_per_tfr,
-      overwrite=FLAGS.overwrite)
-  print(result.summary())
-
-
-def _run_sequences(argv):
-  records_flags.define_sequences_flags()
-  absl_flags.adopt_module_key_flags(records_flags)
-  app.run(functools.partial(errors.run_main, _sequences_main), argv=argv,
-          flags_parser=flags.parse_or_exit)
+  args = _flag_values(_SEQUENCES_ARGS)
+  args['clip'] = args['clip'] or None  # An empty --clip clips nothing.
+  print(sequences.convert_sequences(**args).summary())
 
 
 def _inspect_main(argv):
@@ -99,22 +75,15 @@ def _inspect_main(argv):
   if not patterns:
     raise errors.UserError("no records to inspect: pass a glob, e.g. %s inspect "
                            "'data/*.tfrecord'" % _PROG)
-  # Imported here: train_lib pulls in every model, which `images` does not need.
-  from estimator_pipeline import input_fn  # pylint: disable=g-import-not-at-top
-  from estimator_pipeline import train_lib  # pylint: disable=g-import-not-at-top
-  files = []
-  for pattern in patterns:
-    files.extend(input_fn.list_files(pattern, 'record glob'))
-  num_classes = FLAGS.num_classes or None
-  labels = os.path.join(os.path.dirname(files[0]), train_lib.LABELS_FILE)
-  if num_classes is None and os.path.exists(labels):
-    num_classes = len(train_lib.read_labels(labels))
+  files = sorted({f for pattern in patterns
+                  for f in files_lib.list_files(pattern, 'record glob')})
   if FLAGS.compression != 'auto':
     for path in files:
       inspect_lib.check_readable(path, FLAGS.compression,
                                  'pass --compression=auto or the right one')
-  report = inspect_lib.inspect_files(sorted(set(files)), FLAGS.layout, num_classes,
-                                     FLAGS.compression)
+  layout = FLAGS.layout or inspect_lib.detect_layout(files)
+  context = {'num_classes': FLAGS.num_classes} if FLAGS.num_classes else {}
+  report = inspect_lib.inspect_files(files, layout, FLAGS.compression, **context)
   print('\n'.join(report.lines()))
   sys.stdout.flush()
   error = report.error('re-create them, leave their files out, or train with '
@@ -123,22 +92,31 @@ def _inspect_main(argv):
     raise error
 
 
-def _run_inspect(argv):
-  records_flags.define_inspect_flags()
-  absl_flags.adopt_module_key_flags(records_flags)
-  app.run(functools.partial(errors.run_main, _inspect_main), argv=argv,
-          flags_parser=flags.parse_or_exit)
+def _runner(define_flags, main):
+  """The runner of a subcommand: defines its flags, parses them, runs main."""
+
+  def run(argv):
+    define_flags()
+    # So that --help lists them; flags defined in other modules only show in
+    # --helpfull.
+    absl_flags.adopt_module_key_flags(records_flags)
+    app.run(functools.partial(errors.run_main, main), argv=argv,
+            flags_parser=flags.parse_or_exit)
+
+  return run
 
 
 # name -> (what it converts, runner given [program name] + the subcommand's arguments).
 # A new converter is one entry here and one define_*_flags() in flags/records.py.
 _SUBCOMMANDS = {
     'images': ('a folder of images, one sub-folder per class -> image TFRecords',
-               _run_images),
+               _runner(records_flags.define_images_flags, _images_main)),
     'sequences': ('a genome FASTA, a BED of regions and bedGraph coverage tracks -> '
-                  'basenji TFRecords', _run_sequences),
-    'inspect': ('reads every record of GLOB; reports labels, sizes, formats and every '
-                'bad record by file and index', _run_inspect),
+                  'basenji TFRecords',
+                  _runner(records_flags.define_sequences_flags, _sequences_main)),
+    'inspect': ('reads every record of GLOB (image or basenji records); reports '
+                'counts, labels, sizes or lengths, and every bad record by file and '
+                'index', _runner(records_flags.define_inspect_flags, _inspect_main)),
 }
 
 

@@ -11,24 +11,24 @@ the wrong type, an image that does not decode. After a bad CRC the rest of an
 uncompressed file is still read (its framing is checked here in Python); a truncated
 file, a corrupt length header or a compressed stream ends at the bad record.
 
-A record layout (decoders.py) plugs in with a checker class in `CHECKERS`: it checks one
-serialized record and keeps the layout's statistics. `train.py --validate_data` runs
-the same inspection over the training and evaluation files before training, and
-preflight checks the first record of every file the same way.
+Each record layout's format module (records/*_format.py) brings the checker that
+judges one serialized record and sums up the good ones. `train.py --validate_data`
+runs the same inspection over the training and evaluation files before training,
+`--skip_corrupt_records` counts what it drops the same way, and preflight checks the
+first record of every file.
 """
 
-import collections
 import dataclasses
 import os
 import re
 import struct
-from typing import List, Optional
+from typing import List
 
 import tensorflow as tf
 
-from estimator_pipeline import decoders
-from estimator_pipeline.errors import UserError
-from estimator_pipeline.errors import short_tf_message
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.core.errors import short_tf_message
+from estimator_pipeline.records import format as format_lib
 
 # How many bad records a report lists; the count covers all of them.
 MAX_LISTED = 50
@@ -77,117 +77,23 @@ class FileSummary:
   compression: str = 'NONE'
 
 
-def _sniff(data):
-  if data.startswith(b'\xff\xd8\xff'):
-    return 'jpeg'
-  if data.startswith(b'\x89PNG\r\n\x1a\n'):
-    return 'png'
-  if data[:6] in (b'GIF87a', b'GIF89a'):
-    return 'gif'
-  if data.startswith(b'BM'):
-    return 'bmp'
-  return ''
-
-
-def _feature_kind(feature):
-  return feature.WhichOneof('kind')
-
-
-class ImageRecordChecker:
-  """Checks slim image records (decoders.ImageRecordDecoder's keys) one at a time."""
-
-  layout = 'image'
-
-  def __init__(self, num_classes=None):
-    self.num_classes = num_classes or None
-    self.labels = collections.Counter()
-    self.formats = collections.Counter()
-    self.sizes = collections.Counter()
-    self._keys = decoders.IMAGE_KEYS
-
-  def check(self, raw):
-    """One serialized record -> a problem sentence, or None if the record is good."""
-    try:
-      example = tf.train.Example.FromString(raw)
-    except Exception:  # pylint: disable=broad-except
-      # protobuf raises DecodeError, or RuntimeError from its C++ implementation.
-      return 'not a tf.train.Example (%d bytes starting %r)' % (len(raw), raw[:16])
-    feature = example.features.feature
-    encoded_key, label_key = self._keys['encoded'], self._keys['label']
-    missing = [k for k in (encoded_key, label_key) if k not in feature]
-    if missing:
-      return 'missing key %s (it holds %s)' % (' and '.join(missing),
-                                              ', '.join(sorted(feature)) or 'no key')
-    label_feature = feature[label_key]
-    if _feature_kind(label_feature) != 'int64_list':
-      values = getattr(label_feature, _feature_kind(label_feature) or 'bytes_list').value
-      return ('%s is %s %r, not an integer class id: write the class index (labels.txt '
-              'names it)' % (label_key, 'a string' if _feature_kind(label_feature) ==
-                             'bytes_list' else 'a float', list(values)[:1]))
-    if len(label_feature.int64_list.value) != 1:
-      return '%s holds %d values, not one' % (label_key,
-                                               len(label_feature.int64_list.value))
-    label = int(label_feature.int64_list.value[0])
-    if label < 0 or (self.num_classes and label >= self.num_classes):
-      return 'label %d is outside [0, %s)' % (label, self.num_classes or '...')
-    encoded_feature = feature[encoded_key]
-    if (_feature_kind(encoded_feature) != 'bytes_list' or
-        len(encoded_feature.bytes_list.value) != 1):
-      return '%s is not one bytes value' % encoded_key
-    data = encoded_feature.bytes_list.value[0]
-    kind = _sniff(data)
-    if not kind:
-      return ('%s is not an image (not JPEG, PNG, GIF or BMP; it starts %r)'
-              % (encoded_key, data[:16]))
-    try:
-      shape = tf.io.decode_image(data, channels=3, expand_animations=False).shape
-    except (tf.errors.OpError, ValueError) as e:
-      return 'the %s image in %s does not decode (%s)' % (kind.upper(), encoded_key,
-                                                          short_tf_message(e)[:120])
-    self.labels[label] += 1
-    self.formats[kind] += 1
-    self.sizes['%dx%d' % (int(shape[1]), int(shape[0]))] += 1
-    return None
-
-  def summary_lines(self):
-    lines = []
-    if self.labels:
-      lines.append('labels: %s' % ', '.join('%d: %d' % (k, v)
-                                             for k, v in sorted(self.labels.items())))
-      if self.num_classes:
-        empty = [c for c in range(self.num_classes) if not self.labels[c]]
-        if empty:
-          lines.append('classes without records: %s' % ', '.join(map(str, empty[:20])))
-    if self.formats:
-      lines.append('formats: %s' % ', '.join('%s %d' % kv
-                                              for kv in self.formats.most_common()))
-    if self.sizes:
-      top = self.sizes.most_common(5)
-      more = len(self.sizes) - len(top)
-      lines.append('sizes (width x height): %s%s' % (
-          ', '.join('%s %d' % kv for kv in top),
-          ' and %d other sizes' % more if more > 0 else ''))
-    return lines
-
-
-# layout name (decoders.py) -> checker class. A layout without a checker is inspected
-# for framing only.
-CHECKERS = {'image': ImageRecordChecker}
-
-
-def checker_for(layout, num_classes=None):
-  if layout not in CHECKERS:
-    raise UserError('no record checker for layout %r; known: %s'
-                    % (layout, ', '.join(sorted(CHECKERS))))
-  return CHECKERS[layout](num_classes=num_classes)
-
-
 def default_compression(layout):
-  """The compression the layout's decoder reads ('NONE' for slim image records)."""
-  try:
-    return decoders.get_decoder(layout).compression_type or 'NONE'
-  except ValueError:
-    return 'NONE'
+  """The compression a layout's records are written with ('NONE' for slim images)."""
+  return format_lib.get(layout).compression
+
+
+def detect_layout(files):
+  """The layout of the first record found in files, or a UserError saying why none."""
+  for path in files[:5]:
+    for compression in COMPRESSIONS:
+      ok, raw = _first_record(path, compression)
+      if ok and raw is not None:
+        found = format_lib.detect(raw)
+        if found is not None:
+          return found.name
+        break
+  raise UserError('cannot tell the record layout of %s (its first record is none of: '
+                  '%s): pass --layout.' % (files[0], ', '.join(format_lib.names())))
 
 
 def _tf_compression(name):
@@ -335,18 +241,20 @@ class Report:
         self.bad[0].text(), advice))
 
 
-def inspect_files(files, layout='image', num_classes=None, compression='auto',
-                  stop_at_first=False):
+def inspect_files(files, layout, compression='auto', stop_at_first=False,
+                  checker=None, **context):
   """Reads every record of files; returns a Report. Never raises for bad records.
 
   Args:
     files: record file paths.
-    layout: a key of CHECKERS ('image').
-    num_classes: labels must be in [0, num_classes); None checks only >= 0.
+    layout: a record layout ('image', 'sequence'; see records/format.py).
     compression: 'auto' (detect per file), or 'NONE', 'ZLIB', 'GZIP'.
     stop_at_first: return at the first bad record (to name it in an error).
+    checker: the RecordChecker to use; None asks the layout's format for one.
+    **context: what the format's checker takes, e.g. num_classes for images.
   """
-  checker = checker_for(layout, num_classes)
+  if checker is None:
+    checker = format_lib.get(layout).checker(files, **context)
   report = Report(layout=layout, files=[], bad=[], checker=checker)
   expected = default_compression(layout)
   for path in files:
@@ -368,22 +276,20 @@ def inspect_files(files, layout='image', num_classes=None, compression='auto',
   return report
 
 
-def first_bad_record(files, layout='image', num_classes=None, compression=None):
+def first_bad_record(files, layout, checker):
   """The first BadRecord of files (read as the layout's compression), or None."""
-  report = inspect_files(files, layout, num_classes,
-                         compression or default_compression(layout), stop_at_first=True)
+  report = inspect_files(files, layout, compression=default_compression(layout),
+                         stop_at_first=True, checker=checker)
   return report.bad[0] if report.bad else None
 
 
-def check_first_records(files, layout='image', num_classes=None, flag_name='',
-                        compression=None, fix=None):
+def check_first_records(files, layout, checker, flag_name='', fix=None):
   """Checks the framing and the first record of every file. Raises UserError.
 
   Cheap (one record per file), so preflight runs it on every run: it catches a file of
   the wrong kind or compression before anything is written, not hours into training.
   """
-  expected = compression or default_compression(layout)
-  checker = checker_for(layout, num_classes)
+  expected = default_compression(layout)
   empty = 0
   for path in files:
     check_readable(path, expected, fix)

@@ -31,7 +31,8 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from estimator_pipeline.errors import UserError
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.records import dna
 
 # name -> motif (forward strand). Neither is its own reverse complement, so a model
 # has to learn both orientations, as for real transcription factor sites.
@@ -54,13 +55,6 @@ FASTA_NAME = 'genome.fa'
 BED_NAME = 'regions.bed'
 MOTIFS_BED_NAME = 'motifs.bed'
 _FASTA_LINE = 60
-_COMPLEMENT = str.maketrans('ACGTacgtN', 'TGCAtgcaN')
-
-
-def reverse_complement(dna):
-  return dna.translate(_COMPLEMENT)[::-1]
-
-
 @dataclasses.dataclass(frozen=True)
 class SyntheticGenome:
   """Paths of what write_synthetic_genome wrote, and the truth behind it.
@@ -126,23 +120,7 @@ def write_synthetic_genome(output_dir,
   rng = np.random.RandomState(seed)
   os.makedirs(output_dir, exist_ok=True)
   names = ['chr%d' % (i + 1) for i in range(num_chroms)]
-  folds = {name: 'train' for name in names}
-  folds[names[-2]] = 'valid'
-  folds[names[-1]] = 'test'
-
-  sequences = {}
-  for name in names:
-    codes = rng.randint(0, 4, chrom_length)
-    dna = bytearray(np.frombuffer(b'ACGT', np.uint8)[codes].tobytes())
-    for _, motif in MOTIFS:
-      num_sites = rng.poisson(chrom_length / float(site_spacing))
-      starts = rng.randint(0, chrom_length - len(motif) + 1, num_sites)
-      strands = rng.randint(0, 2, num_sites)
-      for start, strand in zip(starts, strands):
-        site = motif if strand == 0 else reverse_complement(motif)
-        dna[start:start + len(motif)] = site.encode('ascii')
-    sequences[name] = dna.decode('ascii')
-
+  sequences = _plant_motifs(rng, names, chrom_length, site_spacing)
   paths = {
       'fasta': os.path.join(output_dir, FASTA_NAME),
       'bed': os.path.join(output_dir, BED_NAME),
@@ -151,60 +129,81 @@ def write_synthetic_genome(output_dir,
   with open(paths['fasta'], 'w') as f:
     for name in names:
       f.write('>%s synthetic chromosome, seed %d\n' % (name, seed))
-      dna = sequences[name]
-      for i in range(0, len(dna), _FASTA_LINE):
-        f.write(dna[i:i + _FASTA_LINE] + '\n')
+      for i in range(0, chrom_length, _FASTA_LINE):
+        f.write(sequences[name][i:i + _FASTA_LINE] + '\n')
+  num_regions = _write_regions(paths['bed'], names, chrom_length, seq_length,
+                               train_stride)
+  coverage = _write_tracks(output_dir, paths['motifs_bed'], sequences, rng, sigma,
+                           height, jitter)
+  return SyntheticGenome(
+      output_dir=output_dir, fasta=paths['fasta'], bed=paths['bed'],
+      coverage=tuple(coverage), motifs_bed=paths['motifs_bed'], motifs=dict(MOTIFS),
+      chrom_lengths={name: chrom_length for name in names}, seq_length=seq_length,
+      num_regions=num_regions)
 
+
+def _plant_motifs(rng, names, chrom_length, site_spacing):
+  """{name: random ACGT with each motif planted on both strands at random places}."""
+  sequences = {}
+  for name in names:
+    bases = bytearray(dna.text(rng.randint(0, 4, chrom_length)).encode('ascii'))
+    for _, motif in MOTIFS:
+      num_sites = rng.poisson(chrom_length / float(site_spacing))
+      starts = rng.randint(0, chrom_length - len(motif) + 1, num_sites)
+      strands = rng.randint(0, 2, num_sites)
+      for start, strand in zip(starts, strands):
+        site = motif if strand == 0 else dna.reverse_complement(motif)
+        bases[start:start + len(motif)] = site.encode('ascii')
+    sequences[name] = bases.decode('ascii')
+  return sequences
+
+
+def _write_regions(path, names, chrom_length, seq_length, train_stride):
+  """regions.bed: the last two chromosomes are valid and test, the rest train."""
+  folds = {name: 'train' for name in names}
+  folds[names[-2]] = 'valid'
+  folds[names[-1]] = 'test'
   num_regions = {'train': 0, 'valid': 0, 'test': 0}
-  with open(paths['bed'], 'w') as f:
+  with open(path, 'w') as f:
     for name in names:
       fold = folds[name]
       stride = train_stride if fold == 'train' else seq_length
       for start in range(0, chrom_length - seq_length + 1, stride):
         f.write('%s\t%d\t%d\t%s\n' % (name, start, start + seq_length, fold))
         num_regions[fold] += 1
+  return num_regions
 
+
+def _write_tracks(output_dir, motifs_bed, sequences, rng, sigma, height, jitter):
+  """One bedGraph per motif (a Gaussian bump on every site found) and motifs.bed."""
   radius = int(np.ceil(4 * sigma))
   offsets = np.arange(-radius, radius + 1)
   kernel = height * np.exp(-0.5 * (offsets / sigma) ** 2)
   coverage = []
-  with open(paths['motifs_bed'], 'w') as motifs_out:
-    for track, (motif_name, motif) in enumerate(MOTIFS):
+  with open(motifs_bed, 'w') as motifs_out:
+    for motif_name, motif in MOTIFS:
       path = os.path.join(output_dir, '%s.bedGraph' % motif_name)
       coverage.append(path)
       with open(path, 'w') as out:
         out.write('track type=bedGraph name=%s description="driven by %s"\n'
                   % (motif_name, motif))
-        for name in names:
-          sites = find_sites(sequences[name], motif)
-          impulses = np.zeros(chrom_length)
-          for start, strand in sites:
-            motifs_out.write('%s\t%d\t%d\t%s\t%s\n' % (name, start, start + len(motif),
-                                                       motif_name, strand))
-            center = start + len(motif) // 2
-            impulses[center] += max(0.0, 1.0 + jitter * rng.randn())
+        for name, bases in sequences.items():
+          impulses = np.zeros(len(bases))
+          for start, strand in find_sites(bases, motif):
+            motifs_out.write('%s\t%d\t%d\t%s\t%s\n' % (
+                name, start, start + len(motif), motif_name, strand))
+            impulses[start + len(motif) // 2] += max(0.0, 1.0 + jitter * rng.randn())
           signal = np.convolve(impulses, kernel, mode='same')
           _write_bedgraph_runs(out, name, np.round(signal, DECIMALS))
-      del track
-
-  return SyntheticGenome(
-      output_dir=output_dir,
-      fasta=paths['fasta'],
-      bed=paths['bed'],
-      coverage=tuple(coverage),
-      motifs_bed=paths['motifs_bed'],
-      motifs=dict(MOTIFS),
-      chrom_lengths={name: chrom_length for name in names},
-      seq_length=seq_length,
-      num_regions=num_regions)
+  return coverage
 
 
-def find_sites(dna, motif):
+def find_sites(bases, motif):
   """[(start, '+' or '-')] of every occurrence of motif on either strand, sorted."""
   sites = []
-  for site, strand in ((motif, '+'), (reverse_complement(motif), '-')):
+  for site, strand in ((motif, '+'), (dna.reverse_complement(motif), '-')):
     # A lookahead finds overlapping occurrences too.
-    sites.extend((m.start(), strand) for m in re.finditer('(?=%s)' % site, dna))
+    sites.extend((m.start(), strand) for m in re.finditer('(?=%s)' % site, bases))
   return sorted(sites)
 
 

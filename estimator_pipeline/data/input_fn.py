@@ -1,0 +1,128 @@
+"""Files -> tf.data: list, interleave, shuffle, parallel decode, batch, prefetch.
+
+`make_input_fn` returns the `input_fn` an Estimator calls; it never imports model code:
+the record layout's parse function arrives ready-made (data/parse.py), and the files
+as a list (core/files.py's list_files expands the flags' globs).
+
+  python -c "
+  import estimator_pipeline
+  from estimator_pipeline.core import files
+  from estimator_pipeline.data import input_fn, parse
+  fn = input_fn.make_input_fn(files.list_files('data/train-*'), is_training=True,
+      batch_size=8, **parse.image_parse_fns(is_training=True, num_classes=5,
+                                            family='vgg', image_size=224))
+  print(fn().element_spec)"
+"""
+
+import tensorflow as tf
+
+# With skip_bad_records, training features carry each record's running number here;
+# train/safety.py takes it out before the model sees the features and counts the gaps.
+RECORD_INDEX_KEY = 'pipeline/record_index'
+
+
+def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=None,
+                  shuffle_buffer_size=2048, num_parallel_reads=0, seed=None,
+                  default_input_context=None, skip_bad_records=False,
+                  batch_parse_fn=None):
+  """Builds an Estimator input_fn over TFRecord files.
+
+  Args:
+    files: the record files (core/files.py's list_files).
+    is_training: shuffle and repeat forever (training), or read every record exactly
+      once in file order with a short last batch (evaluation).
+    batch_size: the per-replica batch size.
+    parse_fn: serialized tf.Example -> (features, label); runs in parallel.
+    compression_type: None or 'ZLIB'/'GZIP', as the records were written.
+    shuffle_buffer_size: records held for shuffling when training.
+    num_parallel_reads: training files read at once; 0 reads up to 8.
+    seed: shuffle seed, for reproducible runs.
+    default_input_context: the split to use when the Estimator passes no
+      input_context (classic between-graph training; see train/strategies.py).
+    skip_bad_records: drop records parse_fn fails on (its label check included) and
+      the rest of a file after a corrupt or truncated record, instead of failing.
+      Training features then carry RECORD_INDEX_KEY so the drops can be counted.
+    batch_parse_fn: optional [B] serialized records -> (features, labels) of a batch,
+      equivalent to parse_fn on each record. When given (and skip_bad_records is off:
+      skipping needs record granularity), records are batched first and parsed a
+      batch per call, which spares tf.data's per-element cost when each record is
+      cheap to decode (small images).
+
+  Returns:
+    input_fn(params=None, input_context=None) -> tf.data.Dataset.
+  """
+  files = list(files)
+
+  def input_fn(params=None, input_context=None):
+    del params  # Everything is bound above; the Estimator's params are not needed.
+    dataset = _records(files, input_context or default_input_context, is_training,
+                       compression_type, num_parallel_reads, seed, skip_bad_records)
+    if is_training:
+      dataset = dataset.shuffle(shuffle_buffer_size, seed=seed,
+                                reshuffle_each_iteration=True)
+      dataset = dataset.repeat()
+    if batch_parse_fn is not None and not skip_bad_records:
+      # Batches are the parallel unit: several are parsed at once, each in one call.
+      dataset = dataset.batch(batch_size, drop_remainder=is_training)
+      dataset = dataset.map(batch_parse_fn, num_parallel_calls=tf.data.AUTOTUNE,
+                            deterministic=not is_training)
+      return dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = _parsed(dataset, parse_fn, is_training, skip_bad_records)
+    # A static batch dimension when training lets every layer see fixed shapes; an
+    # evaluation must not drop the last records.
+    dataset = dataset.batch(batch_size, drop_remainder=is_training)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+  return input_fn
+
+
+def _records(files, context, is_training, compression_type, num_parallel_reads, seed,
+             skip_bad_records):
+  """The serialized records of this input pipeline's share of files."""
+  pipelines = context.num_input_pipelines if context else 1
+  dataset = tf.data.Dataset.from_tensor_slices(files)
+
+  def read(f):
+    records = tf.data.TFRecordDataset(f, compression_type=compression_type)
+    if skip_bad_records:
+      # TFRecordDataset moves on to the next file after a DataLoss error, so this
+      # drops the rest of a corrupt file, not the whole run.
+      records = records.apply(tf.data.experimental.ignore_errors())
+    return records
+
+  if pipelines > 1 and len(files) < pipelines:
+    # Too few files to give every worker one: every worker reads all of them in one
+    # fixed order and keeps every n-th record, so each record has exactly one reader.
+    # (The order must not depend on timing, or the workers' picks would overlap.)
+    return dataset.flat_map(read).shard(pipelines, context.input_pipeline_id)
+  if pipelines > 1:
+    # Each worker reads its own files, so no record is read twice in an epoch.
+    dataset = dataset.shard(pipelines, context.input_pipeline_id)
+  if not is_training:
+    # Evaluation reads the files one after the other, so prediction i is record i.
+    return dataset.flat_map(read)
+  dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+  # Several files at once, taking whichever is ready: mixes the shards and hides slow
+  # reads. Decoding is parallel below either way.
+  return dataset.interleave(read, cycle_length=num_parallel_reads or min(len(files), 8),
+                            block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
+                            deterministic=False)
+
+
+def _parsed(dataset, parse_fn, is_training, skip_bad_records):
+  """Records -> (features, label) in parallel; with skip_bad_records, numbered and
+  without the records parse_fn fails on."""
+  if skip_bad_records and is_training:
+    # Numbered before parsing and parsed in order: a missing number downstream is a
+    # dropped record, so the drops can be counted exactly.
+    def parse_numbered(number, serialized):
+      features, label = parse_fn(serialized)
+      return dict(features, **{RECORD_INDEX_KEY: number}), label
+    dataset = dataset.enumerate().map(parse_numbered, num_parallel_calls=tf.data.AUTOTUNE,
+                                      deterministic=True)
+  else:
+    dataset = dataset.map(parse_fn, num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=not is_training)
+  if skip_bad_records:
+    dataset = dataset.apply(tf.data.experimental.ignore_errors())
+  return dataset

@@ -1,0 +1,166 @@
+"""SeqNN: basenji's sequence-to-coverage model, built from its JSON params file.
+
+  python train.py --model_name=seqnn --params_file=params.json --model_dir=runs/cage \
+      --train_record_path='data/tfrecords/train-*.tfr' \
+      --eval_record_path='data/tfrecords/valid-*.tfr'
+
+The `model` section of the params file is read as basenji's SeqNN reads it: the trunk
+blocks in order, basenji's final trunk activation, then the head block(s). Variables
+live under `trunk/<block>_<i>/...` and `head/<block>_<i>/...`, so
+--checkpoint_exclude_scopes=head warm-starts a new head on a trained trunk and
+--scopes_to_freeze=trunk keeps that trunk as it is.
+
+For serving, `serving_outputs` adds the one-hot signature, the optional test-time
+ensemble (reverse complement and shifts, averaged in the graph, as basenji's
+--rc --shifts) and the `saliency` signature (input x gradient for one target).
+"""
+
+import tensorflow as tf
+
+from estimator_pipeline.config import params as params_lib
+from estimator_pipeline.data import sequence_ops
+from estimator_pipeline.models import model
+from estimator_pipeline.models import spec
+from estimator_pipeline.models.seqnn import blocks
+from estimator_pipeline.models.seqnn import metrics
+
+v1 = tf.compat.v1
+
+PREDICTIONS = 'predictions'
+ONEHOT_SIGNATURE = 'onehot'
+SALIENCY_SIGNATURE = 'saliency'
+# Features the sequence serving receiver adds beside 'sequence' (the one-hot input).
+TEXT_FEATURE = 'sequence_text'
+TARGET_INDEX_FEATURE = 'target_index'
+
+
+def block_args(model_params, block):
+  """basenji's build_block: globals injected where the block takes them, then the
+  block's own keys (which win)."""
+  accepted, _ = params_lib.BLOCKS[block['name']]
+  globals_ = dict(model_params)
+  if globals_.get('batch_norm') and 'norm_type' not in globals_:
+    globals_['norm_type'] = 'batch'  # basenji's older global.
+  args = {k: globals_[k] for k in params_lib.GLOBAL_KEYS
+          if k in accepted and globals_.get(k)}
+  args.update({k: v for k, v in block.items() if k != 'name'})
+  return args
+
+
+def head_blocks(model_params):
+  head = model_params['head']
+  return head if isinstance(head, list) else [head]
+
+
+def build_network(model_params, x, is_training):
+  """[batch, L, 4] -> [batch, target_length, units], in variable scopes trunk/, head/."""
+  with v1.variable_scope('trunk'):
+    for i, block in enumerate(model_params['trunk']):
+      with v1.variable_scope('%s_%d' % (block['name'], i)):
+        x = blocks.build(block['name'], x, block_args(model_params, block),
+                               is_training=is_training)
+    # basenji's SeqNN ends its trunk with the global activation.
+    x = blocks.activate(x, model_params.get('activation', 'relu'))
+  with v1.variable_scope('head'):
+    for i, block in enumerate(head_blocks(model_params)):
+      with v1.variable_scope('%s_%d' % (block['name'], i)):
+        x = blocks.build(block['name'], x, block_args(model_params, block),
+                               is_training=is_training)
+  return x
+
+
+class FixedInputsPredictOutput(tf.estimator.export.PredictOutput):
+  """A predict signature with its own inputs instead of the receiver's.
+
+  The Estimator gives every signature the serving receiver's tensors; the one-hot and
+  saliency signatures take other tensors of the same graph.
+  """
+
+  def __init__(self, outputs, inputs):
+    super().__init__(outputs)
+    self._inputs = dict(inputs)
+
+  def as_signature_def(self, receiver_tensors):
+    del receiver_tensors
+    return super().as_signature_def(self._inputs)
+
+
+class SeqNN(model.Model):
+  """basenji's SeqNN behind the Model contract; num_classes is the number of targets."""
+
+  layout = 'sequence'
+
+  def __init__(self, is_training, num_classes=None, *, params, loss='poisson',
+               ensemble_rc=False, ensemble_shifts=(0,), target_names=None, **kwargs):
+    super().__init__(is_training, num_classes, **kwargs)
+    self.model_params = params
+    self.loss_name = loss
+    self.ensemble_rc = ensemble_rc
+    self.ensemble_shifts = tuple(ensemble_shifts) or (0,)
+    self.target_names = target_names
+
+  def preprocess(self, inputs):
+    return tf.cast(inputs['sequence'], tf.float32)
+
+  def predict(self, preprocessed_inputs):
+    net = tf.autograph.experimental.do_not_convert(build_network)
+    return {PREDICTIONS: net(self.model_params, preprocessed_inputs, self.is_training)}
+
+  def postprocess(self, prediction_dict):
+    return {PREDICTIONS: prediction_dict[PREDICTIONS]}
+
+  def loss(self, prediction_dict, groundtruth):
+    loss = metrics.LOSSES[self.loss_name](tf.cast(groundtruth, tf.float32),
+                                          prediction_dict[PREDICTIONS])
+    return {'loss': loss, '%s_loss' % self.loss_name: loss}
+
+  def accuracy(self, postprocessed_dict, groundtruth):
+    preds = postprocessed_dict[PREDICTIONS]
+    if self.loss_name == 'bce':
+      return metrics.binary_metrics(groundtruth, preds, self.target_names)
+    return metrics.regression_metrics(groundtruth, preds, self.target_names)
+
+  def ensemble_predictions(self, onehot):
+    """basenji's --rc --shifts: the mean prediction over shifted and reverse-complemented
+    copies of the input, each prediction flipped back along length."""
+    shifts = self.ensemble_shifts
+    max_shift = max(abs(s) for s in shifts)
+    preds = []
+    with v1.variable_scope(v1.get_variable_scope(), reuse=v1.AUTO_REUSE):
+      for shift in shifts:
+        shifted = sequence_ops.shift_sequence(onehot, shift, max_shift)
+        preds.append(build_network(self.model_params, shifted, False))
+        if self.ensemble_rc:
+          rc = sequence_ops.reverse_complement(shifted)
+          pred = build_network(self.model_params, rc, False)
+          preds.append(tf.reverse(pred, axis=[-2]))
+    return tf.add_n(preds) / float(len(preds))
+
+  def serving_outputs(self, features, outputs):
+    """-> (outputs, export_outputs) for PREDICT: serving_default, onehot, saliency."""
+    onehot = features['sequence']
+    if self.ensemble_rc or self.ensemble_shifts != (0,):
+      outputs = {PREDICTIONS: self.ensemble_predictions(onehot)}
+    preds = outputs[PREDICTIONS]
+    default = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
+    export_outputs = {
+        default: tf.estimator.export.PredictOutput(outputs),
+        ONEHOT_SIGNATURE: FixedInputsPredictOutput(outputs, {'sequence': onehot}),
+    }
+    if TEXT_FEATURE in features and TARGET_INDEX_FEATURE in features:
+      target_index = features[TARGET_INDEX_FEATURE]
+      # Sum over length of the chosen target's prediction, per example; examples do
+      # not interact at inference (batch norm uses its moving statistics), so one
+      # gradient of the batch sum gives every example's own gradient.
+      chosen = tf.gather(preds, tf.cast(target_index, tf.int32), axis=2, batch_dims=1)
+      gradient = tf.gradients(tf.reduce_sum(chosen), onehot)[0]
+      saliency = tf.identity(onehot * gradient, name='saliency')
+      export_outputs[SALIENCY_SIGNATURE] = FixedInputsPredictOutput(
+          {'saliency': saliency,
+           'scores': tf.reduce_sum(saliency, axis=-1, name='scores')},
+          {'sequence': features[TEXT_FEATURE], 'target_index': target_index})
+    return outputs, export_outputs
+
+
+SPECS = [spec.ModelSpec(name='seqnn', build=SeqNN, layout='sequence',
+                        head_scopes=('head',))]

@@ -1,0 +1,66 @@
+"""The serving input of sequence models (DNA text), and its warm-up requests.
+
+  dna_text  (default) `sequence`: string [N], DNA text of exactly the model's sequence
+            length (lower case and N accepted; N is all zeros, as in the records), so a
+            REST client sends `{"instances": ["ACGT..."]}`.
+
+The model adds its own signatures beside serving_default (models/seqnn/network.py:
+`onehot` takes float32 [N, L, 4] straight into the network, `saliency` takes the text
+and a `target_index`):
+
+  saved_model_cli show --dir runs/cage/export/best/<version> --all
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from estimator_pipeline import serving
+from estimator_pipeline.models.seqnn import network
+from estimator_pipeline.records import dna
+from estimator_pipeline.serving import warmup
+
+SEQUENCE_KEY = 'sequence'
+
+
+def make_sequence_receiver_fn(seq_length):
+  """serving_input_receiver_fn for sequence models: DNA text -> one-hot [N, L, 4].
+
+  The one-hot tensor is a placeholder with the text's encoding as its default, so the
+  model's `onehot` signature feeds float32 [batch, L, 4] directly; `target_index`
+  (int32 [batch], default 0) is read only by the `saliency` signature.
+  """
+
+  def serving_input_receiver_fn():
+    text = tf.compat.v1.placeholder(tf.string, [None], name=SEQUENCE_KEY)
+    onehot = tf.compat.v1.placeholder_with_default(
+        dna.tf_text_to_one_hot(text, seq_length), [None, seq_length, 4],
+        name='onehot')
+    target_index = tf.compat.v1.placeholder_with_default(
+        tf.zeros_like(tf.strings.length(text)), [None], name='target_index')
+    features = {SEQUENCE_KEY: onehot, network.TEXT_FEATURE: text,
+                network.TARGET_INDEX_FEATURE: target_index}
+    return tf.estimator.export.ServingInputReceiver(
+        features=features, receiver_tensors={SEQUENCE_KEY: text})
+
+  return serving_input_receiver_fn
+
+
+def sequence_requests(seq_length):
+  """PredictionLogs that warm serving_default up: a batch of seeded random DNA."""
+  rng = np.random.RandomState(0)
+  texts = [dna.text(rng.randint(0, 5, seq_length)) for _ in range(warmup.WARMUP_BATCH)]
+  return [warmup.predict_log({SEQUENCE_KEY: np.array(texts, dtype=object)})]
+
+
+def _receiver(spec, seq_length, **unused):
+  del spec
+  return make_sequence_receiver_fn(seq_length)
+
+
+def _warmup(spec, seq_length, **unused):
+  del spec
+  return sequence_requests(seq_length)
+
+
+serving.register(serving.ServingInput('sequence', 'dna_text', _receiver, _warmup,
+                                      default=True))

@@ -1,0 +1,188 @@
+r"""run(cfg, task): one task of a TF_CONFIG cluster, on the Estimator's own runtime.
+
+driver.run comes here when TF_CONFIG names a cluster. Every task runs the same
+command; what it does follows from its TF_CONFIG task:
+
+  chief      checks everything (as a single-process run does), writes config.json,
+             trains and writes checkpoints and summaries; without an evaluator in the
+             cluster it also evaluates the last checkpoint and writes the exports.
+  worker     trains; leaves model_dir to the chief.
+  ps         serves variables until it is stopped (ps tasks never end by themselves).
+  evaluator  waits for the chief's checkpoints, evaluates each new one (writing eval/
+             events) and runs the exporters; it ends after evaluating --num_steps.
+
+The whole job ends when the global step reaches --num_steps, the one stop condition
+distributed Estimator training has.
+
+  python -m estimator_pipeline.launch_local --num_workers=2 --num_ps=1 --evaluator -- \
+      --model_dir=runs/x --train_record_path='data/train-*' \
+      --eval_record_path='data/validation-*' --model_name=cifarnet \
+      --distribution=parameter_server --num_steps=200
+"""
+
+import os
+import time
+
+import tensorflow as tf
+from tensorflow.python.training import training_util  # pylint: disable=g-direct-tensorflow-import
+
+from estimator_pipeline.config import cluster as distribute
+from estimator_pipeline.core import console
+from estimator_pipeline.core import files
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.train import estimator as estimator_lib
+from estimator_pipeline.train import failures
+from estimator_pipeline.train import hooks
+from estimator_pipeline.train import local
+from estimator_pipeline.train import plan as plan_lib
+from estimator_pipeline.train import strategies
+from estimator_pipeline.train import summary
+
+
+class StepCounter(tf.compat.v1.train.SessionRunHook):
+  """Counts the steps this task ran and the last global step it saw.
+
+  With parameter servers the workers step independently; the count shows how the
+  steps were shared (a worker that joins late may run few or none).
+  """
+
+  def __init__(self):
+    self.steps = 0
+    self.global_step = None
+
+  def begin(self):
+    self._global_step = training_util._get_or_create_global_step_read()  # pylint: disable=protected-access
+
+  def before_run(self, run_context):
+    del run_context
+    return tf.compat.v1.train.SessionRunArgs(self._global_step)
+
+  def after_run(self, run_context, run_values):
+    del run_context
+    self.steps += 1
+    self.global_step = int(run_values.results) + 1
+
+
+def _no_eval_input():
+  # train_and_evaluate insists on an EvalSpec on every task; only an evaluator calls it.
+  raise UserError('--eval_record_path is empty, so there is nothing to evaluate.')
+
+
+def run(cfg, task):
+  """Runs this process as `task`; returns a summary.Result (None on a ps task)."""
+  start = time.time()
+  if task.type == distribute.PS:
+    cfg.validate()
+    console.line('%s: serving variables at %s until the cluster is stopped.'
+                 % (task.name, task.address()))
+    strategies.serve(task)
+    return None
+  if task.type == distribute.EVALUATOR and not cfg.eval_record_path:
+    raise UserError('this task is the evaluator in TF_CONFIG, but --eval_record_path is '
+                    'empty: pass the evaluation records, or drop the evaluator task.')
+  if cfg.early_stopping_patience:
+    # A distributed Estimator stops only at --num_steps (its one stop condition).
+    raise UserError('--early_stopping_patience needs a single-process run; a cluster '
+                    'trains to --num_steps: leave it at 0.')
+  # Before preflight: multi_worker_mirrored configures collective ops, which TensorFlow
+  # allows only before the first eager op (preflight reads records eagerly).
+  cfg.validate()
+  strategy = strategies.make_strategy(cfg.distribution, task)
+  plan = plan_lib.preflight(cfg, chief=task.is_chief)
+  plan.config = cfg = cfg.replace(num_classes=plan.num_classes,
+                                  image_size=plan.image_size)
+  _write_files(plan, task)
+  layout = strategies.layout(cfg.distribution, task, cfg.batch_size)
+  if task.type == distribute.EVALUATOR:
+    console.line(strategies.evaluator_note(cfg.model_dir))
+  else:
+    console.line(strategies.role_note(task))
+    console.line(layout.describe())
+  if strategy is not None:
+    console.line(strategies.device_note(strategy))
+  estimator = estimator_lib.build_estimator(plan, train_distribute=strategy)
+  train_input, eval_input = plan.task.input_fns(
+      plan, strategies.fallback_input_context(cfg.distribution, task))
+  counter = StepCounter()
+  progress = hooks.ProgressHook(cfg.num_steps, layout.examples_per_step,
+                                cfg.log_every_steps)
+  eval_metrics = None
+  try:
+    tf.estimator.train_and_evaluate(
+        estimator, estimator_lib.train_spec(plan, train_input, [progress, counter]),
+        estimator_lib.eval_spec(plan, eval_input or _no_eval_input,
+                                estimator_lib.make_exporters(plan)
+                                if _writes_exports(task) else [],
+                                throttle_secs=strategies.evaluator_poll_secs(task)))
+    if task.type == distribute.WORKER:
+      _remove_scratch(cfg.model_dir, task)
+    if task.is_chief and not task.has_evaluator:
+      eval_metrics = _chief_exports(plan, eval_input)
+  except tf.errors.OpError as e:
+    translated = failures.translate(e, plan)
+    if translated is None:
+      raise
+    raise translated from None
+  return _finish(cfg, task, eval_metrics, start, counter)
+
+
+def _writes_exports(task):
+  return (task.type == distribute.EVALUATOR or
+          (task.is_chief and not task.has_evaluator))
+
+
+def _write_files(plan, task):
+  """Only the chief writes into model_dir before training; the task that exports
+  ships what the exports need (the others never predict)."""
+  if task.is_chief:
+    plan.config.save()
+  if task.is_chief or _writes_exports(task):
+    for line in plan.task.write_run_files(plan, exports=_writes_exports(task)):
+      console.line(line)
+  if task.is_chief:
+    local.announce(plan)
+
+
+def _remove_scratch(model_dir, task):
+  # Under multi_worker_mirrored every worker must run the chief's save and summary
+  # ops (they hold collectives), so TensorFlow has the others write them to
+  # model_dir/tmp_worker_N. Left there they would show up as runs in TensorBoard.
+  scratch = os.path.join(model_dir, 'tmp_%s_%d' % (task.type, task.index))
+  if tf.io.gfile.isdir(scratch):
+    tf.io.gfile.rmtree(scratch)
+
+
+def _chief_exports(plan, eval_input):
+  """Without an evaluator the chief evaluates the last checkpoint and exports it."""
+  # The cluster is done; this Estimator must not join it again.
+  with strategies.without_tf_config():
+    estimator = estimator_lib.build_estimator(plan)
+  return estimator_lib.evaluate_and_export(estimator, plan, eval_input,
+                                           estimator_lib.make_exporters(plan))
+
+
+def _finish(cfg, task, eval_metrics, start, counter):
+  history = files.eval_history(cfg.model_dir)
+  latest = tf.train.latest_checkpoint(cfg.model_dir)
+  writes_exports = _writes_exports(task)
+  if task.type == distribute.EVALUATOR and history:
+    eval_metrics = dict(history[max(history)], global_step=max(history))
+  result = summary.Result(
+      model_dir=cfg.model_dir,
+      global_step=(counter.global_step if task.type == distribute.WORKER and
+                   counter.global_step is not None else
+                   files.checkpoint_step(latest)),
+      eval_metrics=dict(eval_metrics) if eval_metrics else None,
+      best_metrics=summary.best_metrics(cfg) if writes_exports else None,
+      best_metric=cfg.early_stopping_metric,
+      exports=(estimator_lib.newest_exports(cfg.model_dir) if writes_exports
+               else {'best': None, 'final': None}),
+      seconds=time.time() - start)
+  if task.type == distribute.EVALUATOR:
+    console.line('%s finished.' % task.name)
+  else:
+    console.line('%s finished: ran %d step(s) of this job%s.' % (
+        task.name, counter.steps, ', the last at global step %d' % counter.global_step
+        if counter.global_step is not None else ''))
+  summary.print_summary(result)
+  return result

@@ -1,0 +1,136 @@
+"""The one place that builds the Estimator, its specs and its exporters.
+
+Every path goes through here: the single-process run (local.py), each task of a
+cluster (cluster.py), an export without training (exporting.py) and the benchmarks.
+
+  python -c "
+  import estimator_pipeline
+  from estimator_pipeline import config
+  from estimator_pipeline.train import estimator, plan
+  p = plan.preflight(config.Config(model_dir='runs/x', model_name='cifarnet',
+                                   train_record_path='data/train-*'))
+  print(estimator.build_estimator(p).config.model_dir)"
+"""
+
+import os
+
+import tensorflow as tf
+from tensorflow_estimator.python.estimator import run_config as run_config_lib
+
+from estimator_pipeline.core import files
+from estimator_pipeline.models import loops
+from estimator_pipeline.models import model_fn as model_fn_lib
+from estimator_pipeline.models import optimization
+from estimator_pipeline.serving import exporters as exporters_lib
+from estimator_pipeline.train import early_stopping
+from estimator_pipeline.train import hooks
+
+EXPORT_DIR = 'export'
+
+
+def build_estimator(plan, training_chief_hooks=(), train_distribute=None):
+  """The Estimator of a Plan: its model_fn (with --steps_per_loop) and RunConfig."""
+  cfg = plan.config
+  fn = model_fn_lib.make_model_fn(
+      plan.spec, num_classes=plan.num_classes, model_params=plan.model_params,
+      train_options=optimization.TrainOptions.from_config(cfg),
+      training_chief_hooks=training_chief_hooks,
+      warm_start_checkpoint=plan.warm_start_checkpoint,
+      warm_start_map=plan.warm_start_map,
+      trainable_scopes=cfg.scopes('trainable_scopes'),
+      scopes_to_freeze=cfg.scopes('scopes_to_freeze'),
+      summarize_gradients=cfg.summarize_gradients)
+  fn = loops.make_looped_model_fn(fn, cfg.steps_per_loop, max_steps=cfg.num_steps,
+                                  every_steps=cfg.effective_save_checkpoints_steps)
+  run_config = tf.estimator.RunConfig(
+      model_dir=cfg.model_dir, tf_random_seed=cfg.seed,
+      save_checkpoints_steps=cfg.effective_save_checkpoints_steps,
+      save_checkpoints_secs=cfg.save_checkpoints_secs or None,
+      keep_checkpoint_max=cfg.keep_checkpoint_max,
+      keep_checkpoint_every_n_hours=cfg.keep_checkpoint_every_n_hours,
+      save_summary_steps=cfg.log_every_steps,
+      log_step_count_steps=cfg.log_every_steps,
+      # --deterministic runs independent ops on one inter-op thread, in a fixed order.
+      session_config=session_config(
+          1 if cfg.deterministic else cfg.inter_op_threads, cfg.intra_op_threads),
+      # Evaluation stays on one device, so every record counts exactly once.
+      train_distribute=train_distribute, eval_distribute=None)
+  return tf.estimator.Estimator(model_fn=fn, config=run_config)
+
+
+def session_config(inter_op_threads=0, intra_op_threads=0):
+  """The Estimator's default session config with the given thread counts, or None.
+
+  None (both 0) keeps the Estimator's own default and TensorFlow's choice of threads.
+  """
+  if not inter_op_threads and not intra_op_threads:
+    return None
+  config = run_config_lib.get_default_session_config()
+  config.inter_op_parallelism_threads = inter_op_threads
+  config.intra_op_parallelism_threads = intra_op_threads
+  return config
+
+
+def export_root(plan):
+  return os.path.join(plan.config.model_dir, EXPORT_DIR)
+
+
+def make_exporters(plan, keeper=None):
+  """What runs after each evaluation: the console line, the best checkpoint's keeper
+  (when early stopping judges), export/best and export/final."""
+  assets_extra = plan.task.export_assets(plan, export_root(plan))
+  found = [hooks.EvalReporter()]
+  if keeper:
+    found.append(early_stopping.BestCheckpointExporter(keeper))
+  return found + exporters_lib.make_exporters(
+      plan.task.serving_input_fn(plan), plan.config.exports_to_keep,
+      compare_fn=keeper.compare_fn if keeper else None, assets_extra=assets_extra)
+
+
+def export_final(estimator, plan, checkpoint=None):
+  """Writes a version under export/final from checkpoint (default: the latest)."""
+  root = export_root(plan)
+  exporter = exporters_lib.FinalExporter(
+      'final', plan.task.serving_input_fn(plan),
+      exports_to_keep=plan.config.exports_to_keep,
+      assets_extra=plan.task.export_assets(plan, root))
+  return exporter.export(estimator, os.path.join(root, 'final'),
+                         checkpoint or estimator.latest_checkpoint(), {}, True)
+
+
+def evaluate_and_export(estimator, plan, eval_input, exporters, eval_hooks=()):
+  """One evaluation of the latest checkpoint, then every exporter, as
+  train_and_evaluate does after its last evaluation. Without evaluation data, only
+  export/final. Returns the metrics (None without evaluation data)."""
+  if eval_input is None:
+    export_final(estimator, plan)
+    return None
+  checkpoint = estimator.latest_checkpoint()
+  metrics = estimator.evaluate(eval_input, steps=plan.config.eval_steps or None,
+                               checkpoint_path=checkpoint, hooks=list(eval_hooks))
+  for exporter in exporters:
+    exporter.export(estimator, os.path.join(export_root(plan), exporter.name),
+                    checkpoint, metrics, True)
+  return metrics
+
+
+def train_spec(plan, train_input, train_hooks, saving_listeners=()):
+  return tf.estimator.TrainSpec(train_input, max_steps=plan.config.num_steps,
+                                hooks=list(train_hooks),
+                                saving_listeners=list(saving_listeners))
+
+
+def eval_spec(plan, eval_input, exporters, eval_hooks=(), throttle_secs=None):
+  """By default evaluates after every checkpoint: train_and_evaluate's 600 s throttle
+  means a short job never evaluates."""
+  cfg = plan.config
+  return tf.estimator.EvalSpec(
+      eval_input, steps=cfg.eval_steps or None, exporters=exporters,
+      hooks=list(eval_hooks), start_delay_secs=0,
+      throttle_secs=cfg.throttle_secs if throttle_secs is None else throttle_secs)
+
+
+def newest_exports(model_dir):
+  """{'best': newest version dir or None, 'final': ...} of a model_dir."""
+  return {name: files.newest_version(os.path.join(model_dir, EXPORT_DIR, name))
+          for name in ('best', 'final')}

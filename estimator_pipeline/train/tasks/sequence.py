@@ -1,0 +1,215 @@
+"""The sequence task: basenji records, a params file, SeqNN and its DNA signatures.
+
+  python train.py --model_name=seqnn --params_file=params.json --model_dir=runs/cage \
+      --train_record_path='data/tfrecords/train-*.tfr' \
+      --eval_record_path='data/tfrecords/valid-*.tfr'
+
+Preflight reads the params file and the first record of the training and evaluation
+files, decides the record layout (statistics.json when present, else byte lengths and
+the params), builds the model's graph once to learn its target length and variables,
+and reports every mismatch as one line naming the file and both lengths. The records
+are the truth about the sequence length and the number of targets: a params file
+written for another data set is built for these records, and the console says so.
+"""
+
+import copy
+import dataclasses
+from typing import List, Optional, Tuple
+
+import tensorflow as tf
+
+from estimator_pipeline.config import controls
+from estimator_pipeline.config import params as params_lib
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.core.errors import short_tf_message
+from estimator_pipeline.data import parse
+from estimator_pipeline.records import sequence_format
+from estimator_pipeline.train.tasks import base
+
+
+@dataclasses.dataclass
+class SequenceData:
+  layout: sequence_format.SequenceLayout
+  params: dict  # the resolved params file (model section as built, train section)
+  augment_rc: bool
+  augment_shift: int
+  loss: str
+  target_names: Optional[Tuple[str, ...]] = None
+  notices: List[str] = dataclasses.field(default_factory=list)
+
+
+class SequenceTask(base.Task):
+  """Sequence-to-coverage regression (or bce classification) on basenji records."""
+
+  layout = 'sequence'
+
+  def prepare(self, plan):
+    cfg = plan.config
+    params = copy.deepcopy(params_lib.load(cfg.params_file))
+    layout, seq_length, seq_1hot, stats_path = _layout_from_records(
+        plan.train_files[0], params)
+    plan.data = data = _data(cfg, params, layout)
+    plan.image_size = 0
+    if params['model']['seq_length'] != seq_length:
+      data.notices.append(
+          '%s: seq_length %d, but the records hold %d bp; the model is built for %d '
+          '(its convolutions take any length).' % (
+              cfg.params_file, params['model']['seq_length'], seq_length, seq_length))
+      params['model']['seq_length'] = seq_length
+    plan.num_classes = 1
+    (target_length, units), _ = self._build(plan)
+    if layout is None:
+      data.layout = _layout_from_bins(plan.train_files[0], cfg.params_file,
+                                      seq_length, seq_1hot, target_length)
+    elif layout.target_length != target_length:
+      raise UserError(
+          '--params_file=%s predicts %d bins for %d bp, but %s says target_length %d: '
+          'change the pooling or cropping in the params to match the records.'
+          % (cfg.params_file, target_length, seq_length, stats_path,
+             layout.target_length))
+    plan.num_classes = num_targets = data.layout.num_targets
+    if cfg.num_classes and cfg.num_classes != num_targets:
+      raise UserError('--num_classes=%d, but the records hold %d targets: leave '
+                      '--num_classes at 0 for sequence models.'
+                      % (cfg.num_classes, num_targets))
+    if units != num_targets:
+      _fit_head(cfg.params_file, params['model'], units, num_targets, data.notices)
+    _, (plan.variables, plan.trainable) = self._build(plan)
+    for eval_file in (plan.eval_files or [])[:1]:
+      sequence_format.check_record(
+          data.layout, sequence_format.inspect_record(eval_file),
+          'the training records (%s)' % plan.train_files[0])
+    names = sequence_format.target_names(plan.train_files[0])
+    data.target_names = names if names and len(names) == num_targets else None
+
+  def _build(self, plan):
+    """((target_length, units), (variables, trainable)) on [1, L, 4]."""
+    plan.model_params = self.model_params(plan)
+    seq_length = plan.data.params['model']['seq_length']
+    with tf.Graph().as_default():
+      sequence = tf.compat.v1.placeholder(tf.float32, [1, seq_length, 4])
+      try:
+        model = plan.spec.build(is_training=True, num_classes=plan.num_classes,
+                                **plan.model_params)
+        preds = model.predict(model.preprocess({'sequence': sequence}))['predictions']
+      except (ValueError, TypeError) as e:
+        raise UserError('--params_file: the model cannot be built for %d bp (%s).'
+                        % (seq_length, short_tf_message(e)))
+      if preds.shape.rank != 3:
+        raise UserError('--params_file: the head gives predictions of shape %s; a '
+                        'sequence model must give [batch, length, targets].'
+                        % preds.shape.as_list())
+      variables = {v.op.name: v.shape.as_list()
+                   for v in tf.compat.v1.global_variables()}
+      trainable = {v.op.name for v in tf.compat.v1.trainable_variables()}
+    return (int(preds.shape[1]), int(preds.shape[2])), (variables, trainable)
+
+  def prepare_export(self, plan, model_dir, scratch):
+    del scratch
+    cfg = plan.config
+    params = params_lib.load_resolved(model_dir)
+    if params is None:
+      raise UserError('--model_dir=%s holds no %s: train it with this version of the '
+                      'pipeline, or re-run train.py once to write it.'
+                      % (model_dir, params_lib.PARAMS_FILE))
+    layout = sequence_format.SequenceLayout(
+        seq_length=params['model']['seq_length'], seq_1hot=False, target_length=0,
+        num_targets=cfg.num_classes, target_bytes=True)
+    plan.data = _data(cfg, params, layout)
+    plan.num_classes, plan.image_size = cfg.num_classes, 0
+
+  def model_params(self, plan):
+    cfg, data = plan.config, plan.data
+    return {'params': data.params['model'], 'loss': data.loss,
+            'ensemble_rc': cfg.ensemble_rc,
+            'ensemble_shifts': controls.parse_shifts(cfg.ensemble_shifts),
+            'target_names': data.target_names}
+
+  def example_inputs(self, plan):
+    lay = plan.data.layout
+    return ({'sequence': tf.compat.v1.placeholder(tf.float32,
+                                                  [1, lay.seq_length, 4])},
+            tf.compat.v1.placeholder(tf.float32,
+                                     [1, lay.target_length, lay.num_targets]))
+
+  def parse_fns(self, plan, is_training):
+    data = plan.data
+    if not is_training:
+      return {'parse_fn': parse.make_sequence_parse_fn(data.layout, is_training=False)}
+    return {'parse_fn': parse.make_sequence_parse_fn(
+        data.layout, is_training=True, augment_rc=data.augment_rc,
+        augment_shift=data.augment_shift, seed=plan.config.seed)}
+
+  def record_checker(self, plan):
+    return self.record_format.checker(layout=plan.data.layout)
+
+  def serving_params(self, plan):
+    return {'seq_length': plan.data.layout.seq_length}
+
+  def write_run_files(self, plan, exports):
+    del exports
+    params_lib.save(plan.data.params, plan.config.model_dir)
+    return ['note: ' + notice for notice in plan.data.notices]
+
+
+def _data(cfg, params, layout):
+  model = params['model']
+  return SequenceData(
+      layout=layout, params=params, loss=params.setdefault('train', {}).get(
+          'loss', 'poisson'),
+      augment_rc=bool(model.get('augment_rc', False)),
+      augment_shift=_augment_shift(model.get('augment_shift', 0), cfg.params_file))
+
+
+def _layout_from_records(record_file, params):
+  """(layout from statistics.json or None, seq_length, one-hot bytes, its path)."""
+  shape = sequence_format.inspect_record(record_file)
+  stats_path, stats = sequence_format.read_statistics(record_file)
+  if stats is not None:
+    layout = sequence_format.layout_from_statistics(stats_path, stats, shape)
+    return layout, layout.seq_length, layout.seq_1hot, stats_path
+  candidates = sequence_format.sequence_candidates(shape)
+  chosen = [c for c in candidates
+            if c[0] == params['model']['seq_length']] or candidates[:1]
+  return None, chosen[0][0], chosen[0][1], None
+
+
+def _layout_from_bins(record_file, params_file, seq_length, seq_1hot, target_length):
+  """The layout of records without statistics.json, from the model's bins."""
+  shape = sequence_format.inspect_record(record_file)
+  if target_length <= 0 or shape.target_values % target_length:
+    raise UserError(
+        '%s: target holds %d values, which is not a multiple of the %d bins the '
+        'model predicts for %d bp (--params_file=%s): check the pooling in the '
+        'params against the records.' % (shape.path, shape.target_values,
+                                         target_length, seq_length, params_file))
+  return sequence_format.SequenceLayout(
+      seq_length=seq_length, seq_1hot=seq_1hot, target_length=target_length,
+      num_targets=shape.target_values // target_length,
+      target_bytes=shape.target_bytes)
+
+
+def _fit_head(params_file, model, units, num_targets, notices):
+  """Sets the head's last units to the records' number of targets, or refuses."""
+  head = model['head'] if isinstance(model['head'], list) else [model['head']]
+  block = next((b for b in reversed(head) if 'units' in b), None)
+  if block is None:
+    raise UserError('%s head gives %d outputs per bin, but the records hold %d '
+                    'targets: end the head with a final block of units=%d.'
+                    % (params_file, units, num_targets, num_targets))
+  notices.append('%s: head %s units %d, but the records hold %d targets; the head '
+                 'is built with %d.' % (params_file, block['name'], units,
+                                        num_targets, num_targets))
+  block['units'] = num_targets
+
+
+def _augment_shift(value, path):
+  if isinstance(value, list):  # newer basenji lists the shifts themselves
+    value = max(abs(int(v)) for v in value) if value else 0
+  if not isinstance(value, int) or value < 0:
+    raise UserError('%s model: augment_shift=%r must be a non-negative integer.'
+                    % (path, value))
+  return value
+
+
+TASK = SequenceTask()
