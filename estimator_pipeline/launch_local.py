@@ -6,10 +6,11 @@ r"""Runs a whole TF_CONFIG cluster as processes on this machine (train/launcher.
       --distribution=parameter_server --num_steps=200
 
 Everything after `--` goes to every task's `python train.py`; `--help` lists the
-launcher's own flags.
+launcher's own flags. Ctrl-C or SIGTERM stops every task (SIGINT, then SIGTERM after
+--grace_secs, then SIGKILL) and exits 130 or 143; a model_dir another run trains is
+refused before anything starts.
 """
 
-import signal
 import sys
 
 from absl import app
@@ -22,11 +23,6 @@ from estimator_pipeline.train import launcher
 from flags import launch as launch_flags
 
 
-def _interrupt(signum, frame):
-  del signum, frame
-  raise KeyboardInterrupt()
-
-
 def _main(argv):
   flag_values = absl_flags.FLAGS
   train_args = argv[1:]
@@ -35,8 +31,6 @@ def _main(argv):
   if not train_args:
     raise UserError('no train.py flags: put them after "--", e.g. '
                     '`... --evaluator -- --model_dir=runs/x --train_record_path=...`.')
-  # SIGTERM (a scheduler, `kill`) stops the cluster as Ctrl-C does.
-  signal.signal(signal.SIGTERM, _interrupt)
   return launcher.launch(train_args, num_workers=flag_values.num_workers,
                          num_ps=flag_values.num_ps, evaluator=flag_values.evaluator,
                          log_dir=flag_values.log_dir or None,

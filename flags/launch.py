@@ -26,4 +26,5 @@ def define_launch_flags():
   define_own(absl_flags.DEFINE_string, 'script', '',
              'The training script every task runs; empty runs this repository\'s train.py.')
   define_own(absl_flags.DEFINE_float, 'grace_secs', launcher.DEFAULT_GRACE_SECS,
-             'Seconds a task has to end after SIGTERM before it is killed.')
+             'Seconds each task has to end after SIGINT before it gets SIGTERM, and '
+             'again after SIGTERM before it gets SIGKILL, when the cluster is stopped.')

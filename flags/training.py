@@ -86,3 +86,6 @@ def define_training_flags():
               'or parameter_server (asynchronous, variables on the ps tasks in '
               'TF_CONFIG); --batch_size is per replica. See BUILD.md, "Several '
               'machines".')
+  define('ps_timeout_secs', 'A parameter-server task stops serving (and exits) once no '
+         'chief or worker of its TF_CONFIG cluster has answered for this many seconds; '
+         'it exits at once when they are gone and the job reached --num_steps.')

@@ -11,27 +11,62 @@ nothing but the values:
   # UserError: --warmup_steps=5000 is not shorter than training (--num_steps=1000) ...
 """
 
+import dataclasses
 import math
 
 from estimator_pipeline.config import cluster
 from estimator_pipeline.config import controls
 from estimator_pipeline.core.errors import UserError
 
-# Count flags that must be positive, and those where 0 means "the default".
-_POSITIVE = ('batch_size', 'num_steps', 'log_every_steps', 'keep_checkpoint_max',
-             'exports_to_keep', 'steps_per_loop')
-_NON_NEGATIVE = ('num_classes', 'image_size', 'eval_steps', 'decay_steps',
-                 'save_checkpoints_steps', 'eval_batch_size', 'shuffle_buffer_size',
-                 'num_parallel_reads', 'inter_op_threads', 'intra_op_threads',
-                 'data_threads')
+# The smallest value of each count flag, and what that bound means. A count field not
+# named here must be >= 0; a field may also say its own with
+# dataclasses.field(metadata={'minimum': ...}).
+_COUNT_MINIMUM = {
+    'batch_size': (1, ''), 'num_steps': (1, ''), 'log_every_steps': (1, ''),
+    'keep_checkpoint_max': (1, ''), 'exports_to_keep': (1, ''),
+    'steps_per_loop': (1, ''), 'ps_timeout_secs': (1, ''),
+    'grad_accum_steps': (1, ' (1 updates after every batch)'),
+}
+# What 0 means, for the count flags where it is not simply none.
+_ZERO_MEANS = dict.fromkeys(
+    ('num_classes', 'image_size', 'eval_steps', 'decay_steps', 'save_checkpoints_steps',
+     'eval_batch_size', 'shuffle_buffer_size', 'num_parallel_reads', 'inter_op_threads',
+     'intra_op_threads', 'data_threads'), ' (0 means the default)')
+_ZERO_MEANS.update(dict.fromkeys(
+    ('warmup_steps', 'save_checkpoints_secs', 'eval_every_steps', 'throttle_secs',
+     'early_stopping_patience'), ' (0 turns it off)'))
 
 
 def validate(cfg):
   """Checks every flag of a Config. Raises UserError naming the first bad one."""
+  _check_numbers(cfg)
   _check_basics(cfg)
   _check_controls(cfg)
   controls.parse_profile_steps(cfg.profile_steps, cfg.num_steps)
   controls.parse_shifts(cfg.ensemble_shifts)
+
+
+def _check_numbers(cfg):
+  """Every float field finite, every count field in its range: read from the fields
+  themselves, so a field added later is checked without being named here."""
+  for field in dataclasses.fields(cfg):
+    value = getattr(cfg, field.name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      continue
+    if isinstance(value, float) or field.type is float:
+      if not math.isfinite(value):
+        raise UserError('--%s=%s is not a finite number: pass a number (its default '
+                        'is %s).' % (field.name, value, field.default))
+      continue
+    minimum, note = _COUNT_MINIMUM.get(
+        field.name, (field.metadata.get('minimum', 0), ''))
+    if value >= minimum:
+      continue
+    if minimum == 1 and not note:
+      raise UserError('--%s=%s must be positive.' % (field.name, value))
+    if minimum == 0:
+      note = _ZERO_MEANS.get(field.name, '')
+    raise UserError('--%s=%s must be >= %d%s.' % (field.name, value, minimum, note))
 
 
 def _check_basics(cfg):
@@ -42,13 +77,6 @@ def _check_basics(cfg):
   if not cfg.train_record_path:
     raise UserError('--train_record_path is empty: pass a glob or comma list of '
                     "TFRecord files, e.g. --train_record_path='data/train-*'.")
-  for name in _POSITIVE:
-    if getattr(cfg, name) <= 0:
-      raise UserError('--%s=%s must be positive.' % (name, getattr(cfg, name)))
-  for name in _NON_NEGATIVE:
-    if getattr(cfg, name) < 0:
-      raise UserError('--%s=%s must be >= 0 (0 means the default).'
-                      % (name, getattr(cfg, name)))
   if cfg.clip_gradient_norm < 0:
     raise UserError('--clip_gradient_norm=%s must be >= 0 (0 does not clip).'
                     % cfg.clip_gradient_norm)
@@ -85,13 +113,6 @@ def _check_controls(cfg):
   if schedule not in controls.LR_SCHEDULES:
     _fail('--lr_schedule=%s is not known; known: %s.' % (
         cfg.lr_schedule, ', '.join(controls.LR_SCHEDULE_CHOICES)))
-  for name in ('warmup_steps', 'save_checkpoints_secs', 'eval_every_steps',
-               'throttle_secs', 'early_stopping_patience'):
-    if getattr(cfg, name) < 0:
-      _fail('--%s=%s must be >= 0 (0 turns it off).' % (name, getattr(cfg, name)))
-  if cfg.grad_accum_steps < 1:
-    _fail('--grad_accum_steps=%s must be >= 1 (1 updates after every batch).'
-          % cfg.grad_accum_steps)
   if cfg.keep_checkpoint_every_n_hours <= 0:
     _fail('--keep_checkpoint_every_n_hours=%s must be positive.'
           % cfg.keep_checkpoint_every_n_hours)

@@ -97,6 +97,9 @@ class Config:
   early_stopping_mode: str = 'auto'
   # One of cluster.DISTRIBUTIONS; the cluster itself comes from TF_CONFIG.
   distribution: str = 'none'
+  # A ps task stops serving once no chief or worker of its cluster has answered for
+  # this long (train/strategies.py serve); at once when the job reached num_steps.
+  ps_timeout_secs: int = 600
 
   # Export.
   exports_to_keep: int = 5

@@ -14,17 +14,52 @@ as a list (core/files.py's list_files expands the flags' globs).
   print(fn().element_spec)"
 """
 
+import threading
+
 import tensorflow as tf
 
-# With skip_bad_records, training features carry each record's running number here;
+from estimator_pipeline.records import inspect as inspect_lib
+
+# With skip_bad_records, features carry each record's running number here;
 # train/safety.py takes it out before the model sees the features and counts the gaps.
 RECORD_INDEX_KEY = 'pipeline/record_index'
+
+
+class RecordTally:
+  """What the reader of one input_fn passed with skip_bad_records (thread-safe).
+
+  positions: every record it read, good or bad (a bad CRC, a truncated last record,
+  the point where a file's framing broke: one each). unreadable: {file: where reading
+  stopped and why} for the files whose rest could not be read as records.
+  """
+
+  def __init__(self):
+    self._lock = threading.Lock()
+    self.positions = 0
+    self.unreadable = {}
+
+  def count(self, path, index, problem):
+    with self._lock:
+      self.positions += 1
+      if problem is not None and not problem.startswith('bad CRC'):
+        self.unreadable[path] = 'record %d: %s' % (index, problem)
+
+
+def _salvaged(path, compression, tally):
+  """The records of one file as records inspect reads them: past a bad CRC the framing
+  is followed on; each bad record or break becomes b'' (parsing drops it, and the
+  count sees it)."""
+  path = path.decode() if isinstance(path, bytes) else path
+  for index, raw, problem in inspect_lib.iter_records(path, compression):
+    if tally is not None:
+      tally.count(path, index, problem)
+    yield b'' if raw is None else raw
 
 
 def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=None,
                   shuffle_buffer_size=2048, num_parallel_reads=0, seed=None,
                   default_input_context=None, skip_bad_records=False,
-                  batch_parse_fn=None):
+                  batch_parse_fn=None, tally=None):
   """Builds an Estimator input_fn over TFRecord files.
 
   Args:
@@ -39,9 +74,12 @@ def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=
     seed: shuffle seed, for reproducible runs.
     default_input_context: the split to use when the Estimator passes no
       input_context (classic between-graph training; see train/strategies.py).
-    skip_bad_records: drop records parse_fn fails on (its label check included) and
-      the rest of a file after a corrupt or truncated record, instead of failing.
-      Training features then carry RECORD_INDEX_KEY so the drops can be counted.
+    skip_bad_records: drop records parse_fn fails on (its label check included),
+      records with a bad CRC (reading goes on after them), and the point where a
+      file's framing breaks (a truncated file, a corrupt length header: the rest of
+      that file cannot be read), instead of failing. Features then carry
+      RECORD_INDEX_KEY so the drops can be counted.
+    tally: with skip_bad_records, a RecordTally the reader counts into.
     batch_parse_fn: optional [B] serialized records -> (features, labels) of a batch,
       equivalent to parse_fn on each record. When given (and skip_bad_records is off:
       skipping needs record granularity), records are batched first and parsed a
@@ -56,7 +94,8 @@ def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=
   def input_fn(params=None, input_context=None):
     del params  # Everything is bound above; the Estimator's params are not needed.
     dataset = _records(files, input_context or default_input_context, is_training,
-                       compression_type, num_parallel_reads, seed, skip_bad_records)
+                       compression_type, num_parallel_reads, seed,
+                       skip_bad_records and (tally or RecordTally()))
     if is_training:
       dataset = dataset.shuffle(shuffle_buffer_size, seed=seed,
                                 reshuffle_each_iteration=True)
@@ -77,18 +116,23 @@ def make_input_fn(files, *, is_training, batch_size, parse_fn, compression_type=
 
 
 def _records(files, context, is_training, compression_type, num_parallel_reads, seed,
-             skip_bad_records):
-  """The serialized records of this input pipeline's share of files."""
+             salvage):
+  """The serialized records of this input pipeline's share of files.
+
+  salvage: a RecordTally to read past bad records and count into (skip_bad_records),
+  or False for TensorFlow's reader, which stops at the first one.
+  """
   pipelines = context.num_input_pipelines if context else 1
   dataset = tf.data.Dataset.from_tensor_slices(files)
 
   def read(f):
-    records = tf.data.TFRecordDataset(f, compression_type=compression_type)
-    if skip_bad_records:
-      # TFRecordDataset moves on to the next file after a DataLoss error, so this
-      # drops the rest of a corrupt file, not the whole run.
-      records = records.apply(tf.data.experimental.ignore_errors())
-    return records
+    if not salvage:
+      return tf.data.TFRecordDataset(f, compression_type=compression_type)
+    # TensorFlow's reader gives up on a file at its first bad record; records inspect
+    # reads on past a bad CRC, and names where a file cannot be read further.
+    return tf.data.Dataset.from_generator(
+        lambda path: _salvaged(path, compression_type or 'NONE', salvage), args=(f,),
+        output_signature=tf.TensorSpec([], tf.string))
 
   if pipelines > 1 and len(files) < pipelines:
     # Too few files to give every worker one: every worker reads all of them in one
@@ -112,7 +156,7 @@ def _records(files, context, is_training, compression_type, num_parallel_reads, 
 def _parsed(dataset, parse_fn, is_training, skip_bad_records):
   """Records -> (features, label) in parallel; with skip_bad_records, numbered and
   without the records parse_fn fails on."""
-  if skip_bad_records and is_training:
+  if skip_bad_records:
     # Numbered before parsing and parsed in order: a missing number downstream is a
     # dropped record, so the drops can be counted exactly.
     def parse_numbered(number, serialized):

@@ -7,7 +7,8 @@ command; what it does follows from its TF_CONFIG task:
              trains and writes checkpoints and summaries; without an evaluator in the
              cluster it also evaluates the last checkpoint and writes the exports.
   worker     trains; leaves model_dir to the chief.
-  ps         serves variables until it is stopped (ps tasks never end by themselves).
+  ps         serves variables until the chief and the workers are gone: at once when
+             the job reached --num_steps, after --ps_timeout_secs otherwise.
   evaluator  waits for the chief's checkpoints, evaluates each new one (writing eval/
              events) and runs the exporters; it ends after evaluating --num_steps.
 
@@ -20,6 +21,7 @@ distributed Estimator training has.
       --distribution=parameter_server --num_steps=200
 """
 
+import contextlib
 import os
 import time
 
@@ -34,7 +36,11 @@ from estimator_pipeline.train import estimator as estimator_lib
 from estimator_pipeline.train import failures
 from estimator_pipeline.train import hooks
 from estimator_pipeline.train import local
+from estimator_pipeline.train import lock as lock_lib
 from estimator_pipeline.train import plan as plan_lib
+from estimator_pipeline.train import processes
+from estimator_pipeline.train import safety
+from estimator_pipeline.train import skips as skips_lib
 from estimator_pipeline.train import strategies
 from estimator_pipeline.train import summary
 
@@ -71,11 +77,18 @@ def _no_eval_input():
 def run(cfg, task):
   """Runs this process as `task`; returns a summary.Result (None on a ps task)."""
   start = time.time()
+  processes.watch_launcher()  # Started by launch_local: end with it.
+  cfg.validate()
+  if not task.is_chief:
+    # The chief takes the lock below; the others only join a model_dir it holds (or
+    # nobody does yet).
+    lock_lib.check_cluster(cfg.model_dir, task.cluster)
   if task.type == distribute.PS:
-    cfg.validate()
-    console.line('%s: serving variables at %s until the cluster is stopped.'
-                 % (task.name, task.address()))
-    strategies.serve(task)
+    console.line('%s: serving variables at %s until the chief and the workers are '
+                 'done.' % (task.name, task.address()))
+    with safety.StopSignals(saving=False) as signals:
+      console.line(strategies.serve(task, cfg.model_dir, cfg.num_steps,
+                                    cfg.ps_timeout_secs, signals))
     return None
   if task.type == distribute.EVALUATOR and not cfg.eval_record_path:
     raise UserError('this task is the evaluator in TF_CONFIG, but --eval_record_path is '
@@ -86,11 +99,21 @@ def run(cfg, task):
                     'trains to --num_steps: leave it at 0.')
   # Before preflight: multi_worker_mirrored configures collective ops, which TensorFlow
   # allows only before the first eager op (preflight reads records eagerly).
-  cfg.validate()
   strategy = strategies.make_strategy(cfg.distribution, task)
   plan = plan_lib.preflight(cfg, chief=task.is_chief)
-  plan.config = cfg = cfg.replace(num_classes=plan.num_classes,
-                                  image_size=plan.image_size)
+  plan.config = cfg.replace(num_classes=plan.num_classes, image_size=plan.image_size)
+  held = (lock_lib.ModelDirLock(cfg.model_dir, cluster=task.cluster) if task.is_chief
+          else contextlib.nullcontext())
+  with held, safety.StopSignals(saving=False) as signals:
+    if task.is_chief:
+      held.announce(console.line)
+      safety.clean_partial_files(cfg.model_dir)
+    return _run_task(plan, task, strategy, signals, start)
+
+
+def _run_task(plan, task, strategy, signals, start):
+  """Trains (or evaluates) as this task of the cluster; returns a summary.Result."""
+  cfg = plan.config
   _write_files(plan, task)
   layout = strategies.layout(cfg.distribution, task, cfg.batch_size)
   if task.type == distribute.EVALUATOR:
@@ -104,26 +127,38 @@ def run(cfg, task):
   train_input, eval_input = plan.task.input_fns(
       plan, strategies.fallback_input_context(cfg.distribution, task))
   counter = StepCounter()
-  progress = hooks.ProgressHook(cfg.num_steps, layout.examples_per_step,
-                                cfg.log_every_steps)
+  resume = 'start the whole cluster again to resume'
+  guard = safety.SafetyHook(signals, cfg.model_dir, save=False,
+                            during='training (%s)' % task.name, resume=resume)
+  train_hooks = [hooks.ProgressHook(cfg.num_steps, layout.examples_per_step,
+                                    cfg.log_every_steps), counter, guard]
+  skips = skips_lib.SkipCounters(cfg.skip_corrupt_records, cfg.eval_steps)
+  train_hooks.extend(skips.training_hooks())
+  eval_hooks = [safety.SafetyHook(signals, cfg.model_dir, save=False,
+                                  during='evaluation (%s)' % task.name,
+                                  resume=resume, announce=True)]
+  eval_hooks.extend(skips.evaluation_hooks())
   eval_metrics = None
   try:
     tf.estimator.train_and_evaluate(
-        estimator, estimator_lib.train_spec(plan, train_input, [progress, counter]),
+        estimator, estimator_lib.train_spec(plan, train_input, train_hooks),
         estimator_lib.eval_spec(plan, eval_input or _no_eval_input,
                                 estimator_lib.make_exporters(plan)
-                                if _writes_exports(task) else [],
+                                if _writes_exports(task) else [], eval_hooks,
                                 throttle_secs=strategies.evaluator_poll_secs(task)))
     if task.type == distribute.WORKER:
       _remove_scratch(cfg.model_dir, task)
     if task.is_chief and not task.has_evaluator:
-      eval_metrics = _chief_exports(plan, eval_input)
+      eval_metrics = _chief_exports(plan, eval_input, eval_hooks)
   except tf.errors.OpError as e:
+    if signals.received:
+      # The other tasks stopped too (a ps gone mid-step): the signal is the story.
+      raise guard.interrupted() from None
     translated = failures.translate(e, plan)
     if translated is None:
       raise
     raise translated from None
-  return _finish(cfg, task, eval_metrics, start, counter)
+  return _finish(cfg, task, eval_metrics, start, counter, skips)
 
 
 def _writes_exports(task):
@@ -152,16 +187,17 @@ def _remove_scratch(model_dir, task):
     tf.io.gfile.rmtree(scratch)
 
 
-def _chief_exports(plan, eval_input):
+def _chief_exports(plan, eval_input, eval_hooks):
   """Without an evaluator the chief evaluates the last checkpoint and exports it."""
   # The cluster is done; this Estimator must not join it again.
   with strategies.without_tf_config():
     estimator = estimator_lib.build_estimator(plan)
   return estimator_lib.evaluate_and_export(estimator, plan, eval_input,
-                                           estimator_lib.make_exporters(plan))
+                                           estimator_lib.make_exporters(plan),
+                                           eval_hooks)
 
 
-def _finish(cfg, task, eval_metrics, start, counter):
+def _finish(cfg, task, eval_metrics, start, counter, skips):
   history = files.eval_history(cfg.model_dir)
   latest = tf.train.latest_checkpoint(cfg.model_dir)
   writes_exports = _writes_exports(task)
@@ -177,7 +213,7 @@ def _finish(cfg, task, eval_metrics, start, counter):
       best_metric=cfg.early_stopping_metric,
       exports=(estimator_lib.newest_exports(cfg.model_dir) if writes_exports
                else {'best': None, 'final': None}),
-      seconds=time.time() - start)
+      seconds=time.time() - start, **skips.result_fields())
   if task.type == distribute.EVALUATOR:
     console.line('%s finished.' % task.name)
   else:

@@ -53,8 +53,7 @@ def run(cfg, typed_flags=None):
     return local.result(cfg, plan.latest_checkpoint, None, start,
                         finished=plan.finished)
   with lock_lib.ModelDirLock(cfg.model_dir) as held, safety.StopSignals() as signals:
-    if held.took_over:
-      console.line('Took over the lock of a run that is gone (%s).' % held.took_over)
+    held.announce(console.line)
     removed = safety.clean_partial_files(cfg.model_dir)
     if removed:
       console.line('Removed what a killed run left half-written: %s' % ', '.join(

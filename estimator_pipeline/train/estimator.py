@@ -22,6 +22,7 @@ from estimator_pipeline.models import loops
 from estimator_pipeline.models import model_fn as model_fn_lib
 from estimator_pipeline.models import optimization
 from estimator_pipeline.serving import exporters as exporters_lib
+from estimator_pipeline.train import checkpoint_saver
 from estimator_pipeline.train import early_stopping
 from estimator_pipeline.train import hooks
 
@@ -31,6 +32,13 @@ EXPORT_DIR = 'export'
 def build_estimator(plan, training_chief_hooks=(), train_distribute=None):
   """The Estimator of a Plan: its model_fn (with --steps_per_loop) and RunConfig."""
   cfg = plan.config
+  if cfg.distribution != 'multi_worker_mirrored':
+    # Checkpoints that hold the step they are named after (checkpoint_saver.py); first,
+    # so the hooks after it see the checkpoint. multi_worker_mirrored saves through
+    # TensorFlow's collective path, which adds its own saver (and has no ps race).
+    training_chief_hooks = [checkpoint_saver.StepNamedCheckpointSaverHook(
+        cfg.model_dir, save_steps=cfg.effective_save_checkpoints_steps,
+        save_secs=cfg.save_checkpoints_secs or None)] + list(training_chief_hooks)
   fn = model_fn_lib.make_model_fn(
       plan.spec, num_classes=plan.num_classes, model_params=plan.model_params,
       train_options=optimization.TrainOptions.from_config(cfg),

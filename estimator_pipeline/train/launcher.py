@@ -18,13 +18,18 @@ It is the way to try a cluster before renting one: the same train.py, the same
 TF_CONFIG a real cluster gets (see BUILD.md, "Several machines"), only the hosts differ.
 
 The launcher ends the cluster itself: once the chief, the workers and the evaluator
-have finished, it stops the ps tasks (which never end by themselves) and exits 0. If
-any task dies first, or on Ctrl-C, it stops every task (and anything they started) and
-exits non-zero, naming the task.
+have finished, it stops the ps tasks and exits 0. If any task dies first, or on Ctrl-C
+or SIGTERM, it stops every task and exits non-zero, naming the task. Stopping is
+bounded however loaded the machine is: SIGINT to each task's process group, SIGTERM to
+what is left after --grace_secs, SIGKILL after as long again (naming the tasks that
+needed it). A launcher that is itself killed takes its tasks with it: each task gets
+SIGKILL from the kernel when the launcher dies (prctl PR_SET_PDEATHSIG; a watchdog
+thread on the launcher's pid where that does not exist).
 """
 
 import dataclasses
 import json
+import math
 import os
 import signal
 import socket
@@ -35,12 +40,15 @@ import time
 from typing import Optional
 
 from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.train import lock as lock_lib
+from estimator_pipeline.train import processes
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_SCRIPT = os.path.join(REPO, 'train.py')
 DEFAULT_GRACE_SECS = 10.0
 HOST = '127.0.0.1'
 _POLL_SECS = 0.2
+_KILL_WAIT_SECS = 10.0  # For the kernel to end what SIGKILL hit.
 
 
 @dataclasses.dataclass
@@ -143,12 +151,16 @@ class Cluster:
     self._out = out or sys.stderr
     self._env = dict(os.environ if env is None else env)
     self._lock = threading.Lock()
+    self._requests = processes.StopRequests()
     self.tasks = [TaskProcess(t, i, c) for t, i, c in task_configs(cluster)]
 
   def say(self, line):
     with self._lock:
-      self._out.write(line + '\n')
-      self._out.flush()
+      try:
+        self._out.write(line + '\n')
+        self._out.flush()
+      except (OSError, ValueError):
+        pass  # Nobody reads the console any more; the log files still get it.
 
   def _pump(self, task):
     log = open(task.log_path, 'a') if task.log_path else None
@@ -168,97 +180,114 @@ class Cluster:
   def start(self):
     if self._log_dir:
       os.makedirs(self._log_dir, exist_ok=True)
+    preexec = processes.dies_with(os.getpid())
     for task in self.tasks:
+      if self._requests.signals:
+        break  # Ctrl-C while starting: start no more.
       env = dict(self._env, TF_CONFIG=task.tf_config, PYTHONUNBUFFERED='1')
+      env[processes.LAUNCHER_PID_ENV] = str(os.getpid())
       if self._log_dir:
         task.log_path = os.path.join(self._log_dir, '%s-%d.log' % (task.type, task.index))
       # A process group per task: stopping it stops whatever the task started too,
       # and a Ctrl-C in the terminal reaches only the launcher, which stops the rest.
       task.process = subprocess.Popen(
           self._command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-          stdin=subprocess.DEVNULL, text=True, bufsize=1, start_new_session=True)
-      task.pump = threading.Thread(target=self._pump, args=(task,), daemon=True)
-      task.pump.start()
+          stdin=subprocess.DEVNULL, text=True, bufsize=1, start_new_session=True,
+          preexec_fn=preexec)
+    # The pumps start after every fork: preexec_fn runs in the child of a fork, which
+    # is only safe while this process has no other thread.
+    for task in self.tasks:
+      if task.process:
+        task.pump = threading.Thread(target=self._pump, args=(task,), daemon=True)
+        task.pump.start()
     self.say('launch_local: started %s; cluster %s' % (
-        ', '.join('%s (pid %d)' % (t.name, t.process.pid) for t in self.tasks),
-        json.dumps(self._cluster)))
+        ', '.join('%s (pid %d)' % (t.name, t.process.pid) for t in self.tasks
+                  if t.process), json.dumps(self._cluster)))
 
   @property
   def pids(self):
     return [t.process.pid for t in self.tasks if t.process]
 
   def wait(self):
-    """Waits until the job is done or a task fails. Returns the failed task or None."""
+    """Waits until the job is done, a task fails or a stop signal comes.
+
+    Returns the failed task, or None (done, or asked to stop: see self._requests).
+    A ps task that ends by itself with status 0 has seen the job finish (strategies
+    .serve) and is no failure.
+    """
     finishing = [t for t in self.tasks if t.type != 'ps']
-    while True:
+    while not self._requests.signals:
       for task in self.tasks:
         code = task.process.poll()
-        if code is None:
-          continue
-        if code != 0 or task.type == 'ps':
+        if code is not None and code != 0:
           return task
       if all(t.process.poll() == 0 for t in finishing):
         return None
       time.sleep(_POLL_SECS)
+    return None
 
   def stop(self):
-    """SIGTERM to every task's process group, SIGKILL to what is left after grace."""
-    for task in self.tasks:
-      _signal_group(task.process, signal.SIGTERM)
-    deadline = time.time() + self._grace
+    """Stops every task's process group: SIGINT, then SIGTERM after the grace time,
+    then SIGKILL after as long again. Returns the tasks that needed SIGKILL."""
     started = [t for t in self.tasks if t.process]
+    needed_kill = []
+    for sig, wait in ((signal.SIGINT, self._grace), (signal.SIGTERM, self._grace),
+                      (signal.SIGKILL, _KILL_WAIT_SECS)):
+      live = [t for t in started if processes.group_alive(t.process)]
+      if not live:
+        break
+      if sig == signal.SIGKILL:
+        needed_kill = live
+      asked = len(self._requests.signals)
+      for task in live:
+        processes.signal_group(task.process, sig)
+      deadline = time.monotonic() + wait
+      while (time.monotonic() < deadline and
+             any(processes.group_alive(t.process) for t in live)):
+        if len(self._requests.signals) > max(1, asked) and sig != signal.SIGKILL:
+          break  # Asked again: no more waiting.
+        time.sleep(_POLL_SECS)
     for task in started:
-      try:
-        task.process.wait(timeout=max(0.0, deadline - time.time()))
-      except subprocess.TimeoutExpired:
-        pass
-    for task in started:
-      # Also the groups whose leader already ended: its children may not have.
-      _signal_group(task.process, signal.SIGKILL)
-      task.process.wait()
-    for task in self.tasks:
       if task.pump:
         task.pump.join(timeout=5)
+    if needed_kill:
+      self.say('launch_local: %s did not stop within %gs of SIGINT and SIGTERM; '
+               'killed with SIGKILL.' % (', '.join(t.name for t in needed_kill),
+                                         2 * self._grace))
+    return needed_kill
 
   def run(self):
     """Starts, waits and stops; returns the exit status for the launcher."""
-    failed = None
-    try:
+    with self._requests:
       self.start()
       failed = self.wait()
-    except KeyboardInterrupt:
-      self.say('launch_local: interrupted; stopping every task.')
+      if self._requests.signals:
+        signum = self._requests.signals[0]
+        self.say('launch_local: interrupted by %s; stopping every task (SIGINT, '
+                 'SIGTERM after %gs, SIGKILL after %gs; %s again stops at once).' % (
+                     signal.Signals(signum).name, self._grace, 2 * self._grace,
+                     signal.Signals(signum).name))
+        self.stop()
+        return 128 + int(signum)
+      if failed is None:
+        self.stop()  # The ps tasks, which serve until told otherwise.
+        self.say('launch_local: done: %s finished%s.%s' % (
+            ', '.join(t.name for t in self.tasks if t.type != 'ps'),
+            '; stopped %s' % ', '.join(t.name for t in self.tasks if t.type == 'ps')
+            if any(t.type == 'ps' for t in self.tasks) else '',
+            ' Logs in %s.' % self._log_dir if self._log_dir else ''))
+        return 0
+      code = failed.process.returncode
       self.stop()
-      return 130
-    if failed is None:
-      self.stop()  # The ps tasks, which serve until told otherwise.
-      self.say('launch_local: done: %s finished%s.%s' % (
-          ', '.join(t.name for t in self.tasks if t.type != 'ps'),
-          '; stopped %s' % ', '.join(t.name for t in self.tasks if t.type == 'ps')
-          if any(t.type == 'ps' for t in self.tasks) else '',
-          ' Logs in %s.' % self._log_dir if self._log_dir else ''))
-      return 0
-    code = failed.process.returncode
-    self.stop()
     detail = (': %s' % failed.last_error[len('error:'):].strip()
               if failed.last_error else '')
-    self.say('error: task %s %s%s; stopped the cluster (%s).%s' % (
+    self.say('error: task %s %s; stopped the cluster (%s).%s' % (
         failed.name, _describe_status(code),
-        ' before the job ended' if failed.type == 'ps' and code == 0 else '',
         ', '.join(t.name for t in self.tasks if t is not failed),
         (' Its log: %s.' % failed.log_path if failed.log_path else '') +
         (' Last error%s' % detail if detail else '')))
     # A task's own usage error (status 2) stays a usage error.
     return 2 if code == 2 else 1
-
-
-def _signal_group(process, sig):
-  if process is None:  # Interrupted before this task was started.
-    return
-  try:
-    os.killpg(process.pid, sig)
-  except (ProcessLookupError, PermissionError):
-    pass
 
 
 def launch(train_args, *, num_workers, num_ps=0, evaluator=False, log_dir=None,
@@ -267,6 +296,13 @@ def launch(train_args, *, num_workers, num_ps=0, evaluator=False, log_dir=None,
   """Runs the cluster to its end; returns the exit status (0 when every task finished)."""
   if not os.path.exists(script):
     raise UserError('--script=%s does not exist: point it at train.py.' % script)
+  if not (math.isfinite(grace_secs) and grace_secs > 0):
+    raise UserError('--grace_secs=%s must be a positive number of seconds.'
+                    % grace_secs)
+  model_dir = _flag_value(train_args, 'model_dir')
+  if model_dir and '://' not in model_dir:
+    # Another trainer (a train.py, or a cluster's chief) holds it: start nothing.
+    lock_lib.check_free(model_dir)
   cluster = make_cluster(num_workers, num_ps, evaluator)
   command = [python or sys.executable, script] + list(train_args)
   runner = Cluster(command, cluster,

@@ -21,6 +21,7 @@ from estimator_pipeline.train import hooks
 from estimator_pipeline.train import monitoring
 from estimator_pipeline.train import reproducibility
 from estimator_pipeline.train import safety
+from estimator_pipeline.train import skips as skips_lib
 from estimator_pipeline.train import strategies
 from estimator_pipeline.train import summary
 
@@ -54,11 +55,10 @@ def run_locked(plan, signals, start, not_applied):
   with reproducibility.applied(cfg.seed, cfg.deterministic):
     estimator = estimator_lib.build_estimator(plan, training_chief_hooks=chief_hooks,
                                               train_distribute=strategy)
-    eval_metrics, skip_counter = _train_and_evaluate(
+    eval_metrics, skips = _train_and_evaluate(
         plan, estimator, keeper, layout.examples_per_step, signals)
   return result(cfg, estimator.latest_checkpoint(), eval_metrics, start,
-                stopped_early=keeper.stop_reason if keeper else None,
-                skip_counter=skip_counter)
+                stopped_early=keeper.stop_reason if keeper else None, skips=skips)
 
 
 def announce(plan):
@@ -87,8 +87,7 @@ def announce(plan):
 def _train_and_evaluate(plan, estimator, keeper, examples_per_step, signals):
   """Runs training (and evaluation, exports).
 
-  Returns the last evaluation's metrics and the --skip_corrupt_records counter (or
-  None).
+  Returns the last evaluation's metrics and the --skip_corrupt_records counters.
   """
   cfg = plan.config
   train_input, eval_input = plan.task.input_fns(plan)
@@ -97,11 +96,11 @@ def _train_and_evaluate(plan, estimator, keeper, examples_per_step, signals):
                                 cfg.log_every_steps)
   guard = safety.SafetyHook(signals, cfg.model_dir)
   train_hooks = [progress, guard] + monitoring.training_hooks(cfg, plan.model_params)
-  skip_counter = safety.SkipCounter() if cfg.skip_corrupt_records else None
-  if skip_counter:
-    train_hooks.append(skip_counter)
+  skips = skips_lib.SkipCounters(cfg.skip_corrupt_records, cfg.eval_steps)
+  train_hooks.extend(skips.training_hooks())
   finite = safety.FiniteCheckpointListener(cfg.model_dir, failures.guard_advice(cfg))
-  eval_hooks = [safety.SafetyHook(signals, cfg.model_dir, save=False)]
+  eval_hooks = [safety.SafetyHook(signals, cfg.model_dir, save=False, announce=True)]
+  eval_hooks.extend(skips.evaluation_hooks())
   eval_metrics = None
   try:
     if plan.finish_only:
@@ -131,11 +130,11 @@ def _train_and_evaluate(plan, estimator, keeper, examples_per_step, signals):
   except tf.compat.v1.train.NanLossDuringTrainingError:
     raise safety.non_finite_error(_failed_step(guard, plan), cfg.model_dir,
                                   failures.guard_advice(cfg)) from None
-  return eval_metrics, skip_counter
+  return eval_metrics, skips
 
 
 def result(cfg, latest_checkpoint, eval_metrics, start, finished=None,
-           stopped_early=None, skip_counter=None):
+           stopped_early=None, skips=None):
   """The summary.Result of a single-process run (and its closing lines)."""
   outcome = summary.Result(
       model_dir=cfg.model_dir, global_step=files.checkpoint_step(latest_checkpoint),
@@ -144,8 +143,7 @@ def result(cfg, latest_checkpoint, eval_metrics, start, finished=None,
       exports=estimator_lib.newest_exports(cfg.model_dir),
       seconds=time.time() - start, best_metric=cfg.early_stopping_metric,
       finished=finished, stopped_early=stopped_early,
-      skipped_records=skip_counter.skipped if skip_counter else None,
-      records_read=skip_counter.read if skip_counter else None)
+      **(skips.result_fields() if skips else {}))
   if not finished:
     summary.print_summary(outcome)
   return outcome

@@ -28,7 +28,6 @@ from estimator_pipeline.core import console
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import Interrupted
 from estimator_pipeline.core.errors import UserError
-from estimator_pipeline.data import input_fn as input_lib
 
 # Left by a killed tf.compat.v1.train.Saver (sharded V2 save), by
 # file_io.atomic_write_string_to_file (the `checkpoint` index), by core/files.py's
@@ -79,10 +78,12 @@ class StopSignals:
   Python runs signal handlers in the main thread between bytecodes, so the flag is seen
   as soon as the running session step returns. Handlers can only be installed from the
   main thread; elsewhere (a library caller's worker thread) this does nothing.
+  saving=False (a cluster's tasks) says the stop saves nothing.
   """
 
-  def __init__(self):
+  def __init__(self, saving=True):
     self.received = None
+    self._saving = saving
     self._previous = {}
 
   def __enter__(self):
@@ -108,8 +109,9 @@ class StopSignals:
                         'same command to resume from the last checkpoint.'
                         % _SIGNAL_NAMES.get(signum, signum))
     self.received = signum
-    console.line('%s received: saving a checkpoint after this step, then stopping '
-                 '(send it again to stop at once).' % _SIGNAL_NAMES[signum])
+    console.line('%s received: %s, then stopping (send it again to stop at once).' % (
+        _SIGNAL_NAMES[signum], 'saving a checkpoint after this step' if self._saving
+        else 'finishing this step'))
 
 
 class SafetyHook(tf.compat.v1.train.SessionRunHook):
@@ -117,17 +119,31 @@ class SafetyHook(tf.compat.v1.train.SessionRunHook):
 
   Raising (rather than run_context.request_stop()) skips the Estimator's end-of-training
   evaluation and export, which a user who pressed Ctrl-C does not want to wait for. With
-  save=False (evaluation), it only raises: evaluation runs right after a save.
+  save=False it only raises, naming the last checkpoint: evaluation runs right after a
+  save, and a cluster's task leaves saving to the chief's saver (`during`: what was
+  stopped; `resume`: how to go on; `announce`: a console line as each evaluation
+  starts).
   """
 
-  def __init__(self, signals, model_dir, save=True):
+  def __init__(self, signals, model_dir, save=True, during='evaluation',
+               resume='run the same command to resume', announce=False):
     self._signals = signals
     self._model_dir = model_dir
     self._save = save
+    self._announce = announce
+    self._during = during
+    self._resume = resume
     self.last_step = None  # The global step after the last completed run() call.
 
   def begin(self):
     self._global_step = training_util._get_or_create_global_step_read()  # pylint: disable=protected-access
+
+  def after_create_session(self, session, coord):
+    del coord
+    if self._announce and self._global_step is not None:
+      # The checkpoint is restored by now: its step is the one being evaluated.
+      console.line('Evaluating the checkpoint of step %d (Ctrl-C stops at once; the '
+                   'checkpoint stays).' % session.run(self._global_step))
 
   def before_run(self, run_context):
     del run_context
@@ -141,10 +157,7 @@ class SafetyHook(tf.compat.v1.train.SessionRunHook):
     if self._signals.received is None:
       return
     if not self._save:
-      latest = tf.train.latest_checkpoint(self._model_dir)
-      raise Interrupted(self._signals.received, '%s during evaluation; the last '
-                        'checkpoint is %s: run the same command to resume.'
-                        % (self._signals.name, latest))
+      raise self.interrupted()
     session = run_context.session
     step = int(session.run(self._global_step))
     latest = tf.train.latest_checkpoint(self._model_dir)
@@ -156,6 +169,13 @@ class SafetyHook(tf.compat.v1.train.SessionRunHook):
                                 global_step=step)
     raise Interrupted(self._signals.received, '%s at step %d: saved %s; run the same '
                       'command to resume.' % (self._signals.name, step, latest))
+
+  def interrupted(self):
+    """The Interrupted a stop without saving raises (also after a failed step)."""
+    return Interrupted(self._signals.received, '%s during %s; the last checkpoint is '
+                       '%s: %s.' % (self._signals.name, self._during,
+                                    tf.train.latest_checkpoint(self._model_dir),
+                                    self._resume))
 
 
 class FiniteCheckpointListener(tf.estimator.CheckpointSaverListener):
@@ -187,64 +207,3 @@ def non_finite_error(step, model_dir, advice, what='the loss'):
   return UserError('%s became NaN or Inf at step %s; nothing from that step was '
                    'saved and %s: %s' % (what, step if step is not None else '?', kept,
                                          advice))
-
-
-class SkippedRecordsHook(tf.compat.v1.train.SessionRunHook):
-  """Counts the training records --skip_corrupt_records dropped.
-
-  Records are numbered before parsing and stay in order (input_fn), so by the time
-  record n reaches a batch, every record before it was either batched or dropped:
-  dropped = (largest number seen + 1) - records batched.
-  """
-
-  def __init__(self, index_tensor):
-    self._index = index_tensor
-    self.largest = -1
-    self.batched = 0
-
-  def before_run(self, run_context):
-    del run_context
-    return tf.compat.v1.train.SessionRunArgs(self._index)
-
-  def after_run(self, run_context, run_values):
-    del run_context
-    numbers = run_values.results
-    if len(numbers):
-      self.largest = max(self.largest, int(numbers.max()))
-      self.batched += len(numbers)
-
-  @property
-  def read(self):
-    return self.largest + 1
-
-  @property
-  def skipped(self):
-    return max(0, self.read - self.batched)
-
-
-_RECORD_INDEX_COLLECTION = 'pipeline_record_index'
-
-
-def without_record_index(input_fn):
-  """Takes the record numbers out of the features (the model must not see them) and
-  leaves them in a collection for SkipCounter."""
-
-  def wrapped(params=None, input_context=None):
-    dataset = input_fn(params, input_context)
-    features, labels = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
-    features = dict(features)
-    tf.compat.v1.add_to_collection(_RECORD_INDEX_COLLECTION,
-                                   features.pop(input_lib.RECORD_INDEX_KEY))
-    return features, labels
-
-  return wrapped
-
-
-class SkipCounter(SkippedRecordsHook):
-  """SkippedRecordsHook that finds the record numbers when the graph is built."""
-
-  def __init__(self):
-    super().__init__(None)
-
-  def begin(self):
-    self._index = tf.compat.v1.get_collection(_RECORD_INDEX_COLLECTION)[-1]

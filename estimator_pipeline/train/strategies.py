@@ -12,15 +12,20 @@ config/cluster.py says which task of a TF_CONFIG cluster this process is and whe
 import contextlib
 import dataclasses
 import os
+import socket
+import time
 
 import tensorflow as tf
 
 from estimator_pipeline.config import cluster
+from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 
 # How often an evaluator looks for a new checkpoint. train_and_evaluate's throttle_secs
 # is also its polling period: 0 would spin on a CPU core while the chief trains.
 EVALUATOR_POLL_SECS = 2
+# How often a ps task looks whether the chief and the workers still run.
+PROBE_SECS = 1.0
 
 
 def num_local_gpus():
@@ -143,12 +148,48 @@ def without_tf_config():
       os.environ['TF_CONFIG'] = saved
 
 
-def serve(task):
-  """Runs a ps task's server until the process is killed (ps tasks never end)."""
+def _answers(address):
+  """Whether a TensorFlow server listens at host:port (a task of the cluster runs)."""
+  host, _, port = address.rpartition(':')
+  try:
+    with socket.create_connection((host.strip('[]'), int(port)), timeout=2):
+      return True
+  except (OSError, ValueError):
+    return False
+
+
+def serve(task, model_dir, num_steps, timeout_secs, signals):
+  """Serves a ps task's variables until the job is over; returns the line saying why.
+
+  A ps task has no end of its own in TensorFlow (the Estimator's run_ps joins its
+  server forever). This one looks at the chief and the workers every PROBE_SECS: once
+  none answers, it stops at once if model_dir's last checkpoint reached num_steps (the
+  job is done), or after timeout_secs without an answer (the job was abandoned:
+  UserError). SIGINT or SIGTERM (`signals`) stop it too.
+  """
   # What the Estimator's run_ps and the distribute coordinator do for a ps task.
   server = tf.distribute.Server(tf.train.ClusterSpec(task.cluster), job_name=cluster.PS,
                                 task_index=task.index, protocol='grpc', start=True)
-  server.join()
+  trainers = [a for job in cluster.TRAINING_JOBS for a in task.cluster.get(job, [])]
+  last_answer = time.monotonic()
+  while signals.received is None:
+    if any(_answers(address) for address in trainers):
+      last_answer = time.monotonic()
+    else:
+      step = files.checkpoint_step(tf.train.latest_checkpoint(model_dir))
+      if step >= num_steps:
+        return ('%s: the chief and the workers have finished (step %d of --num_steps='
+                '%d): stopped serving.' % (task.name, step, num_steps))
+      if time.monotonic() - last_answer >= timeout_secs:
+        raise UserError(
+            '%s: no chief or worker of the cluster (%s) has answered for %d s '
+            '(--ps_timeout_secs) and the job is at step %d of --num_steps=%d: stopped '
+            'serving. Start the whole cluster again to resume from the last '
+            'checkpoint.' % (task.name, ', '.join(trainers), timeout_secs, step,
+                             num_steps))
+    time.sleep(PROBE_SECS)
+  del server  # Held to here: the server serves while this loop runs.
+  return '%s: stopped serving (%s).' % (task.name, signals.name)
 
 
 def evaluator_note(model_dir):

@@ -9,7 +9,7 @@
 
 import dataclasses
 import os
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from estimator_pipeline.config import controls
 from estimator_pipeline.core import console
@@ -30,9 +30,13 @@ class Result:
   finished: Optional[str] = None
   # The line saying why training stopped before --num_steps, or None.
   stopped_early: Optional[str] = None
-  # With --skip_corrupt_records: training records dropped, of those read.
+  # With --skip_corrupt_records: training records dropped, of those read; the same for
+  # the last evaluation; 'file record i: problem' where a file could not be read on.
   skipped_records: Optional[int] = None
   records_read: Optional[int] = None
+  eval_skipped_records: Optional[int] = None
+  eval_records_read: Optional[int] = None
+  unreadable: Tuple[str, ...] = ()
 
 
 def best_metrics(cfg, model_dir=None):
@@ -65,6 +69,14 @@ def print_summary(result):
       console.line('  export/%s: %s' % (name, path))
   if result.skipped_records is not None:
     console.line('  --skip_corrupt_records: skipped %d of %d training records read in '
-                 'this run (bad records that fail to parse or decode, or labels out of '
-                 'range)' % (result.skipped_records, result.records_read))
+                 'this run (records that fail to parse or decode, labels out of range, '
+                 'bad CRCs, broken framing)' % (result.skipped_records,
+                                                result.records_read))
+  if result.eval_skipped_records is not None:
+    console.line('  --skip_corrupt_records: skipped %d of %d evaluation records in the '
+                 'last evaluation' % (result.eval_skipped_records,
+                                      result.eval_records_read))
+  for where in result.unreadable:
+    console.line('  --skip_corrupt_records: could not read past %s (counted as one '
+                 'skipped record; `records inspect` tells more)' % where)
   console.line('  watch it: tensorboard --logdir %s' % result.model_dir)

@@ -24,7 +24,7 @@ from estimator_pipeline.data import speed
 from estimator_pipeline.records import format as format_lib
 from estimator_pipeline.records import inspect as inspect_lib
 from estimator_pipeline.serving import exporters
-from estimator_pipeline.train import safety
+from estimator_pipeline.train import skips
 
 # The end of every message about a bad record.
 SKIP_ADVICE = ('pass --skip_corrupt_records to train without the bad records, or fix '
@@ -98,21 +98,24 @@ class Task:
     common = dict(compression_type=self.record_format.tf_compression,
                   num_parallel_reads=cfg.num_parallel_reads,
                   skip_bad_records=cfg.skip_corrupt_records)
+    tallies = {'train': input_lib.RecordTally(), 'eval': input_lib.RecordTally()}
     train = input_lib.make_input_fn(
         plan.train_files, is_training=True, batch_size=cfg.batch_size,
         shuffle_buffer_size=cfg.shuffle_buffer_size, seed=cfg.seed,
-        default_input_context=input_context, **common,
+        default_input_context=input_context, tally=tallies['train'], **common,
         **self.parse_fns(plan, is_training=True))
-    if cfg.skip_corrupt_records:
-      train = safety.without_record_index(train)
-    train = speed.with_data_threads(speed.stack_batches(train, cfg.steps_per_loop),
-                                    cfg.data_threads)
     evaluate = None
     if plan.eval_files:
-      evaluate = speed.with_data_threads(input_lib.make_input_fn(
-          plan.eval_files, is_training=False,
-          batch_size=cfg.effective_eval_batch_size, **common,
-          **self.parse_fns(plan, is_training=False)), cfg.data_threads)
+      evaluate = input_lib.make_input_fn(
+          plan.eval_files, is_training=False, batch_size=cfg.effective_eval_batch_size,
+          tally=tallies['eval'], **common, **self.parse_fns(plan, is_training=False))
+    if cfg.skip_corrupt_records:
+      # skips.SkipCounters counts from the record numbers and the tallies.
+      train = skips.without_record_index(train, tallies['train'])
+      evaluate = evaluate and skips.without_record_index(evaluate, tallies['eval'])
+    train = speed.with_data_threads(speed.stack_batches(train, cfg.steps_per_loop),
+                                    cfg.data_threads)
+    evaluate = evaluate and speed.with_data_threads(evaluate, cfg.data_threads)
     return train, evaluate
 
   def check_records(self, plan):
