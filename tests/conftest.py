@@ -27,6 +27,42 @@ def pytest_configure(config):
   config.addinivalue_line('filterwarnings',
                           r'ignore::UserWarning:tensorflow\.python\.keras.*')
   config.addinivalue_line('filterwarnings', 'ignore::FutureWarning:google.*')
+  config.addinivalue_line(
+      'markers', 'under_load: a cluster or signal test that must hold on a busy '
+      'machine; it runs with two busy-looping processes beside it (cpu_hogs).')
+
+
+def _alive(pid):
+  """Whether pid is a live process (a zombie is not), read from /proc."""
+  try:
+    with open('/proc/%d/stat' % pid) as f:
+      return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+  except OSError:
+    return False
+
+
+@pytest.fixture
+def cpu_hogs():
+  """Two busy-looping processes beside the test, for all of it; yields their pids.
+
+  Stopped by pid when the test ends, and checked gone: a hog must not outlive it.
+  """
+  hogs = [subprocess.Popen([sys.executable, '-c', 'while True: pass'],
+                           stdin=subprocess.DEVNULL) for _ in range(2)]
+  try:
+    yield [h.pid for h in hogs]
+  finally:
+    for hog in hogs:
+      hog.kill()
+      hog.wait()
+  assert not [h.pid for h in hogs if _alive(h.pid)]
+
+
+@pytest.fixture(autouse=True)
+def _load_for_marked_tests(request):
+  # Every test marked under_load gets the hogs, without naming the fixture itself.
+  if request.node.get_closest_marker('under_load'):
+    request.getfixturevalue('cpu_hogs')
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

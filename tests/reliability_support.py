@@ -6,6 +6,7 @@ a real process, and mounts.
 """
 
 import functools
+import json
 import os
 import re
 import subprocess
@@ -20,6 +21,7 @@ from conftest import image_config
 from conftest import image_example
 from conftest import write_image_data
 from conftest import write_image_records
+import seq_helpers
 
 # A short run without evaluation: 10 steps of 8, a checkpoint every 5.
 small_run = functools.partial(image_config, evaluate=False, num_steps=10, batch_size=8,
@@ -85,6 +87,11 @@ def write_bad_data(root):
   write_image_records(str(bad / 'label7.tfrecord'), [0, 1, 2, 7, 0, 1], seed=3)
   corrupt_middle(str(good), bad / 'corrupt.tfrecord')
   (bad / 'labels_bad.txt').write_text('red\ngreen\nblue\n')
+  # basenji params files: a JSON syntax error (a trailing comma), an unknown block.
+  params = json.loads(json.dumps(seq_helpers.TINY_PARAMS))
+  (bad / 'params_syntax.json').write_text(json.dumps(params, indent=1)[:-2] + ',\n}')
+  params['model']['trunk'][0]['name'] = 'conv_blok'
+  (bad / 'params_block.json').write_text(json.dumps(params))
   with tf.Graph().as_default():
     tf.compat.v1.get_variable('LeNet/conv1/weights', [5, 5, 1, 32])
     tf.compat.v1.get_variable('LeNet/fc3/weights', [3136, 1024])

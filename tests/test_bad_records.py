@@ -9,6 +9,7 @@ stay data.
 import glob
 import os
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -202,3 +203,31 @@ def test_converter_writes_only_inside_output_dir(tmp_path):
   assert sorted(os.listdir(out)) == ['labels.txt', 'train-00000-of-00001.tfrecord']
 
 
+
+
+def test_skip_count_is_exact_for_training_and_evaluation(bad_data, tmp_path, capfd):
+  data = tmp_path / 'data'
+  data.mkdir()
+  # 24 records each: a bad CRC at record 2 (the 21 after it are still read), and a
+  # file cut inside its last record (23 good, then the broken framing).
+  shutil.copy(bad_data / 'bad' / 'corrupt.tfrecord', data / 'a-corrupt.tfrecord')
+  good = open(bad_data / 'data' / 'train-00001-of-00002.tfrecord', 'rb').read()
+  (data / 'b-cut.tfrecord').write_bytes(good[:-500])
+  (data / 'labels.txt').write_text((bad_data / 'data' / 'labels.txt').read_text())
+  pattern = str(data / '*.tfrecord')
+  result = train.run(small_run(data, tmp_path / 'run', train_record_path=pattern,
+                               eval_record_path=pattern, num_steps=8,
+                               skip_corrupt_records=True))
+  err = capfd.readouterr().err
+  # Evaluation reads every record once: 48, of which 2 are skipped.
+  assert (result.eval_skipped_records, result.eval_records_read) == (2, 48)
+  assert 'skipped 2 of 48 evaluation records in the last evaluation' in err
+  # Training: 64 records batched; every 48 read hold 2 bad ones.
+  used = 8 * 8
+  assert result.records_read - result.skipped_records == used
+  read = result.records_read
+  assert 2 * (read // 48) <= result.skipped_records <= 2 * (read // 48 + 1), result
+  assert ('skipped %d of %d training records' % (result.skipped_records, read)) in err
+  assert result.unreadable == ('%s record 23: truncated: the file ends inside record '
+                               '23' % (data / 'b-cut.tfrecord'),)
+  assert 'could not read past %s' % result.unreadable[0] in err

@@ -1,28 +1,32 @@
 """Real clusters on this machine through launch_local: a parameter-server cluster and a
 2-worker multi_worker_mirrored cluster train cifarnet to the single-process accuracy
 bar (tests/test_train.py: >= 0.9 after 30 steps of 16), leave one consistent model_dir,
-and leave no process behind; a killed worker or Ctrl-C stops the whole cluster.
+and leave no process behind; a killed worker stops the whole cluster; every
+checkpoint the chief writes holds the step it is named after, so the evaluator never
+reports a step model_dir does not hold. Stopping a cluster and its lock:
+test_cluster_stop.py. Tests marked under_load run beside two busy loops.
 
   .venv/bin/python -m pytest -q tests/test_cluster.py
 """
 
 import glob
-import json
 import os
 import re
 import signal
 import subprocess
-import sys
-import time
 
 import pytest
 
-from conftest import REPO
+import cluster_support as support
+from conftest import image_config
 from conftest import write_image_data
 import tensorflow as tf
 
 from estimator_pipeline import config
 from estimator_pipeline.core import files
+from estimator_pipeline.train import checkpoint_saver
+from estimator_pipeline.train import estimator as estimator_lib
+from estimator_pipeline.train import plan as plan_lib
 
 BAR = 0.9  # What single-process training reaches on this data (test_train.py).
 
@@ -33,60 +37,15 @@ def data(tmp_path_factory):
                           train_formats=('png',), validation_seed=9)
 
 
-def _train_flags(data, model_dir, **kw):
-  values = dict(model_dir=model_dir, train_record_path=str(data / 'train-*.tfrecord'),
-                eval_record_path=str(data / 'validation-*.tfrecord'),
-                model_name='cifarnet', num_steps=30, batch_size=16,
-                save_checkpoints_steps=15, log_every_steps=10, learning_rate=0.02,
-                random_flip='false')
-  values.update(kw)
-  return ['--%s=%s' % kv for kv in values.items()]
-
-
-def _launcher(launch_flags, train_flags):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  env.pop('TF_CONFIG', None)
-  return subprocess.Popen(
-      [sys.executable, '-m', 'estimator_pipeline.launch_local'] + launch_flags +
-      ['--'] + train_flags, cwd=REPO, env=env, stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-def _task_pids(line):
-  return {name: int(pid) for name, pid in re.findall(r'(\w+:\d+) \(pid (\d+)\)', line)}
-
-
-def _alive_in_groups(pgids):
-  """Processes still alive in any of these process groups (the tasks and children)."""
-  alive = []
-  for stat in glob.glob('/proc/[0-9]*/stat'):
-    try:
-      with open(stat) as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    except OSError:
-      continue
-    state, pgrp = fields[0], int(fields[2])
-    if pgrp in pgids and state != 'Z':
-      alive.append(int(stat.split('/')[2]))
-  return alive
-
-
 def _run_cluster(launch_flags, train_flags, timeout=900):
-  proc = _launcher(launch_flags, train_flags)
+  proc = support.launcher(launch_flags, train_flags)
   try:
     out, _ = proc.communicate(timeout=timeout)
   except subprocess.TimeoutExpired:
     os.killpg(proc.pid, signal.SIGKILL)
     raise
   started = next(l for l in out.splitlines() if l.startswith('launch_local: started'))
-  return proc.returncode, out, _task_pids(started)
-
-
-def _assert_no_process_left(pids):
-  for pid in pids.values():
-    with pytest.raises(ProcessLookupError):
-      os.kill(pid, 0)
-  assert not _alive_in_groups(set(pids.values()))
+  return proc.returncode, out, support.task_pids(started)
 
 
 def _assert_one_consistent_model_dir(model_dir, num_steps):
@@ -122,12 +81,13 @@ def _steps_ran(out, task):
   return int(found.group(1))
 
 
+@pytest.mark.under_load
 def test_parameter_server_cluster_trains_to_the_bar(data, tmp_path):
   model_dir = str(tmp_path / 'ps_run')
   code, out, pids = _run_cluster(
       ['--num_workers=2', '--num_ps=1', '--evaluator'],
-      _train_flags(data, model_dir, distribution='parameter_server', num_steps=40,
-                   save_checkpoints_steps=20))
+      support.train_flags(data, model_dir, distribution='parameter_server',
+                          num_steps=40, save_checkpoints_steps=20))
   assert code == 0, out[-5000:]
   assert set(pids) == {'ps:0', 'chief:0', 'worker:0', 'evaluator:0'}
   assert 'launch_local: done: chief:0, worker:0, evaluator:0 finished; stopped ps:0' in out
@@ -142,7 +102,7 @@ def test_parameter_server_cluster_trains_to_the_bar(data, tmp_path):
   for task in pids:
     assert os.path.getsize(os.path.join(model_dir, 'logs', task.replace(':', '-') +
                                         '.log')) > 0
-  _assert_no_process_left(pids)
+  support.assert_no_process_left(pids)
 
 
 def test_classic_between_graph_ps_cluster_without_a_strategy(data, tmp_path):
@@ -150,13 +110,13 @@ def test_classic_between_graph_ps_cluster_without_a_strategy(data, tmp_path):
   # No evaluator: the chief evaluates and exports at the end.
   model_dir = str(tmp_path / 'classic_run')
   code, out, pids = _run_cluster(['--num_workers=2', '--num_ps=1'],
-                                 _train_flags(data, model_dir, num_steps=40,
-                                              save_checkpoints_steps=20))
+                                 support.train_flags(data, model_dir, num_steps=40,
+                                                     save_checkpoints_steps=20))
   assert code == 0, out[-5000:]
   assert 'Distribution none: 2 worker(s) x 1 CPU, variables on the ps tasks' in out
   step, _ = _assert_one_consistent_model_dir(model_dir, 40)
   assert '[chief:0] eval at step %d' % step in out
-  _assert_no_process_left(pids)
+  support.assert_no_process_left(pids)
 
 
 def test_multi_worker_mirrored_cluster_trains_to_the_bar(data, tmp_path):
@@ -164,7 +124,7 @@ def test_multi_worker_mirrored_cluster_trains_to_the_bar(data, tmp_path):
   # No evaluator: the chief evaluates the last checkpoint and exports it itself.
   code, out, pids = _run_cluster(
       ['--num_workers=2'],
-      _train_flags(data, model_dir, distribution='multi_worker_mirrored'))
+      support.train_flags(data, model_dir, distribution='multi_worker_mirrored'))
   assert code == 0, out[-5000:]
   assert set(pids) == {'chief:0', 'worker:0'}
   assert 'exports are written by the chief at the end' in out
@@ -178,29 +138,20 @@ def test_multi_worker_mirrored_cluster_trains_to_the_bar(data, tmp_path):
   assert sorted(d for d in os.listdir(model_dir)
                 if os.path.isdir(os.path.join(model_dir, d))) == ['eval', 'export',
                                                                   'logs']
-  _assert_no_process_left(pids)
-
-
-def _read_until(proc, pattern, lines, timeout=600):
-  deadline = time.time() + timeout
-  for line in proc.stdout:
-    lines.append(line)
-    if re.search(pattern, line):
-      return line
-    if time.time() > deadline:
-      break
-  raise AssertionError('no %r in:\n%s' % (pattern, ''.join(lines[-50:])))
+  support.assert_no_process_left(pids)
 
 
 def test_killed_worker_stops_the_cluster_and_names_it(data, tmp_path):
-  proc = _launcher(['--num_workers=2', '--grace_secs=5'],
-                   _train_flags(data, str(tmp_path / 'run'), num_steps=100000,
-                                distribution='multi_worker_mirrored'))
+  proc = support.launcher(['--num_workers=2', '--grace_secs=5'],
+                          support.train_flags(data, str(tmp_path / 'run'),
+                                              num_steps=100000,
+                                              distribution='multi_worker_mirrored'))
   lines = []
   try:
-    pids = _task_pids(_read_until(proc, r'^launch_local: started', lines))
+    pids = support.task_pids(support.read_until(proc, r'^launch_local: started',
+                                                lines))
     # Mid-run: once the worker trains, its chief waits on it at every step.
-    _read_until(proc, r'^\[worker:0\] step \d+', lines)
+    support.read_until(proc, r'^\[worker:0\] step \d+', lines)
     os.kill(pids['worker:0'], signal.SIGKILL)
     out, _ = proc.communicate(timeout=300)
   finally:
@@ -211,22 +162,31 @@ def test_killed_worker_stops_the_cluster_and_names_it(data, tmp_path):
   error = [l for l in out.splitlines() if l.startswith('error:')]
   assert error and 'task worker:0 was killed by SIGKILL' in error[-1], out[-3000:]
   assert 'stopped the cluster (chief:0)' in error[-1]
-  _assert_no_process_left(pids)
+  support.assert_no_process_left(pids)
 
 
-def test_ctrl_c_stops_every_task(data, tmp_path):
-  proc = _launcher(['--num_workers=1', '--num_ps=1'],
-                   _train_flags(data, str(tmp_path / 'run'), num_steps=100000,
-                                distribution='parameter_server'))
-  lines = []
-  try:
-    pids = _task_pids(_read_until(proc, r'^launch_local: started', lines))
-    _read_until(proc, r'^\[ps:0\] ps:0: serving variables', lines)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=300)
-  finally:
-    if proc.poll() is None:
-      os.killpg(proc.pid, signal.SIGKILL)
-  assert proc.returncode == 130, (''.join(lines) + out)[-3000:]
-  assert 'interrupted; stopping every task' in out
-  _assert_no_process_left(pids)
+class _AnotherWorkersUpdate(tf.estimator.CheckpointSaverListener):
+  """What an asynchronous ps worker can do between the chief's read of the global step
+  and its save: one more update."""
+
+  def begin(self):
+    self._update = tf.compat.v1.assign_add(tf.compat.v1.train.get_global_step(), 1)
+
+  def before_save(self, session, global_step_value):
+    if global_step_value:
+      session.run(self._update)
+
+
+def test_every_checkpoint_holds_the_step_it_is_named_after(data, tmp_path):
+  plan = plan_lib.preflight(image_config(data, tmp_path / 'run', num_steps=12,
+                                         save_checkpoints_steps=4))
+  estimator = estimator_lib.build_estimator(plan)
+  train_input, eval_input = plan.task.input_fns(plan)
+  estimator.train(train_input, max_steps=12, saving_listeners=[_AnotherWorkersUpdate()])
+  state = tf.train.get_checkpoint_state(str(tmp_path / 'run'))
+  named = [files.checkpoint_step(p) for p in state.all_model_checkpoint_paths]
+  held = [checkpoint_saver.held_step(p) for p in state.all_model_checkpoint_paths]
+  assert named == held and named == sorted(named) and named[-1] >= 12, (named, held)
+  # What the evaluator reports (and exports) is a step model_dir names.
+  metrics = estimator.evaluate(eval_input, checkpoint_path=state.model_checkpoint_path)
+  assert metrics['global_step'] == files.checkpoint_step(state.model_checkpoint_path)

@@ -11,12 +11,17 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
+from conftest import REPO
 from conftest import run_cli
+from conftest import write_image_records
 from estimator_pipeline import train
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
@@ -272,3 +277,114 @@ def test_run_killed_before_its_final_export_finishes_it(bad_data, tmp_path, capf
   # A third run has nothing left to do: one line, success (see test_train's resume).
   assert 'already holds step 10' in train.run(cfg).finished
 
+
+
+@pytest.mark.under_load
+def test_ctrl_c_during_evaluation_stops_at_once_and_the_next_run_resumes(bad_data,
+                                                                        tmp_path):
+  data = bad_data / 'data'
+  # Enough evaluation batches that the evaluation cannot end before the signal lands.
+  validation = write_image_records(str(tmp_path / 'validation.tfrecord'),
+                                   [i % 3 for i in range(600)], seed=5)
+  model_dir = tmp_path / 'run'
+  cmd = train_cmd(model_dir, data, '--num_steps=20', '--save_checkpoints_steps=10',
+                  '--eval_record_path=%s' % validation, '--eval_batch_size=1')
+  log = tmp_path / 'train.log'
+  proc = popen(cmd, log)
+  try:
+    assert wait_until(lambda: 'Evaluating the checkpoint of step 10' in read(log),
+                      proc), read(log)[-3000:]
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=600)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
+  text = read(log)
+  assert proc.returncode == 130, text[-3000:]
+  assert 'Traceback' not in text
+  latest = tf.train.latest_checkpoint(str(model_dir))
+  assert latest.endswith('model.ckpt-10'), latest
+  assert text.strip().splitlines()[-1] == (
+      'interrupted by SIGINT during evaluation; the last checkpoint is %s: run the '
+      'same command to resume.' % latest)
+  # It stopped inside the evaluation: no result of it was written.
+  assert 10 not in files.eval_history(str(model_dir))
+  assert read(model_dir / lock_lib.LOCK_FILE) == ''
+
+  again = run_cli(cmd[1:])
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert 'Resuming from %s (step 10)' % latest in again.stderr
+  assert tf.train.latest_checkpoint(str(model_dir)).endswith('model.ckpt-20')
+  assert 20 in files.eval_history(str(model_dir))
+
+
+_FLOCK_SHIMS = {
+    # flock that locks nothing and says it did (what some network file systems do).
+    'ignored': 'int flock(int fd, int op) { (void)fd; (void)op; return 0; }\n',
+    # flock refused for want of a lock manager (NFS without lockd).
+    'refused': ('#include <errno.h>\nint flock(int fd, int op) { (void)fd; (void)op; '
+                'errno = ENOLCK; return -1; }\n'),
+}
+_HOLD = ('import sys, time\n'
+         'from estimator_pipeline.train import lock\n'
+         'held = lock.ModelDirLock(sys.argv[1]).acquire()\n'
+         'print(held.note, flush=True)\n'
+         'time.sleep(float(sys.argv[2]))\n')
+
+
+def _flock_shim(folder, kind):
+  """A shared library that replaces libc's flock in the processes it is preloaded in:
+  a file system that does not honour flock, as seen by this project's code."""
+  compiler = shutil.which('cc') or shutil.which('gcc')
+  if not compiler:
+    pytest.skip('no C compiler to build a flock shim with')
+  source = folder / ('%s.c' % kind)
+  source.write_text(_FLOCK_SHIMS[kind])
+  library = folder / ('%s.so' % kind)
+  subprocess.run([compiler, '-shared', '-fPIC', '-o', str(library), str(source)],
+                 check=True, capture_output=True)
+  return dict(os.environ, LD_PRELOAD=str(library), TF_CPP_MIN_LOG_LEVEL='3')
+
+
+def _holder(model_dir, env, log, seconds):
+  with open(log, 'w') as out:
+    return subprocess.Popen([sys.executable, '-c', _HOLD, str(model_dir), str(seconds)],
+                            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def test_lock_without_flock_falls_back_to_a_heartbeat(bad_data, tmp_path):
+  model_dir = tmp_path / 'run'
+  refused = _holder(model_dir, _flock_shim(tmp_path, 'refused'), tmp_path / 'r.log', 0)
+  assert refused.wait(timeout=600) == 0, read(tmp_path / 'r.log')
+  assert 'does not honour flock (flock fails there: No locks available)' in read(
+      tmp_path / 'r.log')
+
+  env = _flock_shim(tmp_path, 'ignored')
+  log = tmp_path / 'holder.log'
+  holder = _holder(model_dir, env, log, 3600)
+  try:
+    # The second process's probe took the lock it should not have: noticed.
+    assert wait_until(lambda: 'does not keep a second process out' in read(log),
+                      holder), read(log)
+    lock_path = model_dir / lock_lib.LOCK_FILE
+    first = json.loads(read(lock_path))['heartbeat']
+    assert wait_until(lambda: json.loads(read(lock_path) or '{}').get(
+        'heartbeat', first) != first, holder, timeout=120), 'no heartbeat came'
+    # Its heartbeat keeps out this process, whose flock works, and a trainer whose
+    # does not.
+    with pytest.raises(UserError, match='is being trained by pid %d' % holder.pid):
+      lock_lib.check_free(str(model_dir))
+    with pytest.raises(UserError, match='is being trained by pid %d' % holder.pid):
+      lock_lib.ModelDirLock(str(model_dir)).acquire()
+  finally:
+    holder.kill()  # SIGKILL: the heartbeat stops, the lock file stays.
+    holder.wait()
+  trainer = subprocess.run(train_cmd(model_dir, bad_data / 'data', '--num_steps=4',
+                                     '--num_classes=3'),
+                           cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=900)
+  assert trainer.returncode == 0, trainer.stderr[-3000:]
+  assert re.search(r'Took over the lock of a run that is gone \(pid %d on host \S+ '
+                   r'since \S+; its process is gone\)' % holder.pid, trainer.stderr)
+  assert read(model_dir / lock_lib.LOCK_FILE) == ''  # Released cleanly.

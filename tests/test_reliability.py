@@ -23,6 +23,7 @@ from reliability_support import umount
 
 _TRAIN = 'train.py'
 _INSPECT = '-m estimator_pipeline.records inspect'
+_LAUNCH = '-m estimator_pipeline.launch_local'
 
 # (id, command, arguments ({data}, {bad}, {root} filled in), words the error names,
 #  set-up). Each runs in its own copy of an existing model_dir holding a user file.
@@ -75,6 +76,26 @@ CATALOGUE = [
     ('model_dir_being_trained', _TRAIN, [], 'is being trained by pid', 'locked'),
     ('read_only_model_dir', _TRAIN, [], 'read-only file system', 'read_only'),
     ('disk_too_small_for_a_checkpoint', _TRAIN, [], 'MB free', 'tiny_disk'),
+    ('params_file_json_syntax', _TRAIN,
+     ['--model_name=seqnn', '--params_file={bad}/params_syntax.json'],
+     'params_syntax.json line 50 column 1: Expecting property name enclosed in double '
+     'quotes: fix the JSON syntax', None),
+    ('params_file_unknown_block', _TRAIN,
+     ['--model_name=seqnn', '--params_file={bad}/params_block.json'],
+     "model trunk[0]: unknown block name 'conv_blok'; known: Cropping1D", None),
+    ('eval_glob_matches_nothing_with_early_stopping', _TRAIN,
+     ['--eval_record_path={data}/nothing-*.tfrecord', '--early_stopping_patience=2'],
+     'nothing-*.tfrecord matches no file', None),
+    ('learning_rate_nan', _TRAIN, ['--learning_rate=nan'],
+     '--learning_rate=nan is not a finite number', None),
+    ('momentum_inf', _TRAIN, ['--momentum=inf'], '--momentum=inf is not a finite number',
+     None),
+    ('ps_timeout_secs_zero', _TRAIN, ['--ps_timeout_secs=0'],
+     '--ps_timeout_secs=0 must be positive', None),
+    ('launch_local_grace_secs_nan', _LAUNCH, ['--grace_secs=nan'],
+     '--grace_secs=nan must be a positive number of seconds', None),
+    ('launch_local_on_a_model_dir_being_trained', _LAUNCH, [],
+     'is being trained by pid', 'locked'),
 ]
 
 
@@ -120,12 +141,15 @@ def catalogue_results(bad_data, tmp_path_factory):
       if kind and not _setup(kind, model_dir, holders):
         results[case_id] = 'cannot set up %s here (needs mount as root)' % kind
         continue
-      base = {'--model_dir': str(model_dir),
-              '--train_record_path': str(bad_data / 'data' / 'train-*.tfrecord'),
-              '--model_name': 'cifarnet', '--num_steps': '4', '--batch_size': '4'}
+      train = {'--model_dir': str(model_dir),
+               '--train_record_path': str(bad_data / 'data' / 'train-*.tfrecord'),
+               '--model_name': 'cifarnet', '--num_steps': '4', '--batch_size': '4'}
+      base, positional = train, []
       if command == _INSPECT:
         base = {}
-      positional = []
+      elif command == _LAUNCH:
+        # The launcher's own flags, then train.py's after '--'.
+        base, positional = {}, ['--'] + ['%s=%s' % kv for kv in train.items()]
       for arg in args:
         arg = arg.format(data=bad_data / 'data', bad=bad_data / 'bad', root=bad_data)
         if arg.startswith('--'):

@@ -227,25 +227,31 @@ class Cluster:
     return None
 
   def stop(self):
-    """Stops every task's process group: SIGINT, then SIGTERM after the grace time,
-    then SIGKILL after as long again. Returns the tasks that needed SIGKILL."""
+    """Stops every task's process group and returns the tasks that needed SIGKILL.
+
+    SIGINT to the chief, workers and evaluator first (the ps tasks they talk to keep
+    serving, so a step in flight ends cleanly); after the grace time SIGTERM to what
+    is left of them and SIGINT to the ps tasks; after as long again SIGKILL to all. A
+    signal that arrives meanwhile skips the waiting.
+    """
     started = [t for t in self.tasks if t.process]
+    asked = len(self._requests.signals)
     needed_kill = []
-    for sig, wait in ((signal.SIGINT, self._grace), (signal.SIGTERM, self._grace),
-                      (signal.SIGKILL, _KILL_WAIT_SECS)):
-      live = [t for t in started if processes.group_alive(t.process)]
-      if not live:
-        break
-      if sig == signal.SIGKILL:
-        needed_kill = live
-      asked = len(self._requests.signals)
-      for task in live:
+    for others, ps, wait in ((signal.SIGINT, None, self._grace),
+                             (signal.SIGTERM, signal.SIGINT, self._grace),
+                             (signal.SIGKILL, signal.SIGKILL, _KILL_WAIT_SECS)):
+      targets = [(t, ps if t.type == 'ps' else others) for t in started
+                 if processes.group_alive(t.process)]
+      targets = [(t, sig) for t, sig in targets if sig is not None]
+      if not targets:
+        continue
+      if others == signal.SIGKILL:
+        needed_kill = [t for t, _ in targets]
+      for task, sig in targets:
         processes.signal_group(task.process, sig)
       deadline = time.monotonic() + wait
-      while (time.monotonic() < deadline and
-             any(processes.group_alive(t.process) for t in live)):
-        if len(self._requests.signals) > max(1, asked) and sig != signal.SIGKILL:
-          break  # Asked again: no more waiting.
+      while (time.monotonic() < deadline and len(self._requests.signals) <= asked and
+             any(processes.group_alive(t.process) for t, _ in targets)):
         time.sleep(_POLL_SECS)
     for task in started:
       if task.pump:
@@ -263,10 +269,10 @@ class Cluster:
       failed = self.wait()
       if self._requests.signals:
         signum = self._requests.signals[0]
-        self.say('launch_local: interrupted by %s; stopping every task (SIGINT, '
-                 'SIGTERM after %gs, SIGKILL after %gs; %s again stops at once).' % (
-                     signal.Signals(signum).name, self._grace, 2 * self._grace,
-                     signal.Signals(signum).name))
+        self.say('launch_local: interrupted; stopping every task (%s received: '
+                 'SIGINT to each task, SIGTERM after %gs, SIGKILL after %gs; %s again '
+                 'skips the wait).' % (signal.Signals(signum).name, self._grace,
+                                       2 * self._grace, signal.Signals(signum).name))
         self.stop()
         return 128 + int(signum)
       if failed is None:
