@@ -148,7 +148,11 @@ def check_free(model_dir):
 def check_cluster(model_dir, cluster):
   """For a cluster's other tasks: refuses a model_dir held by anything but this
   cluster's chief (another train.py, or another cluster's chief)."""
+  deadline = time.monotonic() + _ACQUIRE_RETRY_SECS
   info = _held_by(model_dir)
+  while info is not None and 'pid' not in info and time.monotonic() < deadline:
+    time.sleep(0.05)  # Held, its text not written yet: the holder is starting.
+    info = _held_by(model_dir)
   if info is not None and info.get('cluster') != cluster:
     raise _busy_error(model_dir, os.path.join(model_dir, LOCK_FILE), info)
 
@@ -202,19 +206,21 @@ class ModelDirLock:
     if not got or _live_heartbeat(info):
       os.close(fd)
       raise _busy_error(self.model_dir, self.path, info)
-    if not flock_honoured(self.path):
-      os.close(fd)
-      return self._acquire_heartbeat('flock does not keep a second process out there')
-    if os.fstat(fd).st_size:
+    if info:
       # The previous holder died without cleaning up: its lock went with it.
       self.took_over = _holder_text(info)
     try:
+      # At once: the other tasks of a cluster read it to recognize their chief.
       os.ftruncate(fd, 0)
       os.pwrite(fd, (json.dumps(self._info) + '\n').encode(), 0)
     except OSError as e:
       os.close(fd)
       raise UserError('cannot write to --model_dir=%s (%s): free some space or pass '
                       'another --model_dir.' % (self.model_dir, e.strerror or e))
+    if not flock_honoured(self.path):
+      os.close(fd)
+      return self._acquire_heartbeat('flock does not keep a second process out there',
+                                     previous=info)
     self._fd = fd
     return self
 
@@ -231,8 +237,9 @@ class ModelDirLock:
     files.atomic_write(self.path, json.dumps(dict(
         self._info, heartbeat=time.time(), token=self._token)) + '\n')
 
-  def _acquire_heartbeat(self, why):
-    info = _read(self.path)
+  def _acquire_heartbeat(self, why, previous=None):
+    info = _read(self.path) if previous is None else previous
+    self.took_over = None
     if 'pid' in info:
       reason = stale_reason(info)
       if reason is None:
