@@ -174,3 +174,48 @@ def test_launch_local_refuses_a_model_dir_another_run_trains(tmp_path):
   assert proc.returncode == 2, out[-3000:]
   assert 'is being trained by pid %d' % os.getpid() in out
   assert 'launch_local: started' not in out and 'Traceback' not in out
+
+
+# A stand-in for train.py (launch_local --script): the chief ignores SIGINT and
+# SIGTERM and has started a child that does too; the worker ends on SIGTERM only.
+_STUBBORN = '''
+import json, os, signal, subprocess, sys, time
+task = json.loads(os.environ['TF_CONFIG'])['task']['type']
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+if task == 'chief':
+  signal.signal(signal.SIGTERM, signal.SIG_IGN)
+  child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'])
+  print('child', child.pid, flush=True)
+print('ready', flush=True)
+while True:
+  time.sleep(1)
+'''
+
+
+@pytest.mark.under_load
+def test_stop_escalates_to_sigkill_and_names_the_task(tmp_path):
+  script = tmp_path / 'stubborn.py'
+  script.write_text(_STUBBORN)
+  proc = support.launcher(['--num_workers=2', '--grace_secs=1', '--script=%s' % script,
+                           '--log_dir=%s' % (tmp_path / 'logs')], ['--unused'])
+  lines, pids = [], {}
+  try:
+    pids = support.task_pids(support.read_until(proc, r'^launch_local: started', lines))
+    child = int(support.read_until(proc, r'^\[chief:0\] child \d+', lines).split()[-1])
+    group = os.getpgid(child)
+    support.read_until(proc, r'^\[worker:0\] ready', lines)
+    support.read_until(proc, r'^\[chief:0\] ready', lines)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=300)
+  finally:
+    if proc.poll() is None:
+      os.killpg(proc.pid, signal.SIGKILL)
+    support.kill_groups(pids.values())
+  out = ''.join(lines) + out
+  assert proc.returncode == 130, out[-3000:]
+  # The worker ended on SIGTERM; the chief and its child needed SIGKILL.
+  assert ('launch_local: chief:0 did not stop within 2s of SIGINT and SIGTERM; '
+          'killed with SIGKILL.') in out, out[-3000:]
+  # The chief's child is gone with it: it was in the chief's process group.
+  assert group == pids['chief:0']
+  support.assert_no_process_left(pids)

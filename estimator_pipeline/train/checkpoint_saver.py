@@ -66,12 +66,14 @@ class StepNamedCheckpointSaverHook(tf.compat.v1.train.CheckpointSaverHook):
       step = held
       self._timer.update_last_triggered_step(step)
     # What Saver.save does with write_state=True, for the final name.
-    saver._RecordLastCheckpoint(path)  # pylint: disable=protected-access
+    # pylint: disable=protected-access
+    saver._RecordLastCheckpoint(path)
     checkpoint_management.update_checkpoint_state_internal(
         save_dir=os.path.dirname(path), model_checkpoint_path=path,
         all_model_checkpoint_paths=saver.last_checkpoints,
-        save_relative_paths=saver._save_relative_paths)  # pylint: disable=protected-access
-    saver._MaybeDeleteOldCheckpoints()  # pylint: disable=protected-access
+        save_relative_paths=saver._save_relative_paths)
+    saver._MaybeDeleteOldCheckpoints()
+    # pylint: enable=protected-access
     self._summary_writer.add_session_log(
         event_pb2.SessionLog(status=event_pb2.SessionLog.CHECKPOINT,
                              checkpoint_path=self._save_path), step)
