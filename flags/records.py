@@ -38,6 +38,12 @@ def define_images_flags():
 
 def define_sequences_flags():
   """Defines the flags of `python -m estimator_pipeline.records sequences`. Idempotent."""
+  _define_sequence_inputs()
+  _define_sequence_windows()
+  _define_sequence_targets()
+
+
+def _define_sequence_inputs():
   define_own(absl_flags.DEFINE_string, 'fasta', '',
              'FASTA file of the genome, e.g. hg38.fa: plain, bgzip-compressed, or gzip '
              '(unpacked to a temporary file first). It is read by random access through '
@@ -59,6 +65,18 @@ def define_sequences_flags():
              'Folder for tfrecords/{train,valid,test}-N.tfr, statistics.json, targets.txt '
              'and sequences.bed (and contigs.bed when tiling); it is created if it does '
              'not exist.')
+  define_own(absl_flags.DEFINE_integer, 'processes', 0,
+             'Worker processes that write records, each .tfr file whole; 0 uses one per '
+             'CPU core (fewer when there is little to write: one per 16 Mb of windows). '
+             'The output does not depend on it.')
+  define_own(absl_flags.DEFINE_integer, 'seqs_per_tfr', sequences.DEFAULT_SEQS_PER_TFR,
+             'Records per .tfr file (basenji\'s -r).')
+  define_own(absl_flags.DEFINE_boolean, 'overwrite', False,
+             'Replace the tfrecords/, statistics.json, targets.txt and sequences.bed that '
+             'output_dir already holds instead of refusing to run.')
+
+
+def _define_sequence_windows():
   define_own(absl_flags.DEFINE_integer, 'seq_length', sequences.DEFAULT_SEQ_LENGTH,
              'Bases per sequence (basenji\'s -l).')
   define_own(absl_flags.DEFINE_integer, 'pool_width', sequences.DEFAULT_POOL_WIDTH,
@@ -93,6 +111,9 @@ def define_sequences_flags():
   define_own(absl_flags.DEFINE_integer, 'seed', sequences.DEFAULT_SEED,
              'Seed of the split by fraction and of the shuffle of tiled windows within '
              'each split; the same inputs and seed give byte-identical output.')
+
+
+def _define_sequence_targets():
   define_own(absl_flags.DEFINE_string, 'sum_stat', sequences.DEFAULT_SUM_STAT,
              'With --coverage: how a bin sums up its bases: sum, mean, max, median, '
              'sum_sqrt, mean_sqrt or peak (basenji_data_read.py\'s); one value for every '
@@ -124,14 +145,6 @@ def define_sequences_flags():
   define_own(absl_flags.DEFINE_list, 'ignore_track_chroms', [],
              'Chromosomes the tracks have data on that the FASTA leaves out on purpose '
              '(e.g. chrEBV); any other such chromosome is an error.')
-  define_own(absl_flags.DEFINE_integer, 'processes', 0,
-             'Worker processes that write records, each .tfr file whole; 0 uses one per '
-             'CPU core. The output does not depend on it.')
-  define_own(absl_flags.DEFINE_integer, 'seqs_per_tfr', sequences.DEFAULT_SEQS_PER_TFR,
-             'Records per .tfr file (basenji\'s -r).')
-  define_own(absl_flags.DEFINE_boolean, 'overwrite', False,
-             'Replace the tfrecords/, statistics.json, targets.txt and sequences.bed that '
-             'output_dir already holds instead of refusing to run.')
 
 
 def define_inspect_flags():

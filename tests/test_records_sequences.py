@@ -21,12 +21,12 @@ import pyBigWig
 import pytest
 import tensorflow as tf
 
+from conftest import REPO
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.records import genome_files
 from estimator_pipeline.records import sequences
 from estimator_pipeline.records import synthetic_genome
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEQ_LENGTH = 64
 POOL_WIDTH = 8
 CHROMS = {'chr1': 300, 'chr2': 250, 'chrM': 50}
@@ -140,20 +140,15 @@ def _read_records(pattern):
 
 def _expected(genome, chrom, start, crop_bp=0, sum_stat='sum', clip=None):
   """Bases and targets of the window at start; N and no coverage off the chromosome."""
-  length = len(genome['dna'][chrom])
-  pad = 'N' * max(0, -start)
-  window = pad + genome['dna'][chrom][max(0, start):start + SEQ_LENGTH]
-  window += 'N' * (SEQ_LENGTH - len(window))
+  padding = 'N' * SEQ_LENGTH
+  window = (padding + genome['dna'][chrom] + padding)[start + SEQ_LENGTH:][:SEQ_LENGTH]
   codes = np.array(['ACGT'.find(b.upper()) if b.upper() in 'ACGT' else 4
                     for b in window], np.uint8)
   bins = (SEQ_LENGTH - 2 * crop_bp) // POOL_WIDTH
   target = np.zeros((bins, 2), np.float32)
   for t, per_chrom in enumerate(genome['tracks']):
-    padded = np.concatenate([np.zeros(SEQ_LENGTH), per_chrom[chrom],
-                             np.zeros(SEQ_LENGTH)])
-    lo = start + crop_bp + SEQ_LENGTH
-    values = padded[lo:lo + SEQ_LENGTH - 2 * crop_bp]
-    assert length == len(per_chrom[chrom])
+    values = np.pad(per_chrom[chrom], SEQ_LENGTH)[start + crop_bp + SEQ_LENGTH:][
+        :SEQ_LENGTH - 2 * crop_bp]
     binned = values.reshape(bins, POOL_WIDTH).sum(axis=1)
     if sum_stat == 'mean':
       binned /= POOL_WIDTH
@@ -352,11 +347,8 @@ def test_command_line(genome):
 def _bedgraph_array(path, chrom, length):
   """Per-base values of one chromosome of a bedGraph (0 where it has no line)."""
   values = np.zeros(length, np.float32)
-  with open(path) as f:
-    for line in f:
-      fields = line.split()
-      if fields[0] == chrom:
-        values[int(fields[1]):int(fields[2])] = float(fields[3])
+  for _, name, start, end, value in genome_files.iter_bedgraph(path, path):
+    values[start:end] = value if name.decode() == chrom else values[start:end]
   return values
 
 

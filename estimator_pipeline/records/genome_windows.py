@@ -210,21 +210,21 @@ def write_file(job):
         _PROGRESS(1)
       else:
         _PROGRESS.put(1)
-  return {'count': len(windows), 'clipped': clipped, 'pid': os.getpid(),
+  return {'count': len(windows), 'clipped': clipped,
           'tensorflow': 'tensorflow' in sys.modules}
 
 
 def run_jobs(spec, jobs, processes, on_window):
-  """Runs write_file on every job; on_window(n) counts windows done. Returns stats.
+  """Runs write_file on every job; on_window(n) counts windows done.
 
   processes <= 1 runs here; more start that many 'spawn' workers (fewer if there are
-  fewer jobs), which never import TensorFlow.
+  fewer jobs), which never import TensorFlow. Returns (stats of each job, processes).
   """
   processes = min(processes, len(jobs))
   if processes <= 1:
     start_worker(spec, on_window)
     try:
-      return [write_file(job) for job in jobs]
+      return [write_file(job) for job in jobs], 1
     finally:
       _READER.close()
   context = multiprocessing.get_context('spawn')
@@ -232,6 +232,19 @@ def run_jobs(spec, jobs, processes, on_window):
   # The spec travels pickled, so that the worker unpickles it only after
   # worker_bootstrap has made the package importable without TensorFlow.
   init = {'SPEC': pickle.dumps(spec), 'PROGRESS': progress}
+  counted = [0]
+
+  def drain():
+    count = 0
+    while True:
+      try:
+        count += progress.get_nowait()
+      except queue_lib.Empty:
+        break
+    if count:
+      counted[0] += count
+      on_window(count)
+
   with concurrent.futures.ProcessPoolExecutor(
       processes, mp_context=context, initializer=runpy.run_path,
       initargs=(_BOOTSTRAP, init)) as pool:
@@ -242,24 +255,18 @@ def run_jobs(spec, jobs, processes, on_window):
         done, pending = concurrent.futures.wait(pending, timeout=_POLL_SECONDS)
         for future in done:
           future.result()  # A worker's error stops the run here.
-        _drain(progress, on_window)
-      _drain(progress, on_window)
+        drain()
     except BaseException:
       for future in futures:
         future.cancel()
       raise
-  return [f.result() for f in futures]
-
-
-def _drain(progress, on_window):
-  count = 0
-  while True:
-    try:
-      count += progress.get_nowait()
-    except queue_lib.Empty:
-      break
-  if count:
-    on_window(count)
+  stats = [f.result() for f in futures]
+  # A worker's last messages may still be in its queue's pipe: the files say it all.
+  drain()
+  missing = sum(s['count'] for s in stats) - counted[0]
+  if missing > 0:
+    on_window(missing)
+  return stats, processes
 
 
 def read_only(spec, windows):

@@ -97,7 +97,7 @@ class SequenceConversionResult:
     contigs: Contigs the tiling used (0 with --bed).
     unmappable: Windows left out by --umap.
     clipped_bins: Bins beyond float16's range, clipped to it.
-    processes: Processes that wrote records.
+    processes: Processes that wrote records (1: this one; more: workers).
     windows_per_second: Records written per second, from the first to the last
       (start-up not counted).
     worker_tensorflow: Whether TensorFlow was loaded in a worker process (it must

@@ -67,6 +67,10 @@ DEFAULT_GAP_MIN = 100
 DEFAULT_UMAP_T = 0.5
 DEFAULT_UMAP_CLIP = 1.0
 BLACKLIST_PAD = 20          # basenji_data_read.py widens blacklist regions this much.
+# --processes=0 starts a worker per core, but no more than one per this many bases to
+# write: starting one (Python, numpy, pysam, pyBigWig) costs about what writing
+# that many bases does.
+BASES_PER_WORKER = 1 << 24
 
 SPLITS = genome_files.SPLITS
 TFRECORDS_DIR = sequence_output.TFRECORDS_DIR
@@ -113,7 +117,8 @@ def convert_sequences(fasta, bed=None, coverage=(), output_dir=None, *,
     umap, umap_t, umap_clip: BED of unmappable regions; windows with at least umap_t
       of their bins unmappable are left out; umap_clip < 1 lowers unmappable bins.
     ignore_track_chroms: Chromosomes the tracks may have that the FASTA lacks.
-    processes: Worker processes; 0 uses one per core.
+    processes: Worker processes; 0 uses one per core (fewer when there is little to
+      write, see BASES_PER_WORKER).
     seqs_per_tfr: Records per .tfr file.
     overwrite: Replace what an earlier run wrote into output_dir instead of refusing.
     progress: Show progress on stderr.
@@ -139,7 +144,7 @@ def convert_sequences(fasta, bed=None, coverage=(), output_dir=None, *,
                        blacklist, umap, umap_clip, ignore_track_chroms, progress)
     plan = _plan(spec, regions, split, strides, gap_min, seed, umap_t, progress)
     result = _write(spec, plan, temp_dir, output_dir, seqs_per_tfr,
-                    processes or os.cpu_count() or 1, progress)
+                    processes or _auto_processes(plan['windows'], seq_length), progress)
   except BaseException:
     shutil.rmtree(temp_dir, ignore_errors=True)
     if created and os.path.isdir(output_dir) and not os.listdir(output_dir):
@@ -165,6 +170,10 @@ def window_spec(genome, tracks, work_dir, seq_length, pool_width, crop_bp,
       pool_width=pool_width, crop_bp=crop_bp,
       keys=(sequence_format.SEQUENCE_KEY, sequence_format.TARGET_KEY),
       blacklist=masks.get('blacklist'), umap=masks.get('umap'), umap_clip=umap_clip)
+
+
+def _auto_processes(windows, seq_length):
+  return max(1, min(os.cpu_count() or 1, len(windows) * seq_length // BASES_PER_WORKER))
 
 
 def _track_specs(coverage, targets_file, identifiers, sum_stat, clip, clip_soft, scale):
@@ -287,7 +296,7 @@ def _write(spec, plan, temp_dir, output_dir, seqs_per_tfr, processes, progress):
     meter.update(count)
 
   try:
-    stats = genome_windows.run_jobs(
+    stats, used = genome_windows.run_jobs(
         spec, [(os.path.join(records_dir, name), windows) for name, _, windows in jobs],
         processes, on_window)
   finally:
@@ -304,16 +313,14 @@ def _write(spec, plan, temp_dir, output_dir, seqs_per_tfr, processes, progress):
   names = {split: [name for name, s, _ in jobs if s == split] for split in SPLITS}
   files = sequence_output.commit(temp_dir, output_dir, names)
   (first, first_count), last = clock['first'], clock['last']
-  pids = {s['pid'] for s in stats}
   return SequenceConversionResult(
       output_dir=output_dir, files=files, counts=counts, statistics=statistics,
       skipped=tuple(plan['skipped']), tiled=plan['contigs'] is not None,
       contigs=plan['num_contigs'], unmappable=plan['unmappable'],
-      clipped_bins=sum(s['clipped'] for s in stats), processes=len(pids),
+      clipped_bins=sum(s['clipped'] for s in stats), processes=used,
       windows_per_second=((len(plan['windows']) - first_count) / (last - first)
                           if last > first else 0.0),
-      worker_tensorflow=(any(s['tensorflow'] for s in stats)
-                         if os.getpid() not in pids else None))
+      worker_tensorflow=(any(s['tensorflow'] for s in stats) if used > 1 else None))
 
 
 def _check_arguments(seq_length, pool_width, crop_bp, seqs_per_tfr, gap_min, umap_t,
