@@ -201,6 +201,7 @@ def write_file(job):
   """Writes one .tfr file: job = (path, ((chrom, start, end), ...)). Returns its stats."""
   path, windows = job
   clipped = 0
+  started = time.time()  # Wall clock: comparable between processes.
   with record_file.RecordFile(path) as out:
     for chrom, start, end in windows:
       record, beyond = _READER.record(chrom, start, end)
@@ -210,8 +211,25 @@ def write_file(job):
         _PROGRESS(1)
       else:
         _PROGRESS.put(1)
-  return {'count': len(windows), 'clipped': clipped,
-          'tensorflow': 'tensorflow' in sys.modules}
+  return {'count': len(windows), 'clipped': clipped, 'started': started,
+          'finished': time.time(), 'tensorflow': 'tensorflow' in sys.modules,
+          'peak_rss_kb': _peak_rss_kb()}
+
+
+def _peak_rss_kb():
+  """This process's own peak RSS (VmHWM), or 0 off Linux.
+
+  Not getrusage: Linux carries a process's peak-RSS mark across fork and exec, so a
+  worker spawned by a parent that holds TensorFlow would report the parent's size.
+  """
+  try:
+    with open('/proc/self/status') as f:
+      for line in f:
+        if line.startswith('VmHWM:'):
+          return int(line.split()[1])
+  except OSError:
+    pass
+  return 0
 
 
 def run_jobs(spec, jobs, processes, on_window):

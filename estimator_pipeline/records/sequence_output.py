@@ -98,10 +98,12 @@ class SequenceConversionResult:
     unmappable: Windows left out by --umap.
     clipped_bins: Bins beyond float16's range, clipped to it.
     processes: Processes that wrote records (1: this one; more: workers).
-    windows_per_second: Records written per second, from the first to the last
-      (start-up not counted).
+    windows_per_second: Records written per second, from when the first file was
+      begun to when the last was done (starting the workers not counted).
     worker_tensorflow: Whether TensorFlow was loaded in a worker process (it must
       not be); None when no worker process ran.
+    worker_peak_rss_mb: The largest peak memory of a worker process; None when no
+      worker process ran.
   """
 
   output_dir: str
@@ -116,6 +118,7 @@ class SequenceConversionResult:
   processes: int = 1
   windows_per_second: float = 0.0
   worker_tensorflow: object = None
+  worker_peak_rss_mb: object = None
 
   @property
   def num_written(self):

@@ -41,7 +41,6 @@ import numbers
 import os
 import shutil
 import tempfile
-import time
 
 from estimator_pipeline.core import console
 from estimator_pipeline.core.errors import UserError
@@ -287,18 +286,10 @@ def _write(spec, plan, temp_dir, output_dir, seqs_per_tfr, processes, progress):
   os.makedirs(records_dir)
   meter = console.Progress(len(plan['windows']), 'writing records', unit='windows',
                            enabled=progress)
-  clock = {}
-
-  def on_window(count):
-    now = time.monotonic()
-    clock.setdefault('first', (now, meter.done + count))
-    clock['last'] = now
-    meter.update(count)
-
   try:
     stats, used = genome_windows.run_jobs(
         spec, [(os.path.join(records_dir, name), windows) for name, _, windows in jobs],
-        processes, on_window)
+        processes, meter.update)
   finally:
     meter.close()
   counts = {split: sum(1 for w in plan['windows'] if w.split == split)
@@ -312,15 +303,16 @@ def _write(spec, plan, temp_dir, output_dir, seqs_per_tfr, processes, progress):
                                    plan['windows'], plan['contigs'])
   names = {split: [name for name, s, _ in jobs if s == split] for split in SPLITS}
   files = sequence_output.commit(temp_dir, output_dir, names)
-  (first, first_count), last = clock['first'], clock['last']
+  seconds = max(s['finished'] for s in stats) - min(s['started'] for s in stats)
   return SequenceConversionResult(
       output_dir=output_dir, files=files, counts=counts, statistics=statistics,
       skipped=tuple(plan['skipped']), tiled=plan['contigs'] is not None,
       contigs=plan['num_contigs'], unmappable=plan['unmappable'],
       clipped_bins=sum(s['clipped'] for s in stats), processes=used,
-      windows_per_second=((len(plan['windows']) - first_count) / (last - first)
-                          if last > first else 0.0),
-      worker_tensorflow=(any(s['tensorflow'] for s in stats) if used > 1 else None))
+      windows_per_second=len(plan['windows']) / max(seconds, 1e-6),
+      worker_tensorflow=(any(s['tensorflow'] for s in stats) if used > 1 else None),
+      worker_peak_rss_mb=(max(s['peak_rss_kb'] for s in stats) / 1024 if used > 1
+                          else None))
 
 
 def _check_arguments(seq_length, pool_width, crop_bp, seqs_per_tfr, gap_min, umap_t,
