@@ -31,7 +31,6 @@ ran, so the output is the same for any --processes.
 import concurrent.futures
 import dataclasses
 import multiprocessing
-import os
 import pickle
 import queue as queue_lib
 import runpy
@@ -45,10 +44,10 @@ from estimator_pipeline.records import fasta_index
 from estimator_pipeline.records import interval_store
 from estimator_pipeline.records import record_file
 from estimator_pipeline.records import tracks as tracks_lib
+from estimator_pipeline.records import worker_bootstrap
 
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
-_BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                          'worker_bootstrap.py')
+
 # Seconds between looks at finished jobs and progress messages.
 _POLL_SECONDS = 0.2
 
@@ -265,7 +264,7 @@ def run_jobs(spec, jobs, processes, on_window):
 
   with concurrent.futures.ProcessPoolExecutor(
       processes, mp_context=context, initializer=runpy.run_path,
-      initargs=(_BOOTSTRAP, init)) as pool:
+      initargs=(worker_bootstrap.__file__, init, worker_bootstrap.RUN_NAME)) as pool:
     futures = [pool.submit(write_file, job) for job in jobs]
     try:
       pending = set(futures)

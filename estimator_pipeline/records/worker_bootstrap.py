@@ -5,16 +5,19 @@ Importing the package `estimator_pipeline` applies the TensorFlow compatibility 
 which needs numpy, pysam and pyBigWig only, does not use. This file registers the
 package without running its __init__.py, so the worker's modules import as usual and
 TensorFlow never starts; then it opens the worker's reader. genome_windows.run_jobs
-passes SPEC (the pickled WindowSpec) and PROGRESS (a queue) as globals:
+passes SPEC (the pickled WindowSpec) and PROGRESS (a queue) as globals, and RUN_NAME
+as the name to run under (imported as a module, this file does nothing):
 
   concurrent.futures.ProcessPoolExecutor(..., initializer=runpy.run_path,
-      initargs=('.../worker_bootstrap.py', {'SPEC': ..., 'PROGRESS': ...}))
+      initargs=('.../worker_bootstrap.py', {'SPEC': ..., 'PROGRESS': ...}, RUN_NAME))
 """
 
 import importlib
 import os
 import sys
 import types
+
+RUN_NAME = '__estimator_pipeline_worker__'
 
 
 def _register_package():
@@ -26,6 +29,7 @@ def _register_package():
     sys.modules['estimator_pipeline'] = package
 
 
-_register_package()
-importlib.import_module('estimator_pipeline.records.genome_windows').start_worker(
-    globals()['SPEC'], globals()['PROGRESS'])
+if __name__ == RUN_NAME:
+  _register_package()
+  importlib.import_module('estimator_pipeline.records.genome_windows').start_worker(
+      globals()['SPEC'], globals()['PROGRESS'])
