@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tracemalloc
 
 import estimator_pipeline  # noqa: F401  (compat fixes before TF)
 import numpy as np
@@ -22,7 +23,9 @@ import genome_helpers as gh
 import seq_helpers
 from conftest import REPO, tree_digest
 from estimator_pipeline import config
+from bench import genome as bench_genome
 from estimator_pipeline import train
+from estimator_pipeline.records import fasta_index
 from estimator_pipeline.records import sequences
 
 SEQ_LENGTH, POOL, CROP = 512, 16, 64
@@ -221,6 +224,27 @@ def test_tiled_records_train(inputs, tmp_path):
   train.run(cfg)
   assert os.path.exists(tmp_path / 'run' / 'model.ckpt-4.index')
   assert os.path.isdir(tmp_path / 'run' / 'eval')
+
+
+def test_memory_does_not_grow_with_the_genome(tmp_path, monkeypatch):
+  """16x the genome: the workers' peak RSS, and what this process allocates (numpy
+  included, traced), stay within 1.15 of 1x. bench/genome.py measures it at scale."""
+  # Contig scanning reads chunks of this many bases: both genomes' chromosomes are
+  # longer, so both fill whole chunks.
+  monkeypatch.setattr(fasta_index, '_CHUNK', 1 << 18)
+  peaks = {}
+  for k, chroms, length in ((1, 2, 1_000_000), (16, 8, 4_000_000)):
+    made = bench_genome.make_genome(str(tmp_path / str(k)), chroms, length, seed=k)
+    tracemalloc.start()
+    result = sequences.convert_sequences(
+        made['fasta'], None, made['bigwigs'], str(tmp_path / ('out%d' % k)),
+        processes=2, seqs_per_tfr=4, progress=False)
+    peaks[k] = (result.worker_peak_rss_mb, tracemalloc.get_traced_memory()[1])
+    tracemalloc.stop()
+    assert result.processes == 2 and result.worker_tensorflow is False
+  assert result.num_written > 200
+  assert peaks[16][0] <= 1.15 * peaks[1][0], peaks
+  assert peaks[16][1] <= 1.15 * peaks[1][1], peaks
 
 
 def run_cli(args):
