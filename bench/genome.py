@@ -76,7 +76,8 @@ def make_genome(folder, num_chroms, length, seed=0):
 
 
 def _convert(fasta, bigwigs, out, processes, **kwargs):
-  from estimator_pipeline.records import sequences  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from estimator_pipeline.records import sequences
   shutil.rmtree(out, ignore_errors=True)
   start = time.perf_counter()
   result = sequences.convert_sequences(fasta, None, bigwigs, out, processes=processes,
@@ -86,7 +87,6 @@ def _convert(fasta, bigwigs, out, processes, **kwargs):
 
 def child_memory(fasta, bigwigs, out):
   """Converts the genome with 2 processes; prints its own and its workers' peak RSS."""
-  import estimator_pipeline  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   # Files of 2 records: enough of them for both workers, even at toy size.
   result, seconds = _convert(fasta, bigwigs.split(','), out, processes=2,
                              seqs_per_tfr=2)
@@ -98,10 +98,11 @@ def child_memory(fasta, bigwigs, out):
 
 def child_throughput(fasta, bigwigs, work, repeats, toy):
   """Interleaves 1 process, 2 processes and the read-only ceiling; prints rates."""
-  from estimator_pipeline.records import fasta_index  # pylint: disable=g-import-not-at-top
-  from estimator_pipeline.records import genome_windows  # pylint: disable=g-import-not-at-top
-  from estimator_pipeline.records import sequences  # pylint: disable=g-import-not-at-top
-  from estimator_pipeline.records import targets_table  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from estimator_pipeline.records import fasta_index
+  from estimator_pipeline.records import genome_windows
+  from estimator_pipeline.records import sequences
+  from estimator_pipeline.records import targets_table
   bigwigs = bigwigs.split(',')
   options = {'stride': 0.25, 'seqs_per_tfr': 4 if toy else 16}
   spec = sequences.window_spec(
@@ -127,7 +128,7 @@ def child_throughput(fasta, bigwigs, work, repeats, toy):
 
 
 def _child(args):
-  """Runs `python -m bench.genome ARGS` through bench.rusage; (its JSON, peak RSS MB)."""
+  """`python -m bench.genome ARGS` through bench.rusage -> (its JSON, peak RSS MB)."""
   launcher = subprocess.run(
       [sys.executable, '-m', 'bench.rusage', '--', sys.executable, '-m', 'bench.genome']
       + [str(a) for a in args], cwd=common.REPO, env=common.python_env(),
@@ -156,8 +157,8 @@ def run(work_dir, toy=False, repeats=3):
                   peak, report['workers_rss_mb']))
   out['peak_rss_16x_vs_1x_ratio'] = common.stats(
       [out['peak_rss_mb_16x']['median'] / out['peak_rss_mb_1x']['median']])
-  out['worker_peak_rss_16x_vs_1x_ratio'] = common.stats(
-      [out['worker_peak_rss_mb_16x']['median'] / out['worker_peak_rss_mb_1x']['median']])
+  workers = [out['worker_peak_rss_mb_%dx' % k]['median'] for k in (16, 1)]
+  out['worker_peak_rss_16x_vs_1x_ratio'] = common.stats([workers[0] / workers[1]])
   work = os.path.join(work_dir, 'throughput')
   os.makedirs(work, exist_ok=True)
   rates, _ = _child(['throughput', genomes[1]['fasta'],

@@ -152,7 +152,8 @@ def test_split_by_fraction_is_seeded(tmp_path):
   rng = np.random.RandomState(7)
   with open(tmp_path / 'many.fa', 'w') as f:
     for i in range(40):
-      f.write('>c%d\n%s\n' % (i, ''.join(np.array(list('ACGT'))[rng.randint(0, 4, 1024)])))
+      bases = np.array(list('ACGT'))[rng.randint(0, 4, 1024)]
+      f.write('>c%d\n%s\n' % (i, ''.join(bases)))
   gh.write_bigwig(tmp_path / 't.bw', {'c%d' % i: np.ones(1024, np.float32)
                                       for i in range(40)})
   digests, splits = [], []
@@ -257,7 +258,8 @@ def run_cli(args):
 def test_command_line(inputs, tmp_path):
   """The real subcommand with worker processes; bad input is one line and exit 2."""
   out = tmp_path / 'cli'
-  common = ['-m', 'estimator_pipeline.records', 'sequences', '--fasta=' + inputs['fasta'],
+  common = ['-m', 'estimator_pipeline.records', 'sequences',
+            '--fasta=' + inputs['fasta'],
             '--seq_length=512', '--pool_width=16', '--crop_bp=64', '--stride=0.5',
             '--valid_chroms=chr2', '--test_chroms=chr3', '--output_dir=' + str(out)]
   good = run_cli(common + ['--targets_file=' + inputs['targets'], '--processes=2',

@@ -45,8 +45,9 @@ def _break(case, inputs, kwargs):
     open(inputs['fasta'], 'w').write(text)
     return r'genome.fa.fai does not match --fasta=.*genome.fa \(chr2: no >chr2 header'
   if case == 'chrom_names':
+    names = {'chr1': '1', 'chr2': '2', 'chr3': '3'}
     kwargs['coverage'] = [gh.write_bigwig(root / 'ensembl.bw', inputs['values'],
-                                          names={'chr1': '1', 'chr2': '2', 'chr3': '3'})]
+                                          names=names)]
     return (r"ensembl.bw has data on 1, which --fasta=.* lacks; the FASTA calls it "
             r"chr1 .* sed 's/\^/chr/'")
   if case == 'assembly':

@@ -67,7 +67,8 @@ def _sequences_main(argv):
   _reject_positional(argv, 'fasta')
   console.quiet()
   args = _flag_values(_SEQUENCES_ARGS)
-  for name in ('bed', 'targets_file', 'clip', 'clip_soft', 'scale', 'blacklist', 'umap'):
+  for name in ('bed', 'targets_file', 'clip', 'clip_soft', 'scale', 'blacklist',
+               'umap'):
     args[name] = args[name] or None  # An empty flag: none of it.
   print(sequences.convert_sequences(**args).summary())
 

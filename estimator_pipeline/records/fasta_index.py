@@ -63,6 +63,10 @@ class GenomeReader:
     self._fasta = pysam.FastaFile(genome.path, filepath_index=genome.index,
                                   filepath_index_compressed=genome.gzi)
 
+  def text(self, chrom, start, end):
+    """The FASTA's own text of [start, end) of chrom (inside the chromosome)."""
+    return self._fasta.fetch(chrom, start, end)
+
   def codes(self, chrom, start, end):
     """uint8 base indices [end - start] (A0 C1 G2 T3 N4), N past either end."""
     length = self.genome.lengths[chrom]
@@ -94,8 +98,12 @@ def open_genome(fasta, work_dir):
   if os.path.isdir(fasta):
     raise UserError('--fasta=%s is a folder; pass a file' % fasta)
   path, gzi = fasta, None
-  with open(fasta, 'rb') as f:
-    head = f.read(18)
+  try:
+    with open(fasta, 'rb') as f:
+      head = f.read(18)
+  except OSError as e:
+    raise UserError('cannot read --fasta file %s: %s' % (fasta, e.strerror or e)) \
+        from None
   if head[:2] == b'\x1f\x8b':
     if len(head) >= 16 and head[3] & 4 and head[12:14] == b'BC':  # bgzip's extra field
       gzi = fasta + '.gzi'
@@ -256,8 +264,8 @@ def _check_index_by_fetch(genome, entries):
   reader = genome.reader()
   try:
     for name, length, _, line_bases, _ in entries:
-      ends = (reader._fasta.fetch(name, 0, min(length, 2 * line_bases)),  # pylint: disable=protected-access
-              reader._fasta.fetch(name, max(0, length - line_bases), length))  # pylint: disable=protected-access
+      ends = (reader.text(name, 0, min(length, 2 * line_bases)),
+              reader.text(name, max(0, length - line_bases), length))
       if any(set(e.encode()) - _LETTERS for e in ends):
         raise UserError('%s does not match --fasta=%s (%s holds text that is not '
                         'bases); delete it and the .gzi, and they are written again'

@@ -1,4 +1,4 @@
-r"""Which windows become records, and in which split: basenji_data.py's tiling, or a BED.
+r"""Which windows become records, and their split: basenji_data.py's tiling, or a BED.
 
 Tiling (no --bed): the genome is cut into contigs at every run of at least gap_min N
 (fasta_index.find_contigs); contigs shorter than a target region (seq_length - 2

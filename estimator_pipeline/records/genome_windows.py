@@ -1,4 +1,4 @@
-r"""Windows -> records: a window's bases and targets, its .tfr file, the worker processes.
+r"""Windows -> records: a window's bases and targets, .tfr files, the worker processes.
 
 A record is one window of the genome: `sequence`, its bases as indices (N past a
 chromosome's end), and `target`, its tracks binned as basenji_data_read.py does, over
@@ -188,7 +188,7 @@ _PROGRESS = None
 
 
 def start_worker(spec, progress):
-  """Opens a process's WindowReader; spec may be pickled bytes (see worker_bootstrap)."""
+  """Opens this process's WindowReader; spec may be pickled (see worker_bootstrap)."""
   global _READER, _PROGRESS  # pylint: disable=global-statement
   if isinstance(spec, bytes):
     spec = pickle.loads(spec)
@@ -197,7 +197,7 @@ def start_worker(spec, progress):
 
 
 def write_file(job):
-  """Writes one .tfr file: job = (path, ((chrom, start, end), ...)). Returns its stats."""
+  """Writes one .tfr file, job = (path, ((chrom, start, end), ...)); returns stats."""
   path, windows = job
   clipped = 0
   started = time.time()  # Wall clock: comparable between processes.

@@ -1,4 +1,4 @@
-r"""Intervals of a bedGraph or BED on disk, sorted per chromosome, read by random access.
+r"""Intervals of a bedGraph or BED on disk, sorted by chromosome, read by random access.
 
 A genome's bedGraph holds tens of millions of intervals: more than should sit in
 memory. The builder streams them into one binary file per chromosome (start, end,
@@ -189,8 +189,8 @@ class Builder:
 
   def _overlap(self, chrom, a, b):
     return UserError('%s lines %d and %d overlap on %s (%d-%d and %d-%d); a bedGraph '
-                     'gives each base one value' % (self._source, a[3], b[3], chrom, a[0],
-                                                   a[1], b[0], b[1]))
+                     'gives each base one value' % (self._source, a[3], b[3], chrom,
+                                                   a[0], a[1], b[0], b[1]))
 
   def finish(self):
     """Writes what is buffered, sorts unsorted chromosomes; returns the store."""
@@ -211,7 +211,7 @@ class Builder:
     return IntervalStore(self._folder, self._name, index)
 
   def _sort(self, chrom, path):
-    """Sorts one chromosome's rows in memory; merges masks, refuses coverage overlaps."""
+    """Sorts a chromosome's rows in memory; merges masks, refuses coverage overlaps."""
     rows = np.fromfile(path, ROW)
     rows = rows[np.argsort(rows['start'], kind='stable')]
     if self._merge:

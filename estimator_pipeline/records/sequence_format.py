@@ -230,12 +230,12 @@ def read_targets_table(path):
 
   Tab-separated with a header; the first column is the index (unnamed, as pandas
   writes it, or `index`); only `file` is required. UserError for a missing file or
-  column, or a line with another number of fields than the header.
-  """
-  if not os.path.isfile(path):
-    raise UserError('--targets_file %s does not exist' % path)
-  with open(path, encoding='utf-8', errors='replace') as f:
-    lines = [(n, line.rstrip('\r\n')) for n, line in enumerate(f, 1) if line.strip()]
+  column, or a line with another number of fields than the header."""
+  try:
+    with open(path, encoding='utf-8', errors='replace') as f:
+      lines = [(n, line.rstrip('\r\n')) for n, line in enumerate(f, 1) if line.strip()]
+  except OSError as e:
+    raise UserError('cannot read --targets_file %s: %s' % (path, e.strerror)) from None
   header = lines[0][1].split('\t') if lines else ['']
   header[0] = header[0] or 'index'
   if 'file' not in header:

@@ -152,10 +152,10 @@ class SequenceConversionResult:
                                  65504))
     if self.worker_tensorflow:
       lines.append('note: the worker processes imported TensorFlow, because the '
-                   'calling script does at its top and multiprocessing imports it again '
-                   'in each worker: it works, but costs seconds and hundreds of MB a '
-                   'worker; call convert_sequences from a module that does not import '
-                   'TensorFlow at its top, or run the command line')
+                   'calling script does at its top and multiprocessing imports it '
+                   'again in each worker: it works, but costs seconds and hundreds of '
+                   'MB a worker; call convert_sequences from a module that does not '
+                   'import TensorFlow at its top, or run the command line')
     if not self.tiled:
       lines.extend(_skipped_lines(self.skipped))
     return lines

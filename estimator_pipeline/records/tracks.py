@@ -1,4 +1,4 @@
-r"""Coverage tracks by random access: bigWig through pyBigWig, bedGraph through an index.
+r"""Coverage tracks by random access: bigWig by pyBigWig, bedGraph through an index.
 
 Before any window is written every track is checked against the genome: a bigWig's
 header (its chromosomes and their lengths), a bedGraph's every line, which is also
@@ -75,8 +75,11 @@ def track_kind(track):
   path = track.file
   if not os.path.isfile(path):
     raise UserError('%s does not exist' % track.source)
-  with open(path, 'rb') as f:
-    head = f.read(4)
+  try:
+    with open(path, 'rb') as f:
+      head = f.read(4)
+  except OSError as e:
+    raise UserError('%s cannot be read: %s' % (track.source, e.strerror or e)) from None
   if head in _BIGWIG_MAGIC:
     return 'bigwig'
   if head in _BIGBED_MAGIC:
@@ -115,7 +118,7 @@ def _check_bigwig(track, genome, ignore):
               '%s says %s is %d bp, --fasta=%s %d bp: the track is on another assembly '
               '(hg19 vs hg38?); use the FASTA it was made against' % (
                   track.source, chrom, size, genome.fasta, genome.lengths[chrom]))
-      elif handle.stats(chrom, exact=False) != [None]:  # Header names without data pass.
+      elif handle.stats(chrom, exact=False) != [None]:  # A name without data passes.
         raise UserError(unknown_chrom_message(
             '%s has data on %s, which --fasta=%s lacks' % (track.source, chrom,
                                                           genome.fasta),
@@ -159,7 +162,8 @@ def _index_bedgraph(track, number, genome, work_dir, ignore, progress):
   try:
     for line, raw, start, end, value in genome_files.iter_bedgraph(
         track.file, track.source,
-        on_track_line=lambda l: description.append(genome_files.track_line_description(l)),
+        on_track_line=lambda l: description.append(
+            genome_files.track_line_description(l)),
         on_progress=lambda position: meter.update(done=position / 1e6)):
       chrom = names.get(raw)
       if chrom is None:
@@ -171,8 +175,8 @@ def _index_bedgraph(track, number, genome, work_dir, ignore, progress):
       if chrom in ignore:
         continue
       if end > genome.lengths[chrom]:
-        raise UserError('%s line %d: end %d is past the end of %s (%d bp in --fasta=%s); '
-                        'is the track for another assembly?' % (
+        raise UserError('%s line %d: end %d is past the end of %s (%d bp in '
+                        '--fasta=%s); is the track for another assembly?' % (
                             track.source, line, end, chrom, genome.lengths[chrom],
                             genome.fasta))
       builder.add(chrom, start, end, value, line)
