@@ -52,7 +52,11 @@ def define_training_flags():
          'over this many steps, then start the schedule; 0 for no warmup.')
   # Gradients and weights.
   define('clip_gradient_norm', 'Clip the gradients to this global norm before each '
-         'update; 0 does not clip. The norm is logged as gradient_norm.')
+         'update (Keras global_clipnorm, basenji\'s train.global_clipnorm); 0 does not '
+         'clip. The norm is logged as gradient_norm.')
+  define('clip_gradient_norm_per_variable', 'Clip each variable\'s gradient to this '
+         'norm on its own before each update (Keras clipnorm, basenji\'s '
+         'train.clip_norm), before any --clip_gradient_norm; 0 does not clip.')
   define('grad_accum_steps', 'Accumulate the gradients of this many batches and apply '
          'them as one update, the same as one batch this many times larger.')
   define('moving_average_decay', 'Keep exponential moving averages of the weights with '
@@ -74,7 +78,9 @@ def define_training_flags():
   define('eval_steps', 'Batches per evaluation; 0 reads the whole evaluation set once.')
   # Early stopping.
   define('early_stopping_metric', 'Evaluation metric that judges the best checkpoint '
-         '(model_dir/best/, export/best/) and early stopping, e.g. loss or accuracy.')
+         '(model_dir/best/, export/best/) and early stopping, e.g. loss or accuracy; '
+         'empty takes the model\'s: loss, or for sequence models pearsonr (auroc with '
+         'a bce loss), as basenji\'s trainer does.')
   define('early_stopping_patience', 'Stop after this many evaluations in a row without '
          'a better --early_stopping_metric; 0 never stops early.')
   define_enum('early_stopping_mode', controls.EARLY_STOPPING_MODES,

@@ -3,8 +3,9 @@
 Graph mode: the schedule is built from tf-models-official's config classes and called on
 the global step tensor; the optimizer is a `tf.compat.v1.train` optimizer, because Keras
 optimizers do not work with `minimize(loss_tensor)` inside an Estimator's model_fn.
-`build_train_op` adds what a hand-written loop gives: global-norm clipping, gradient
-accumulation, AdamW's decoupled weight decay and exponential moving averages.
+`build_train_op` adds what a hand-written loop gives: per-variable and global-norm
+clipping, gradient accumulation, AdamW's decoupled weight decay and exponential moving
+averages.
 
   python -c "
   import estimator_pipeline, tensorflow as tf
@@ -63,6 +64,7 @@ class TrainOptions:
   end_learning_rate: float = _flag('end_learning_rate')
   warmup_steps: int = _flag('warmup_steps')
   clip_gradient_norm: float = _flag('clip_gradient_norm')
+  clip_gradient_norm_per_variable: float = _flag('clip_gradient_norm_per_variable')
   grad_accum_steps: int = _flag('grad_accum_steps')
   moving_average_decay: float = _flag('moving_average_decay')
 
@@ -86,6 +88,7 @@ class TrainOptions:
         lr_boundaries=tuple(boundaries), lr_values=tuple(values),
         end_learning_rate=cfg.end_learning_rate, warmup_steps=cfg.warmup_steps,
         clip_gradient_norm=cfg.clip_gradient_norm,
+        clip_gradient_norm_per_variable=cfg.clip_gradient_norm_per_variable,
         grad_accum_steps=cfg.grad_accum_steps,
         moving_average_decay=cfg.moving_average_decay)
 
@@ -232,9 +235,15 @@ def build_train_op(total_loss, options, lr, global_step, variables, update_ops=(
 
   def clip(gradients):
     norm = tf.linalg.global_norm(gradients)
+    if options.clip_gradient_norm_per_variable > 0:
+      # Keras' clipnorm (basenji's clip_norm): each variable's gradient on its own,
+      # before any global clip, as Keras applies both.
+      gradients = [tf.clip_by_norm(g, options.clip_gradient_norm_per_variable)
+                   for g in gradients]
     if options.clip_gradient_norm > 0:
-      gradients, _ = tf.clip_by_global_norm(gradients, options.clip_gradient_norm,
-                                            use_norm=norm)
+      gradients, _ = tf.clip_by_global_norm(
+          gradients, options.clip_gradient_norm,
+          use_norm=None if options.clip_gradient_norm_per_variable > 0 else norm)
     return gradients, norm
 
   if n <= 1:

@@ -56,22 +56,31 @@ def head_blocks(model_params):
   return head if isinstance(head, list) else [head]
 
 
+def _build_blocks(model_params, group, block_list, x, ctx, keep_reprs):
+  for i, block in enumerate(block_list):
+    scope = '%s_%d' % (block['name'], i)
+    with v1.variable_scope(scope):
+      try:
+        x = blocks.build(block['name'], x, block_args(model_params, block), ctx=ctx)
+      except ValueError as e:
+        # Name the block: TensorFlow's shape errors do not.
+        raise ValueError('%s/%s: %s' % (group, scope, e)) from None
+    if keep_reprs:
+      ctx.reprs.append(x)
+  return x
+
+
 def build_network(model_params, x, is_training, gelu='tanh'):
   """[batch, L, 4] -> [batch, target_length, units], in variable scopes trunk/, head/."""
   ctx = layers.Context(is_training, gelu)
   with v1.variable_scope('trunk'):
-    for i, block in enumerate(model_params['trunk']):
-      with v1.variable_scope('%s_%d' % (block['name'], i)):
-        x = blocks.build(block['name'], x, block_args(model_params, block), ctx=ctx)
-      ctx.reprs.append(x)
+    x = _build_blocks(model_params, 'trunk', model_params['trunk'], x, ctx, True)
     # basenji's SeqNN ends its trunk with the global activation.
     with tf.name_scope('activation'):
       x = layers.activate(x, model_params.get('activation', 'relu'), gelu)
   with v1.variable_scope('head'):
-    for i, block in enumerate(head_blocks(model_params)):
-      with v1.variable_scope('%s_%d' % (block['name'], i)):
-        x = blocks.build(block['name'], x, block_args(model_params, block), ctx=ctx)
-  return x
+    return _build_blocks(model_params, 'head', head_blocks(model_params), x, ctx,
+                         False)
 
 
 class FixedInputsPredictOutput(tf.estimator.export.PredictOutput):
@@ -101,7 +110,7 @@ class SeqNN(model.Model):
     super().__init__(is_training, num_classes, **kwargs)
     self.model_params = params
     self.loss_name = loss
-    self.loss_params = dict(loss_params or {})
+    self.loss_params = metrics.loss_params(loss, loss_params or {})
     self.gelu = gelu
     # basenji's strand_pair of the head: which target is each target's other strand.
     pairs = params.get('strand_pair') or []

@@ -168,12 +168,13 @@ def match(model, h5, exclude_scopes=(), ignore_missing=False):
 
 
 def write_checkpoint(h5, mapping, prefix):
-  """Writes the matched weights as a TensorFlow checkpoint at prefix; returns prefix."""
-  names = sorted(mapping)
-  values = [h5.value(*mapping[n]) for n in names]
+  """Writes the matched weights as a TensorFlow checkpoint at prefix (global step 0,
+  which an export restores too); returns prefix."""
+  names = sorted(mapping) + ['global_step']
+  values = [h5.value(*mapping[n]) for n in names[:-1]] + [np.int64(0)]
   tf.io.gfile.makedirs(os.path.dirname(prefix))
   with tf.Graph().as_default():
-    feeds = [v1.placeholder(tf.float32, v.shape) for v in values]
+    feeds = [v1.placeholder(tf.as_dtype(v.dtype), v.shape) for v in values]
     save = tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names,
                              shape_and_slices=[''] * len(names), tensors=feeds)
     with v1.Session() as sess:
