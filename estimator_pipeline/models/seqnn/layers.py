@@ -16,21 +16,22 @@ layer, in order:
     print(layers.conv1d(x, 8, 5, ctx=layers.Context(False)))"
 
 Ops that change how far along the sequence one output position sees (attention,
-flatten, global pooling, upsampling, softmax pooling) name their output in the
-RECEPTIVE_FIELD collection; models/overview.py reads convolutions and pools from the
-graph itself.
+flatten, global pooling, upsampling, softmax pooling) mark their output for
+models/overview.py, which reads convolutions and pools from the graph itself.
 """
 
 import numpy as np
 import tensorflow as tf
 
+from estimator_pipeline.models import overview
+
 v1 = tf.compat.v1
 
-# Graph collections (strings, so they survive in exported meta graphs).
+# Graph collection of the scopes of layers with weights, in order (strings, so it
+# survives in exported meta graphs).
 SEQNN_LAYERS = 'seqnn_keras_layers'
-RECEPTIVE_FIELD = 'receptive_field_overrides'
 
-GELU_FORMS = ('tanh', 'sigmoid')
+mark_field = overview.mark_field
 
 
 class Context:
@@ -41,15 +42,6 @@ class Context:
     self.is_training = is_training
     self.gelu = gelu
     self.reprs = [] if reprs is None else reprs
-
-
-def mark_field(output, source, kind, amount=0):
-  """Records how `output` sees along the sequence relative to `source`: 'whole'
-  (every position), 'pool' (amount wide windows, stride amount), 'upsample' (each
-  position repeated amount times) or 'window' (amount positions averaged)."""
-  v1.add_to_collection(RECEPTIVE_FIELD, '%s\t%s\t%s\t%s' % (
-      output.name, source.name, kind, amount))
-  return output
 
 
 def _register(scope):
@@ -314,7 +306,7 @@ def squeeze_excite(x, ctx, *, activation='relu', bottleneck_ratio=8, additive=Fa
   with v1.variable_scope(scope) as vs:
     _register(vs)
     x = activate(x, activation, ctx.gelu)
-    squeeze = mark_field(tf.reduce_mean(x, axis=1), x, 'whole')
+    squeeze = tf.reduce_mean(x, axis=1)
     excite = tf.nn.relu(dense(squeeze, channels // bottleneck_ratio,
                               kernel_initializer='glorot_uniform', scope='dense1'))
     excite = dense(excite, channels, kernel_initializer='glorot_uniform',
@@ -322,9 +314,8 @@ def squeeze_excite(x, ctx, *, activation='relu', bottleneck_ratio=8, additive=Fa
     excite = normalize(excite, norm_type, ctx=ctx, bn_momentum=bn_momentum,
                        gamma='zeros', scope='norm')
     excite = excite[:, tf.newaxis, :]
-    if additive:
-      return x + excite
-    return x * tf.sigmoid(excite)
+    scaled = x + excite if additive else x * tf.sigmoid(excite)
+  return mark_field(scaled, x, 'whole')
 
 
 def wheeze_excite(x, ctx, *, pool_size, scope='wheeze_excite'):
