@@ -11,8 +11,6 @@ field (bp for sequence models, pixels of width for image models) and a last line
 170M-parameter model takes seconds. Bad input is one `error: ...` line and exit 2.
 """
 
-import copy
-
 import estimator_pipeline  # First: applies the TF 2.15 compatibility fixes.
 from estimator_pipeline.core import console
 
@@ -21,13 +19,11 @@ console.quiet_imports()
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags as absl_flags
-import tensorflow as tf
 
 import flags
 from estimator_pipeline import models
 from estimator_pipeline.config import params as params_lib
 from estimator_pipeline.core import errors
-from estimator_pipeline.core.errors import short_tf_message
 from estimator_pipeline.models import overview
 from flags import common
 
@@ -49,37 +45,6 @@ common.define('image_size', "Image models: input height and width; 0 takes the n
               'default.')
 
 
-def sequence_overview(params_file, head='', seq_length=0, gelu='tanh'):
-  """(Overview, the head's key) of seqnn built from a params file."""
-  params, head = params_lib.select_head(params_lib.load(params_file), head)
-  section = copy.deepcopy(params['model'])
-  section['seq_length'] = seq_length or section['seq_length']
-  with tf.Graph().as_default():
-    sequence = tf.compat.v1.placeholder(tf.float32, [None, section['seq_length'], 4])
-    model = models.get('seqnn').build(is_training=False, num_classes=1,
-                                      params=section, gelu=gelu)
-    try:
-      found = overview.describe(model, {'sequence': sequence}, sequence, 'bp')
-    except (ValueError, TypeError) as e:
-      raise errors.UserError('--params_file=%s: the model cannot be built for %d bp '
-                             '(%s).' % (params_file, section['seq_length'],
-                                        short_tf_message(e))) from None
-  return found, head
-
-
-def image_overview(spec, num_classes=0, image_size=0):
-  size = image_size or spec.default_image_size
-  with tf.Graph().as_default():
-    image = tf.compat.v1.placeholder(tf.float32, [None, size, size, 3])
-    model = spec.build(is_training=False, num_classes=num_classes or 1000,
-                       image_size=size)
-    try:
-      return overview.describe(model, {'image': image}, image, 'px')
-    except ValueError as e:
-      raise errors.UserError('--model_name=%s cannot be built at --image_size=%d (%s).'
-                             % (spec.name, size, short_tf_message(e))) from None
-
-
 def main(argv):
   if len(argv) > 1:
     raise errors.UserError('unexpected argument %r: every option is a --flag.'
@@ -93,8 +58,8 @@ def main(argv):
     raise errors.UserError('--seq_length=%d must be >= 0 (0 keeps the params file\'s).'
                            % FLAGS.seq_length)
   if spec.layout == 'sequence':
-    found, head = sequence_overview(FLAGS.params_file, FLAGS.head, FLAGS.seq_length,
-                                    FLAGS.gelu)
+    found, head = overview.sequence_overview(spec, FLAGS.params_file, FLAGS.head,
+                                             FLAGS.seq_length, FLAGS.gelu)
     print('%s from %s, %s, %d bp' % (spec.name, FLAGS.params_file, head,
                                      found.input_length))
   else:
@@ -102,7 +67,7 @@ def main(argv):
       raise errors.UserError('--params_file is read by sequence models '
                              '(--model_name=seqnn), not by --model_name=%s: leave it '
                              'out.' % spec.name)
-    found = image_overview(spec, FLAGS.num_classes, FLAGS.image_size)
+    found = overview.image_overview(spec, FLAGS.num_classes, FLAGS.image_size)
     print('%s, %d x %d px' % (spec.name, found.input_length, found.input_length))
   for line in overview.lines(found):
     print(line)
