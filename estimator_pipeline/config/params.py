@@ -347,6 +347,10 @@ def resolve_config(cfg, explicit=None):
   if explicit is None:
     explicit = {f for f in fields if getattr(cfg, f) != cfg.default(f)}
   applied, skipped = train_values(params, fields)
+  if 'early_stopping_patience' in applied and not cfg.eval_record_path:
+    applied.pop('early_stopping_patience')
+    skipped.append(('patience', 'patience counts evaluations; --eval_record_path is '
+                    'empty'))
   changes = {k: v for k, v in applied.items() if k in fields and k not in explicit}
   if 'optimizer' in changes and changes['optimizer'] not in controls.OPTIMIZERS:
     skipped.append(('optimizer', 'optimizer %r is not offered yet'

@@ -45,6 +45,7 @@ def mark_field(output, source, kind, amount=0):
 @dataclasses.dataclass
 class Overview:
   rows: List[Tuple[str, Tuple, int]]  # (block, output shape, trainable parameters)
+  output_shape: Tuple
   trainable: int
   input_length: int
   receptive_field: float  # in input positions; WHOLE when every position is seen
@@ -190,7 +191,8 @@ def describe(model, features, source, unit='bp'):
     rows.append((scope, tuple(tensor.shape.as_list()), params))
   fields = receptive_fields(graph, source)
   finite = [f[0] for f in fields.values() if f[0] != WHOLE]
-  return Overview(rows=rows, trainable=sum(int(np.prod(v.shape)) for v in trainable),
+  return Overview(rows=rows, output_shape=tuple(output.shape.as_list()),
+                  trainable=sum(int(np.prod(v.shape)) for v in trainable),
                   input_length=int(source.shape[-2]),
                   receptive_field=fields.get(output.name, (WHOLE, 1))[0],
                   largest_finite=int(max(finite)) if finite else None, unit=unit)

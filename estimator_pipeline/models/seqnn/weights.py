@@ -122,6 +122,11 @@ def _problem(model_layer, file_layer, h5):
     return ('%s: its weight %s (shape %s) is not in the .h5 (it holds weights for %d '
             'layers, fewer than the model)' % (where, _short(name, block), shape,
                                              len(h5.layers)))
+  for (name, shape), (weight, stored) in zip(ours, theirs):
+    if list(shape) != list(stored):
+      return ('%s: its weight %s has shape %s in the model but %s in the .h5 (%s of '
+              'layer %s)' % (where, _short(name, block), shape, stored, weight,
+                             file_layer.name))
   if len(ours) != len(theirs):
     return ('%s: its layer %s has %d weights (%s), but layer %s of the .h5 holds %d '
             '(%s)' % (where, _short(model_layer.scope, block), len(ours),
@@ -129,11 +134,6 @@ def _problem(model_layer, file_layer, h5):
                                 for n, s in ours),
                       file_layer.name, len(theirs),
                       ', '.join('%s %s' % (n, s) for n, s in theirs)))
-  for (name, shape), (weight, stored) in zip(ours, theirs):
-    if list(shape) != list(stored):
-      return ('%s: its weight %s has shape %s in the model but %s in the .h5 (%s of '
-              'layer %s)' % (where, _short(name, block), shape, stored, weight,
-                             file_layer.name))
   return None
 
 
