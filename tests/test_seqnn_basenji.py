@@ -199,3 +199,24 @@ def test_warm_start_from_a_foreign_h5_writes_nothing(tmp_path):
   with pytest.raises(UserError, match='does not fit block trunk/conv_dna_0'):
     train.run(cfg)
   assert not os.path.exists(tmp_path / 'run')
+
+
+def test_gelu_switch_changes_what_the_h5_predicts(tmp_path):
+  # basenji 0.6+ computes gelu's tanh form; the sigmoid form of basenji 0.5.1 and
+  # earlier (--gelu=sigmoid, for the 2020 Basenji2 models) gives other numbers.
+  section = _basenji_section()
+  h5 = weights.H5Weights(_ref('basenji_model.h5'))
+  mapping, _ = weights.match(_model_layers(section), h5)
+  prefix = weights.write_checkpoint(h5, mapping, str(tmp_path / 'w.ckpt'))
+  h5.close()
+  inputs = np.load(_ref('basenji_input.npy')).astype(np.float32)
+  want = np.load(_ref('basenji_pred.npy'))
+  errors = {}
+  for gelu in ('tanh', 'sigmoid'):
+    with tf.Graph().as_default():
+      x = v1.placeholder(tf.float32, [None, 4096, 4])
+      y = network.SeqNN(False, params=section, gelu=gelu).predict(x)['predictions']
+      with v1.Session() as sess:
+        v1.train.Saver(v1.global_variables()).restore(sess, prefix)
+        errors[gelu] = np.abs(sess.run(y, {x: inputs}) - want).max() / want.max()
+  assert errors['tanh'] <= TOLERANCE < 20 * TOLERANCE < errors['sigmoid']

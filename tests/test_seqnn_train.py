@@ -76,6 +76,12 @@ def test_train_eval_artifacts(trained):
   assert {'pearsonr_per_target', 'r2_per_target'} <= {t.split('/')[0] for t in texts}
   # The coverage is the G/C and A/T content: learnable in 60 steps.
   assert result.eval_metrics['pearsonr'] > 0.6
+  # basenji keeps the model of the best validation Pearson R: model_dir/best and
+  # export/best are judged by it, unless --early_stopping_metric is typed.
+  assert saved.early_stopping_metric == 'pearsonr' and result.best_metric == 'pearsonr'
+  with open(os.path.join(cfg.model_dir, 'best', 'best.json')) as f:
+    best = json.load(f)
+  assert (best['metric'], best['direction']) == ('pearsonr', 'max')
   reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(cfg.model_dir))
   # Batch-norm moving statistics were updated while training.
   moving = reader.get_tensor('trunk/conv_block_0/batch_norm/moving_mean')
