@@ -62,6 +62,11 @@ def main(argv):
     raise errors.UserError('--model_dir and --params_file are both set: a model_dir '
                            'holds its own params.json; pass one of them.')
   if FLAGS.model_dir:
+    for name in ('head', 'gelu'):
+      if FLAGS[name].present:
+        raise errors.UserError('--%s is read with --params_file; --model_dir=%s keeps '
+                               'the %s it was trained with: leave it out.'
+                               % (name, FLAGS.model_dir, name))
     overrides = {n: FLAGS[n].value for n in _OVERRIDES if FLAGS[n].present}
   else:
     overrides = {n: FLAGS[n].value for n in _PARAMS_MODE}

@@ -171,8 +171,13 @@ def test_trunk_warm_start_from_h5_is_bit_identical_with_a_new_head(tmp_path, cap
                      learning_rate=0.01, checkpoint_path=_ref('basenji_model.h5'),
                      checkpoint_exclude_scopes='head')
   train.run(cfg)
+  console = capfd.readouterr().err
   assert 'Warm-starting 80 variables from %s (excluded: head)' % _ref(
-      'basenji_model.h5') in capfd.readouterr().err
+      'basenji_model.h5') in console
+  # Keys basenji takes and this run does not use are named once, not refused.
+  for key in ('train.train_epochs', 'train.patience'):
+    assert console.count('%s %s is not applied' % (_ref('basenji_params.json'),
+                                                   key)) == 1, console[-3000:]
   step0 = tf.train.load_checkpoint(str(tmp_path / 'run' / 'model.ckpt-0'))
   h5 = weights.H5Weights(_ref('basenji_model.h5'))
   mapping, _ = weights.match(_model_layers(_basenji_section()), h5, ('head',))
