@@ -145,8 +145,9 @@ def test_train_section_follows_basenjis_trainer():
   enformer = params_lib.load(os.path.join(PARAMS, 'basenji/manuscripts/enformer/'
                                           'params_enformer.json'))
   cfg = config.Config(params_file=os.path.join(PARAMS, 'basenji/manuscripts/enformer/'
-                                               'params_enformer.json'))
-  resolved, _, skipped = params_lib.resolve_config(cfg)
+                                               'params_enformer.json'),
+                      eval_record_path='data/valid-*.tfr')
+  resolved, _, _ = params_lib.resolve_config(cfg)
   assert (resolved.optimizer, resolved.adam_epsilon) == ('adam', 1e-7)  # Keras' Adam
   assert resolved.clip_gradient_norm == 0.15  # global_clipnorm
   assert resolved.clip_gradient_norm_per_variable == 0
@@ -155,7 +156,9 @@ def test_train_section_follows_basenjis_trainer():
   assert enformer['model']['norm_type'] == 'batch-sync'
   human = config.Config(params_file=os.path.join(PARAMS, 'basenji/manuscripts/'
                                                  'cross2020/params_human.json'))
-  resolved, _, _ = params_lib.resolve_config(human)
+  resolved, _, skipped = params_lib.resolve_config(human)
+  # Without evaluation records there is nothing for patience to count.
+  assert resolved.early_stopping_patience == 0 and 'patience' in dict(skipped)
   # basenji's clip_norm is Keras' clipnorm: each variable's gradient on its own.
   assert (resolved.clip_gradient_norm_per_variable, resolved.clip_gradient_norm) == (
       2, 0.0)
