@@ -89,8 +89,9 @@ def run(cfg, task):
   cfg.validate()
   strategy = strategies.make_strategy(cfg.distribution, task)
   plan = plan_lib.preflight(cfg, chief=task.is_chief)
-  plan.config = cfg = cfg.replace(num_classes=plan.num_classes,
-                                  image_size=plan.image_size)
+  # plan.config: what preflight resolved (the best metric among it).
+  plan.config = cfg = plan.config.replace(num_classes=plan.num_classes,
+                                          image_size=plan.image_size)
   _write_files(plan, task)
   layout = strategies.layout(cfg.distribution, task, cfg.batch_size)
   if task.type == distribute.EVALUATOR:
