@@ -25,7 +25,7 @@ console.quiet_imports()
 from bench import common
 from bench import report
 
-SUITES = ('input_pipeline', 'training', 'sequence', 'startup', 'scale')
+SUITES = ('input_pipeline', 'training', 'sequence', 'startup', 'scale', 'genome')
 
 
 def _suite(name):

@@ -29,6 +29,14 @@ SECTIONS = (
     ('scale', '5. Scale (input pipeline records/sec and peak RSS, 1x/4x/16x data)', {
         'peak_rss_16x_vs_1x_ratio': ('<=', 1.1, 'peak memory flat: 16x/1x <= 1.1'),
     }),
+    ('genome', '6. Genome data preparation (records sequences: 1x and 16x genomes, two '
+     'bigWig tracks, 131072 bp windows)', {
+         'peak_rss_16x_vs_1x_ratio': ('<=', 1.15, 'peak memory flat: 16x/1x <= 1.15'),
+         'worker_peak_rss_16x_vs_1x_ratio': ('<=', 1.15,
+                                             'workers\' peak memory flat: <= 1.15'),
+         'processes_2_vs_1_ratio': ('>=', 1.6, '2 processes >= 1.6x one'),
+         'pipeline_vs_read_only_ratio': ('>=', 0.7, 'writing >= 0.7 of read-only'),
+     }),
 )
 
 

@@ -91,7 +91,7 @@ def pipeline_rate(records, model_dir, model_name, batch, image_size, warmup, ste
 
 
 def run_pipeline(cfg, warmup):
-  """examples/sec of train_lib's training path for cfg, after `warmup` steps."""
+  """examples/sec of train.py's training path for cfg, after `warmup` steps."""
   plan = plan_lib.preflight(cfg)
   estimator = estimator_lib.build_estimator(plan)
   train_input, _ = plan.task.input_fns(plan)

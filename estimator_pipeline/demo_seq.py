@@ -3,9 +3,11 @@ r"""`make demo-seq`: a Basenji-style SeqNN on a synthetic genome whose answer is
   python -m estimator_pipeline.demo_seq --output_dir=demo_seq_out
 
 1. estimator_pipeline.records.synthetic_genome writes a random genome with two planted
-   motifs, each driving its own coverage track (a Gaussian bump per occurrence), the
-   regions (chr1-4 train, chr5 valid, chr6 test) and the motifs' positions;
-2. `python -m estimator_pipeline.records sequences` converts them to basenji records;
+   motifs, each driving its own coverage track (a Gaussian bump per occurrence, as
+   bigWig files listed in a basenji targets table) and the motifs' positions;
+2. `python -m estimator_pipeline.records sequences` tiles the genome into basenji
+   records (windows overlapping by half on chr1-4 for train, chr5 valid, chr6 test),
+   reading the FASTA and the bigWigs by random access;
 3. `python train.py --model_name=seqnn --params_file=configs/seqnn_demo.json` trains on
    the train fold, evaluating on the valid fold, and exports SavedModels;
 4. the exported serving_default predicts the held-out test fold from its DNA text, and
@@ -52,6 +54,7 @@ PARAMS = os.path.join('configs', 'seqnn_demo.json')
 SEQ_LENGTH = 1024
 POOL_WIDTH = 32
 CROP_BP = 64
+STRIDE = 0.5  # Train windows overlap by half: more training data from a small genome.
 SALIENCY_TARGET = 0
 
 
@@ -123,16 +126,17 @@ def main(argv):
   model_dir = os.path.join(out, 'run')
   genome = synthetic_genome.write_synthetic_genome(genome_dir, seed=FLAGS.seed,
                                                    seq_length=SEQ_LENGTH)
+  chroms = list(genome.chrom_lengths)
   console.line('Wrote a synthetic genome (%d chromosomes of %d bp; %s drives track 0, '
-               '%s track 1) and %s regions to %s' % (
-                   len(genome.chrom_lengths), next(iter(genome.chrom_lengths.values())),
-                   *genome.motifs.values(),
-                   '/'.join(str(n) for n in genome.num_regions.values()), genome_dir))
+               '%s track 1) and its bigWig tracks to %s' % (
+                   len(chroms), genome.chrom_lengths[chroms[0]],
+                   *genome.motifs.values(), genome_dir))
 
   _run(['-m', 'estimator_pipeline.records', 'sequences', '--fasta=' + genome.fasta,
-        '--bed=' + genome.bed, '--coverage=' + ','.join(genome.coverage),
-        '--seq_length=%d' % SEQ_LENGTH, '--pool_width=%d' % POOL_WIDTH,
-        '--crop_bp=%d' % CROP_BP, '--output_dir=' + data_dir])
+        '--targets_file=' + genome.targets_file, '--seq_length=%d' % SEQ_LENGTH,
+        '--pool_width=%d' % POOL_WIDTH, '--crop_bp=%d' % CROP_BP,
+        '--stride=%g' % STRIDE, '--valid_chroms=' + chroms[-2],
+        '--test_chroms=' + chroms[-1], '--output_dir=' + data_dir])
   records = os.path.join(data_dir, 'tfrecords')
   train_seconds = _run([
       'train.py', '--model_name=seqnn', '--params_file=' + PARAMS,

@@ -6,12 +6,16 @@ from flags.common import define
 def define_export_flags():
   define('exports_to_keep', 'Versions kept under each of export/best and export/final; '
          'older ones are deleted.')
+  define_ensemble_flags()
+  define_serving_input_flag()
+
+
+def define_ensemble_flags():
   define('ensemble_rc', 'Sequence models: also predict the reverse complement of '
          'each input and average it in the exported graph (basenji --rc).')
   define('ensemble_shifts', 'Sequence models: comma-separated input shifts in bp '
          'whose predictions the exported graph averages, e.g. -1,0,1 (basenji '
          '--shifts); 0 alone means no shift ensemble.')
-  define_serving_input_flag()
 
 
 def define_serving_input_flag():

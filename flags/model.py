@@ -11,6 +11,12 @@ def define_model_flags():
   define('params_file', "basenji's JSON params file (model and train sections) for "
          '--model_name=seqnn; flags given on the command line override its train '
          'section.')
+  define('head', "Which head of --params_file to build when it has several (e.g. "
+         'head_human); empty takes basenji\'s: the first head* key in natural order. A '
+         'name that is not a head lists the heads.')
+  define('gelu', "How sequence models compute gelu: tanh, the approximation of basenji "
+         '0.6 and later and of baskerville, or sigmoid (x * sigmoid(1.702 x)), basenji '
+         '0.5.1 and earlier, e.g. the 2020 Basenji2 models.')
   define('image_size', "Network input height and width in pixels; 0 uses the network's "
          'default (224 for resnet_v1_50, 299 for inception_v3, 32 for cifarnet).')
   define('random_flip', 'Randomly flip training images left-right (turn off for data '
@@ -22,7 +28,9 @@ def define_model_flags():
   define('dropout_keep_prob', "Dropout keep probability for nets that have dropout; a "
          "negative value keeps the net's own default.")
   define('checkpoint_path', 'Checkpoint (file or directory) to warm-start from, e.g. '
-         "slim's resnet_v1_50.ckpt; used only when --model_dir holds no checkpoint yet.")
+         "slim's resnet_v1_50.ckpt, or for sequence models the .h5 basenji's or "
+         "baskerville's SeqNN.save wrote (model_best.h5); used only when --model_dir "
+         'holds no checkpoint yet.')
   define('checkpoint_exclude_scopes', 'Comma-separated variable scopes not restored '
          'from --checkpoint_path, e.g. resnet_v1_50/logits for a new head.')
   define('ignore_missing_vars', 'Skip (and list) variables missing from '

@@ -1,4 +1,5 @@
-"""Flags for speed: training steps per session call, and threads (see loops.py)."""
+"""Flags for speed: training steps per session call, and threads (see
+estimator_pipeline/models/loops.py and data/speed.py)."""
 
 from flags.common import define
 

@@ -50,14 +50,7 @@ def define_training_flags():
          'to.')
   define('warmup_steps', 'Raise the learning rate linearly from 0 to --learning_rate '
          'over this many steps, then start the schedule; 0 for no warmup.')
-  # Gradients and weights.
-  define('clip_gradient_norm', 'Clip the gradients to this global norm before each '
-         'update; 0 does not clip. The norm is logged as gradient_norm.')
-  define('grad_accum_steps', 'Accumulate the gradients of this many batches and apply '
-         'them as one update, the same as one batch this many times larger.')
-  define('moving_average_decay', 'Keep exponential moving averages of the weights with '
-         'this decay (e.g. 0.9999); evaluation and exports then use the averages. 0 '
-         'keeps none.')
+  _define_gradient_flags()
   # Checkpoints and evaluation.
   define('save_checkpoints_steps', 'Save a checkpoint, and evaluate it, every this many '
          'steps; 0 does so ten times over --num_steps (or every --eval_every_steps).')
@@ -74,7 +67,9 @@ def define_training_flags():
   define('eval_steps', 'Batches per evaluation; 0 reads the whole evaluation set once.')
   # Early stopping.
   define('early_stopping_metric', 'Evaluation metric that judges the best checkpoint '
-         '(model_dir/best/, export/best/) and early stopping, e.g. loss or accuracy.')
+         '(model_dir/best/, export/best/) and early stopping, e.g. loss or accuracy; '
+         'empty takes the model\'s: loss, or for sequence models pearsonr (auroc with '
+         'a bce loss), as basenji\'s trainer does.')
   define('early_stopping_patience', 'Stop after this many evaluations in a row without '
          'a better --early_stopping_metric; 0 never stops early.')
   define_enum('early_stopping_mode', controls.EARLY_STOPPING_MODES,
@@ -89,3 +84,18 @@ def define_training_flags():
   define('ps_timeout_secs', 'A parameter-server task stops serving (and exits) once no '
          'chief or worker of its TF_CONFIG cluster has answered for this many seconds; '
          'it exits at once when they are gone and the job reached --num_steps.')
+
+
+def _define_gradient_flags():
+  """Gradients and weights."""
+  define('clip_gradient_norm', 'Clip the gradients to this global norm before each '
+         'update (Keras global_clipnorm, basenji\'s train.global_clipnorm); 0 does not '
+         'clip. The norm is logged as gradient_norm.')
+  define('clip_gradient_norm_per_variable', 'Clip each variable\'s gradient to this '
+         'norm on its own before each update (Keras clipnorm, basenji\'s '
+         'train.clip_norm), before any --clip_gradient_norm; 0 does not clip.')
+  define('grad_accum_steps', 'Accumulate the gradients of this many batches and apply '
+         'them as one update, the same as one batch this many times larger.')
+  define('moving_average_decay', 'Keep exponential moving averages of the weights with '
+         'this decay (e.g. 0.9999); evaluation and exports then use the averages. 0 '
+         'keeps none.')

@@ -29,6 +29,8 @@ RATIOS = {
               'train_records_per_sec_16x_vs_1x_ratio',
               'eval_records_per_sec_16x_vs_1x_ratio', 'peak_rss_4x_vs_1x_ratio',
               'peak_rss_16x_vs_1x_ratio'],
+    'genome': ['peak_rss_16x_vs_1x_ratio', 'worker_peak_rss_16x_vs_1x_ratio',
+               'processes_2_vs_1_ratio', 'pipeline_vs_read_only_ratio'],
 }
 FIGURES = {
     'input_pipeline': ['eval_input_fn_images_per_sec', 'eval_ceiling_images_per_sec',
@@ -38,6 +40,8 @@ FIGURES = {
                            'ceiling_examples_per_sec'],
     'startup': ['train_py_first_step_seconds', 'export_seconds', 'tf_import_seconds'],
     'scale': ['peak_rss_mb_1x', 'peak_rss_mb_16x', 'train_records_per_sec_16x'],
+    'genome': ['peak_rss_mb_16x', 'worker_peak_rss_mb_16x', 'windows_per_sec_p2',
+               'windows_per_sec_read_only'],
 }
 
 

@@ -1,4 +1,5 @@
-"""Tests of the genome -> basenji TFRecords converter and of the synthetic genome.
+"""Tests of the genome -> basenji TFRecords converter on BED regions, and of the
+synthetic genome (tests/test_records_genome.py tiles whole genomes).
 
   .venv/bin/python -m pytest -q tests/test_records_sequences.py
 
@@ -16,15 +17,16 @@ import sys
 
 import estimator_pipeline  # noqa: F401  (compat fixes before TF)
 import numpy as np
+import pyBigWig
 import pytest
 import tensorflow as tf
 
+from conftest import REPO
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.records import genome_files
 from estimator_pipeline.records import sequences
 from estimator_pipeline.records import synthetic_genome
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEQ_LENGTH = 64
 POOL_WIDTH = 8
 CHROMS = {'chr1': 300, 'chr2': 250, 'chrM': 50}
@@ -91,7 +93,7 @@ BED_LINES = (
     'chrZ\t0\t64\ttrain\n'             # 5: unknown chromosome
     'chr1\t120\t140\ttest\n'           # 6: short region, re-centred to 98-162
     'chr2\t200\t264\ttrain\n'          # 7: past the end of chr2 (250 bp)
-    'chrM\t0\t50\ttest\n'              # 8: window 25-32..57 runs past chrM's 50 bp
+    'chrM\t0\t50\ttest\n'              # 8: window -7..57 runs past chrM: N padded
     'chr2\t150\t214\ttest\n'           # 9
     'chr1\t236\t300\ttrain\n'          # 10: ends exactly at the end of chr1
 )
@@ -137,13 +139,16 @@ def _read_records(pattern):
 
 
 def _expected(genome, chrom, start, crop_bp=0, sum_stat='sum', clip=None):
-  window = genome['dna'][chrom][start:start + SEQ_LENGTH]
+  """Bases and targets of the window at start; N and no coverage off the chromosome."""
+  padding = 'N' * SEQ_LENGTH
+  window = (padding + genome['dna'][chrom] + padding)[start + SEQ_LENGTH:][:SEQ_LENGTH]
   codes = np.array(['ACGT'.find(b.upper()) if b.upper() in 'ACGT' else 4
                     for b in window], np.uint8)
   bins = (SEQ_LENGTH - 2 * crop_bp) // POOL_WIDTH
   target = np.zeros((bins, 2), np.float32)
   for t, per_chrom in enumerate(genome['tracks']):
-    values = per_chrom[chrom][start + crop_bp:start + SEQ_LENGTH - crop_bp]
+    values = np.pad(per_chrom[chrom], SEQ_LENGTH)[start + crop_bp + SEQ_LENGTH:][
+        :SEQ_LENGTH - 2 * crop_bp]
     binned = values.reshape(bins, POOL_WIDTH).sum(axis=1)
     if sum_stat == 'mean':
       binned /= POOL_WIDTH
@@ -162,7 +167,7 @@ def test_records_layout_split_and_skips(genome):
   # Written in FASTA order (chr1, chr2, chrM), then BED order, per split.
   expected = {'train': [('chr1', 0), ('chr1', 100), ('chr1', 236)],
               'valid': [('chr2', 10)],
-              'test': [('chr1', 98), ('chr2', 150)]}
+              'test': [('chr1', 98), ('chr2', 150), ('chrM', -7)]}
   for split, windows in expected.items():
     names = sorted(os.listdir(out / 'tfrecords'))
     assert ['%s-%d.tfr' % (split, i) for i in range(len(windows))] == \
@@ -176,25 +181,32 @@ def test_records_layout_split_and_skips(genome):
       assert target.size == want.size
       np.testing.assert_array_equal(target.reshape(want.shape), want)
   assert 4 in _read_records(str(out / 'tfrecords' / 'train-0.tfr'))[0][0]
+  # chrM's window runs 7 bases before its start and 7 past its end: N there.
+  padded = _read_records(str(out / 'tfrecords' / 'test-2.tfr'))[0][0]
+  assert list(padded[:7]) == [4] * 7 and list(padded[-7:]) == [4] * 7
+  assert 4 not in padded[7:-7]
 
   stats = json.loads((out / 'statistics.json').read_text())
   assert stats == {'num_targets': 2, 'seq_length': SEQ_LENGTH, 'seq_1hot': True,
                    'pool_width': POOL_WIDTH, 'crop_bp': 0,
                    'target_length': SEQ_LENGTH // POOL_WIDTH,
-                   'train_seqs': 3, 'valid_seqs': 1, 'test_seqs': 2}
+                   'train_seqs': 3, 'valid_seqs': 1, 'test_seqs': 3}
   rows = [line.split('\t') for line in (out / 'targets.txt').read_text().splitlines()]
-  assert rows[0] == ['index', 'identifier', 'file', 'clip', 'sum_stat', 'description']
-  assert rows[1] == ['0', 't0', genome['coverage'][0], '', 'sum', 'test track']
+  # basenji's targets table columns.
+  assert rows[0] == ['index', 'identifier', 'file', 'clip', 'clip_soft', 'scale',
+                     'sum_stat', 'description']
+  assert rows[1] == ['0', 't0', genome['coverage'][0], '', '', '1', 'sum', 'test track']
   assert rows[2][:2] == ['1', 't1'] and len(rows) == 3
   assert (out / 'sequences.bed').read_text().splitlines() == [
       'chr1\t0\t64\ttrain', 'chr1\t100\t164\ttrain', 'chr1\t236\t300\ttrain',
-      'chr2\t10\t74\tvalid', 'chr1\t98\t162\ttest', 'chr2\t150\t214\ttest']
+      'chr2\t10\t74\tvalid', 'chr1\t98\t162\ttest', 'chr2\t150\t214\ttest',
+      'chrM\t-7\t57\ttest']
 
   assert [(s.line, s.reason.split(':')[0]) for s in result.skipped] == [
-      (5, 'unknown chromosome'), (7, 'out of range'), (8, 'out of range')]
+      (5, 'unknown chromosome'), (7, 'out of range')]
   summary = result.summary()
-  assert 'wrote 6 sequences (train 3, valid 1, test 2)' in summary
-  assert 'skipped 3 regions (2 out of range, 1 unknown chromosome)' in summary
+  assert 'wrote 7 sequences (train 3, valid 1, test 3)' in summary
+  assert 'skipped 2 regions (1 out of range, 1 unknown chromosome)' in summary
   assert 'line 5 (chrZ:0-64): unknown chromosome' in summary
   assert 'line 7 (chr2:200-264): out of range' in summary
   # Nothing left behind but the output.
@@ -233,7 +245,7 @@ def test_split_by_chromosome_gzip_crop_mean_clip(genome, tmp_path):
   assert np.max(_read_records(str(out / 'tfrecords' / 'train-*.tfr'))[0][1]) <= 20
   rows = [line.split('\t') for line in (out / 'targets.txt').read_text().splitlines()]
   assert [r[1] for r in rows[1:]] == ['a', 'b']
-  assert [r[3:5] for r in rows[1:]] == [['20', 'sum'], ['', 'mean']]
+  assert [r[3:7] for r in rows[1:]] == [['20', '', '1', 'sum'], ['', '', '1', 'mean']]
 
 
 @pytest.mark.parametrize('case, message', [
@@ -318,7 +330,7 @@ def test_command_line(genome):
             '--pool_width=8', '--output_dir=' + str(out)]
   good = _run_cli(common + ['--bed=' + genome['bed']])
   assert good.returncode == 0, good.stderr
-  assert 'wrote 6 sequences (train 3, valid 1, test 2)' in good.stdout
+  assert 'wrote 7 sequences (train 3, valid 1, test 3)' in good.stdout
   assert 'line 5 (chrZ:0-64): unknown chromosome' in good.stdout
   assert json.loads((out / 'statistics.json').read_text())['train_seqs'] == 3
 
@@ -332,39 +344,55 @@ def test_command_line(genome):
   assert json.loads((out / 'statistics.json').read_text())['train_seqs'] == 3
 
 
+def _bedgraph_array(path, chrom, length):
+  """Per-base values of one chromosome of a bedGraph (0 where it has no line)."""
+  values = np.zeros(length, np.float32)
+  for _, name, start, end, value in genome_files.iter_bedgraph(path, path):
+    values[start:end] = value if name.decode() == chrom else values[start:end]
+  return values
+
+
 def test_synthetic_genome_is_deterministic_and_motif_driven(tmp_path):
   small = dict(num_chroms=3, chrom_length=4096, seq_length=512)
   first = synthetic_genome.write_synthetic_genome(str(tmp_path / 'a'), seed=5, **small)
   second = synthetic_genome.write_synthetic_genome(str(tmp_path / 'b'), seed=5, **small)
   other = synthetic_genome.write_synthetic_genome(str(tmp_path / 'c'), seed=6, **small)
   names = ['genome.fa', 'regions.bed', 'motifs.bed', 'motifA.bedGraph',
-           'motifB.bedGraph']
+           'motifB.bedGraph', 'motifA.bw', 'motifB.bw', 'targets.txt']
   for name in names:
     assert (tmp_path / 'a' / name).read_bytes() == (tmp_path / 'b' / name).read_bytes()
+  assert second.bigwigs[1].endswith('motifB.bw')
   assert (tmp_path / 'a' / 'genome.fa').read_bytes() != \
       (tmp_path / 'c' / 'genome.fa').read_bytes()
   assert first.num_regions == {'train': 15, 'valid': 8, 'test': 8}
   assert other.coverage[0].endswith('motifA.bedGraph')
+  assert [line.split('\t')[1:3] for line in open(first.targets_file)][1:] == [
+      ['motifA', 'motifA.bw'], ['motifB', 'motifB.bw']]
 
   # Every occurrence of a motif (either strand) is in motifs.bed, and its track peaks
-  # there; the other motif's track does not care.
+  # there; the other motif's track does not care. The bigWig holds the bedGraph's
+  # values (no value where the bedGraph has no line).
   dna = {}
   for name, _, codes in genome_files.read_fasta(first.fasta):
     dna[name] = ''.join('ACGTN'[c] for c in codes)
   sites = synthetic_genome.read_motif_sites(first.motifs_bed)
-  tracks = [genome_files.read_bedgraph(p) for p in first.coverage]
   for track_index, (motif_name, motif) in enumerate(synthetic_genome.MOTIFS):
+    bigwig = pyBigWig.open(first.bigwigs[track_index])
+    track = {chrom: _bedgraph_array(first.coverage[track_index], chrom, 4096)
+             for chrom in dna}
+    for chrom in dna:
+      from_bigwig = np.nan_to_num(bigwig.values(chrom, 0, 4096, numpy=True))
+      np.testing.assert_array_equal(from_bigwig, track[chrom])
     found = [(chrom, start) for chrom, seq in dna.items()
              for start, _ in synthetic_genome.find_sites(seq, motif)]
     listed = [(chrom, s[0]) for chrom, rows in sites.items() for s in rows
               if s[2] == motif_name]
     assert sorted(found) == sorted(listed) and len(found) > 5
     for chrom, start in found[:5]:
-      center = start + len(motif) // 2
-      here = tracks[track_index].bin_sums(chrom, np.array([center, center + 1]))[0]
-      assert here >= 0.5
-  # Far from any site of motif A, track A is zero.
-  chrom = 'chr1'
-  centers = [s[0] + 4 for s in sites[chrom] if s[2] == 'motifA']
-  far = next(x for x in range(0, 4096, 7) if min(abs(x - c) for c in centers) > 100)
-  assert tracks[0].bin_sums(chrom, np.array([far, far + 1]))[0] == 0
+      assert track[chrom][start + len(motif) // 2] >= 0.5
+    if track_index == 0:
+      # Far from any site of motif A, track A is zero.
+      centers = [s[0] + 4 for s in sites['chr1'] if s[2] == 'motifA']
+      far = next(x for x in range(0, 4096, 7)
+                 if min(abs(x - c) for c in centers) > 100)
+      assert track['chr1'][far] == 0

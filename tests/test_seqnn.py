@@ -102,7 +102,9 @@ def test_block_variable_names_and_filters():
 
 @pytest.mark.parametrize('activation, fn', [
     ('relu', lambda x: np.maximum(x, 0)),
-    ('gelu', lambda x: x / (1 + np.exp(-1.702 * x))),
+    # Today's basenji and baskerville: Keras' gelu(approximate=True), the tanh form.
+    ('gelu', lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) *
+                                              (x + 0.044715 * x ** 3)))),
     ('softplus', lambda x: np.log1p(np.exp(x))),
     ('sigmoid', lambda x: 1 / (1 + np.exp(-x))),
     ('linear', lambda x: x),
@@ -112,6 +114,14 @@ def test_activations(activation, fn):
   x = np.linspace(-3, 3, 13).astype(np.float32)
   np.testing.assert_allclose(seqnn_blocks.activate(tf.constant(x), activation).numpy(),
                              fn(x), rtol=1e-5, atol=1e-6)
+
+
+def test_gelu_sigmoid_form_of_older_basenji():
+  # basenji 0.5.1 and earlier (the 2020 Basenji2 models): --gelu=sigmoid.
+  x = np.linspace(-3, 3, 13).astype(np.float32)
+  got = seqnn_blocks.activate(tf.constant(x), 'gelu', gelu='sigmoid').numpy()
+  np.testing.assert_allclose(got, x / (1 + np.exp(-1.702 * x)), rtol=1e-5, atol=1e-6)
+  assert np.abs(got - seqnn_blocks.activate(tf.constant(x), 'gelu').numpy()).max() > 0.01
 
 
 def test_batch_norm_updates_run_through_update_ops():
@@ -186,9 +196,13 @@ def test_train_keys_not_in_config_are_reported():
   applied, skipped = seqnn_params.train_values(
       {'train': {'clip_norm': 2, 'patience': 3, 'adam_beta1': 0.9}}, {'batch_size'})
   assert dict(skipped).keys() == {'clip_norm', 'patience', 'adam_beta1'}
+  # basenji's clip_norm is Keras' clipnorm (each variable on its own); its
+  # global_clipnorm is the global one.
   applied, skipped = seqnn_params.train_values(
-      {'train': {'clip_norm': 2}}, {'clip_gradient_norm'})
-  assert applied['clip_gradient_norm'] == 2 and not skipped
+      {'train': {'clip_norm': 2, 'global_clipnorm': 3}},
+      {'clip_gradient_norm', 'clip_gradient_norm_per_variable'})
+  assert applied['clip_gradient_norm_per_variable'] == 2 and not skipped
+  assert applied['clip_gradient_norm'] == 3
 
 
 @pytest.mark.parametrize('text, words', [

@@ -24,6 +24,7 @@ from estimator_pipeline.models import model_fn as model_fn_lib
 from estimator_pipeline import models
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline import train
+from estimator_pipeline.train import exporting
 from estimator_pipeline.train import plan as plan_lib
 
 BASES = 'ACGT'
@@ -76,6 +77,12 @@ def test_train_eval_artifacts(trained):
   assert {'pearsonr_per_target', 'r2_per_target'} <= {t.split('/')[0] for t in texts}
   # The coverage is the G/C and A/T content: learnable in 60 steps.
   assert result.eval_metrics['pearsonr'] > 0.6
+  # basenji keeps the model of the best validation Pearson R: model_dir/best and
+  # export/best are judged by it, unless --early_stopping_metric is typed.
+  assert saved.early_stopping_metric == 'pearsonr' and result.best_metric == 'pearsonr'
+  with open(os.path.join(cfg.model_dir, 'best', 'best.json')) as f:
+    best = json.load(f)
+  assert (best['metric'], best['direction']) == ('pearsonr', 'max')
   reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(cfg.model_dir))
   # Batch-norm moving statistics were updated while training.
   moving = reader.get_tensor('trunk/conv_block_0/batch_norm/moving_mean')
@@ -181,6 +188,22 @@ def test_ensemble_export_averages_rc_and_shifts(trained, tmp_path):
   got = ensemble(sequence=tf.constant(x))['predictions'].numpy()
   np.testing.assert_allclose(got, np.mean(want, 0), rtol=1e-4, atol=1e-6)
   assert not np.allclose(got, predict(x), rtol=1e-3)
+
+
+def test_export_from_params_file_and_a_model_dir_checkpoint(trained, tmp_path):
+  """python -m export --params_file=... --checkpoint=<a model_dir checkpoint>: the
+  same SavedModel as the run's own export, without its model_dir."""
+  cfg, result, _, _ = trained
+  version, checkpoint = exporting.export(
+      '', tf.train.latest_checkpoint(cfg.model_dir), str(tmp_path / 'out'),
+      overrides={'params_file': cfg.params_file})
+  assert checkpoint.endswith('-60')
+  x = _one_hot(_random_dna(2, 256, 3)).astype(np.float32)
+  _, mine = _predict_fn(version, 'onehot')
+  _, theirs = _predict_fn(result.exports['final'], 'onehot')
+  np.testing.assert_allclose(mine(sequence=tf.constant(x))['predictions'].numpy(),
+                             theirs(sequence=tf.constant(x))['predictions'].numpy(),
+                             rtol=1e-6)
 
 
 def test_warm_start_new_head_on_frozen_trunk(trained, tmp_path):

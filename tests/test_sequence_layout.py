@@ -17,6 +17,7 @@ import seq_helpers
 import tensorflow as tf
 
 from estimator_pipeline import train
+from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.records import sequence_format
 from estimator_pipeline.train import exporting
@@ -54,6 +55,13 @@ def test_export_cli_writes_every_sequence_signature(trained, tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   version = proc.stdout.strip().splitlines()[-1]
   assert os.path.dirname(version) == str(tmp_path / 'out')
+  # best: the kept checkpoint of the highest evaluation Pearson R (the run's metric).
+  history = files.eval_history(cfg.model_dir)
+  kept = tf.train.get_checkpoint_state(cfg.model_dir).all_model_checkpoint_paths
+  steps = [files.checkpoint_step(p) for p in kept]
+  best = max((m['pearsonr'], step) for step, m in history.items() if step in steps)
+  assert 'from %s-%d.' % (os.path.join(cfg.model_dir, 'model.ckpt'), best[1]
+                          ) in proc.stderr, proc.stderr[-2000:]
   signatures = _signatures(version)
   assert SIGNATURES <= set(signatures), (layout, sorted(signatures))
   assert os.path.exists(os.path.join(version, 'assets.extra',

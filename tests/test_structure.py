@@ -3,8 +3,8 @@
   .venv/bin/python -m pytest -q tests/test_structure.py
 
 Read with Python's ast, never imported. The layers, bottom up (BUILD.md,
-"Architecture"): core, config, records, data, models, serving, train under
-estimator_pipeline/, then the programs (train.py, export/, bench/, every __main__.py
+"Architecture"): core, config, records, data, models, serving, train, analysis
+under estimator_pipeline/, then the programs (train.py, export/, bench/, every __main__.py
 and the `python -m` modules named in PROGRAMS). flags/ may read any layer for defaults
 and choices, and only programs import it. Every import counts, a function's own
 included.
@@ -17,7 +17,8 @@ import pytest
 
 from conftest import REPO
 
-LAYERS = ('core', 'config', 'records', 'data', 'models', 'serving', 'train')
+LAYERS = ('core', 'config', 'records', 'data', 'models', 'serving', 'train',
+          'analysis')
 PROGRAM_LAYER = len(LAYERS)
 # `python -m` modules inside estimator_pipeline/ that are programs, not library.
 PROGRAMS = ('estimator_pipeline/demo.py', 'estimator_pipeline/demo_seq.py',

@@ -16,6 +16,7 @@ import math
 
 from estimator_pipeline.config import cluster
 from estimator_pipeline.config import controls
+from estimator_pipeline.config import params
 from estimator_pipeline.core.errors import UserError
 
 # The smallest value of each count flag, and what that bound means. A count field not
@@ -44,6 +45,7 @@ def validate(cfg):
   _check_controls(cfg)
   controls.parse_profile_steps(cfg.profile_steps, cfg.num_steps)
   controls.parse_shifts(cfg.ensemble_shifts)
+  check_sequence_flags(cfg)
 
 
 def _check_numbers(cfg):
@@ -77,9 +79,10 @@ def _check_basics(cfg):
   if not cfg.train_record_path:
     raise UserError('--train_record_path is empty: pass a glob or comma list of '
                     "TFRecord files, e.g. --train_record_path='data/train-*'.")
-  if cfg.clip_gradient_norm < 0:
-    raise UserError('--clip_gradient_norm=%s must be >= 0 (0 does not clip).'
-                    % cfg.clip_gradient_norm)
+  for name in ('clip_gradient_norm', 'clip_gradient_norm_per_variable'):
+    if getattr(cfg, name) < 0:
+      raise UserError('--%s=%s must be >= 0 (0 does not clip).'
+                      % (name, getattr(cfg, name)))
   if cfg.learning_rate < 0:
     raise UserError('--learning_rate=%s must be >= 0.' % cfg.learning_rate)
   if not 0 < cfg.decay_rate <= 1:
@@ -126,9 +129,6 @@ def _check_controls(cfg):
   for name in ('adam_epsilon', 'rmsprop_epsilon'):
     if not getattr(cfg, name) > 0:
       _fail('--%s=%s must be positive.' % (name, getattr(cfg, name)))
-  if cfg.clip_gradient_norm < 0 or math.isnan(cfg.clip_gradient_norm):
-    _fail('--clip_gradient_norm=%s must be >= 0 (0 does not clip).'
-          % cfg.clip_gradient_norm)
   if not 0 <= cfg.moving_average_decay < 1:
     _fail('--moving_average_decay=%s must be in [0, 1) (0 keeps no averages; '
           'typical: 0.999 or 0.9999).' % cfg.moving_average_decay)
@@ -193,10 +193,20 @@ def _validate_early_stopping(cfg):
   if cfg.early_stopping_mode not in controls.EARLY_STOPPING_MODES:
     _fail('--early_stopping_mode=%s is not known; known: %s.' % (
         cfg.early_stopping_mode, ', '.join(controls.EARLY_STOPPING_MODES)))
-  if not cfg.early_stopping_metric.strip():
-    _fail('--early_stopping_metric is empty: name an evaluation metric, e.g. loss.')
   if cfg.early_stopping_patience and not cfg.eval_record_path:
     _fail('--early_stopping_patience=%d needs --eval_record_path: patience counts '
           'evaluations, and without evaluation data there are none.'
           % cfg.early_stopping_patience)
-  controls.metric_direction(cfg.early_stopping_metric, cfg.early_stopping_mode)
+  if cfg.early_stopping_metric:  # '' is the model's default, decided in train/plan.py
+    controls.metric_direction(cfg.early_stopping_metric, cfg.early_stopping_mode)
+
+
+def check_sequence_flags(cfg):
+  """The sequence models' own flags (also used by the export command)."""
+  if cfg.gelu not in params.GELU_FORMS:
+    _fail('--gelu=%s is not known; known: %s (tanh for basenji 0.6 and later and '
+          'baskerville, sigmoid for basenji 0.5.1 and earlier).'
+          % (cfg.gelu, ', '.join(params.GELU_FORMS)))
+  if cfg.head and not cfg.params_file:
+    _fail('--head=%s picks a head of --params_file, which is empty: pass the params '
+          'file, or leave --head out.' % cfg.head)

@@ -53,6 +53,10 @@ class Config:
   dropout_keep_prob: float = -1.0
   # basenji's JSON params (sequence models): model section + train section.
   params_file: str = ''
+  # Which head* of the params file; '' is basenji's: the first in natural order.
+  head: str = ''
+  # basenji's GELU: 'tanh' (basenji >= 0.6, baskerville) or 'sigmoid' (<= 0.5.1).
+  gelu: str = 'tanh'
 
   # Warm start and frozen scopes.
   checkpoint_path: str = ''
@@ -82,6 +86,8 @@ class Config:
   warmup_steps: int = 0
   # Gradients and weights.
   clip_gradient_norm: float = 0.0
+  # Keras clipnorm (basenji's train.clip_norm): each variable's gradient on its own.
+  clip_gradient_norm_per_variable: float = 0.0
   grad_accum_steps: int = 1
   moving_average_decay: float = 0.0
   # Checkpoints and evaluation.
@@ -92,7 +98,8 @@ class Config:
   eval_every_steps: int = 0
   throttle_secs: int = 0
   eval_steps: int = 0
-  early_stopping_metric: str = 'loss'
+  # '' is the model's default (tasks/: loss; pearsonr for sequence models).
+  early_stopping_metric: str = ''
   early_stopping_patience: int = 0
   early_stopping_mode: str = 'auto'
   # One of cluster.DISTRIBUTIONS; the cluster itself comes from TF_CONFIG.

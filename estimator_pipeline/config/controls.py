@@ -26,8 +26,9 @@ ADAMW_DEFAULT_WEIGHT_DECAY = 0.01
 
 # --early_stopping_mode=auto: higher is better for these metric names, lower for the
 # rest of the known ones; anything else needs an explicit direction.
-_HIGHER_IS_BETTER = ('accuracy', 'auc', 'precision', 'recall', 'pearson', 'r2',
-                     'f1', 'iou', 'map', 'correlation', 'spearman')
+_HIGHER_IS_BETTER = ('accuracy', 'auc', 'auroc', 'auprc', 'precision', 'recall',
+                     'pearson', 'pearsonr', 'r2', 'f1', 'iou', 'map', 'correlation',
+                     'spearman')
 _LOWER_IS_BETTER = ('loss', 'error', 'mse', 'mae', 'rmse', 'perplexity')
 
 

@@ -1,79 +1,54 @@
-"""basenji's JSON params file: read, check, and map onto the run's Config.
+"""basenji's JSON params file: read, check, pick the head, and map onto the Config.
 
-The file is basenji's own format, read as data (json, never executed): a `model`
-section (seq_length, augment_rc, augment_shift, trunk = list of blocks, head = a block
-or a list of blocks, and global keys injected into every block that takes them) and a
-`train` section (batch_size, optimizer, learning_rate, ...):
+The file is basenji's (or baskerville's) own format, read as data (json, never
+executed): a `model` section (seq_length, augment_rc, augment_shift, strand_pair, trunk
+= list of blocks, one or more heads `head*` = a block or a list of blocks, and global
+keys injected into every block that takes them) and a `train` section (batch_size,
+optimizer, learning_rate, loss, ...):
 
   python -c "
   from estimator_pipeline.config import params
-  print(params.load('configs/seqnn_example.json')['model']['trunk'][0])"
+  p = params.load('configs/seqnn_example.json')
+  print(params.head_names(p['model']), params.not_applied(p))"
 
-Command-line flags override the file: train.py passes the flags the user typed, and a
-library caller's Config fields that differ from their defaults count as typed.
-
-The block functions it checks against live in models/seqnn/blocks.py and are described
-here by their accepted keys only (config/ lies below models/).
+Keys basenji accepts and this pipeline does not use are listed (`not_applied`), never
+refused; a misspelled key, a 2D (Akita) block or a recurrent (Saluki) model is one error
+naming it. Command-line flags override the train section: train.py passes the flags the
+user typed, and a library caller's Config fields that differ from their defaults count
+as typed. The blocks are described in params_blocks.py (config/ lies below models/).
 """
 
 import json
 import os
+import re
 
 from estimator_pipeline.config import controls
+from estimator_pipeline.config import params_blocks
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 
 PARAMS_FILE = 'params.json'
+BLOCKS = params_blocks.BLOCKS
+GLOBAL_KEYS = params_blocks.GLOBAL_KEYS
 
-# Keys basenji injects from the model section into every block that takes them.
-GLOBAL_KEYS = ('activation', 'batch_norm', 'bn_momentum', 'norm_type', 'l2_scale',
-               'l1_scale', 'padding', 'kernel_initializer')
-
-MODEL_KEYS = ('seq_length', 'seq_depth', 'target_length', 'augment_rc', 'augment_shift',
-              'trunk', 'head', 'verbose') + GLOBAL_KEYS
-
-ACTIVATIONS = ('relu', 'gelu', 'softplus', 'sigmoid', 'linear', 'exp', 'tanh')
-NORM_TYPES = ('batch', 'layer')
-INITIALIZERS = ('he_normal', 'he_uniform', 'glorot_normal', 'glorot_uniform',
-                'lecun_normal', 'lecun_uniform')
-
-_CONV = ('filters', 'kernel_size', 'activation', 'activation_end', 'stride',
-         'dilation_rate', 'l2_scale', 'dropout', 'conv_type', 'pool_size', 'pool_type',
-         'norm_type', 'bn_momentum', 'norm_gamma', 'residual', 'kernel_initializer',
-         'padding')
-_NAC = ('filters', 'kernel_size', 'activation', 'stride', 'dilation_rate', 'l2_scale',
-        'dropout', 'conv_type', 'residual', 'pool_size', 'pool_type', 'norm_type',
-        'bn_momentum', 'norm_gamma', 'kernel_initializer', 'padding')
-_TOWER = ('filters_init', 'filters_end', 'filters_mult', 'divisible_by', 'repeat')
-
-# Block name -> (accepted keys, required keys). The semantics are basenji's
-# basenji/blocks.py; seqnn_blocks.py implements them under the same names.
-BLOCKS = {
-    'conv_block': (_CONV, ()),
-    'conv_nac': (_NAC, ()),
-    'conv_dna': (('filters', 'kernel_size', 'activation', 'stride', 'l2_scale',
-                  'residual', 'dropout', 'dropout_residual', 'pool_size', 'pool_type',
-                  'norm_type', 'bn_momentum', 'norm_gamma', 'use_bias', 'conv_type',
-                  'kernel_initializer', 'padding'), ()),
-    'conv_tower': (tuple(k for k in _CONV if k != 'filters') + _TOWER,
-                   ('filters_init',)),
-    'res_tower': (tuple(k for k in _NAC if k != 'filters') + _TOWER + ('num_convs',),
-                  ('filters_init',)),
-    'dilated_residual': (tuple(k for k in _CONV if k != 'dilation_rate') +
-                         ('rate_mult', 'repeat', 'round'), ('filters',)),
-    'dense_block': (('units', 'activation', 'activation_end', 'flatten', 'dropout',
-                     'l2_scale', 'l1_scale', 'residual', 'norm_type', 'bn_momentum',
-                     'norm_gamma', 'kernel_initializer'), ()),
-    'final': (('units', 'activation', 'flatten', 'kernel_initializer', 'l2_scale',
-               'l1_scale'), ('units',)),
-    'dense': (('units', 'activation', 'kernel_initializer', 'l2_scale', 'l1_scale'),
-              ('units',)),
-    'Cropping1D': (('cropping',), ('cropping',)),
-    'center_slice': (('center',), ('center',)),
+MODEL_KEYS = ('seq_length', 'seq_depth', 'augment_rc', 'augment_shift',
+              'strand_pair', 'trunk') + GLOBAL_KEYS
+_TRANSFER = ("baskerville's transfer adapters are not offered; fine-tune with "
+             '--checkpoint_exclude_scopes and --scopes_to_freeze')
+# Model keys basenji takes that change nothing here, and why.
+MODEL_NOT_APPLIED = {
+    'target_length': "the records' statistics.json decides the number of bins",
+    'target_crop': 'a 2D (Akita) setting', 'diagonal_offset': 'a 2D (Akita) setting',
+    'verbose': "basenji prints its Keras summary; here: python -m "
+               'estimator_pipeline.models --params_file=...',
+    'ensemble_rc': 'pass --ensemble_rc', 'ensemble_shifts': 'pass --ensemble_shifts',
+    'adapter': _TRANSFER, 'adapter_latent': _TRANSFER, 'se_rank': _TRANSFER,
+    'conv_select': _TRANSFER,
 }
+SECTIONS_NOT_APPLIED = {'transfer': _TRANSFER}
 
-# train section key -> Config field. Fields another change adds (adam_beta1, ...) are
-# applied once Config has them; until then the key is reported as not applied.
+# train section key -> Config field. Fields another change adds are applied once
+# Config has them; until then the key is reported as not applied.
 TRAIN_TO_CONFIG = {
     'batch_size': 'batch_size',
     'optimizer': 'optimizer',
@@ -81,29 +56,38 @@ TRAIN_TO_CONFIG = {
     'momentum': 'momentum',
     'adam_beta1': 'adam_beta1',
     'adam_beta2': 'adam_beta2',
-    'clip_norm': 'clip_gradient_norm',
+    # Keras clipnorm: each variable's gradient on its own; global_clipnorm: all.
+    'clip_norm': 'clip_gradient_norm_per_variable',
+    'clipnorm': 'clip_gradient_norm_per_variable',
     'global_clipnorm': 'clip_gradient_norm',
     'patience': 'early_stopping_patience',
     'warmup_steps': 'warmup_steps',
+    'shuffle_buffer': 'shuffle_buffer_size',
+    'decay_steps': 'decay_steps',
+    'decay_rate': 'decay_rate',
+    'weight_decay': 'weight_decay',
 }
-# Keys read by the model, not the Config.
-TRAIN_MODEL_KEYS = ('loss',)
+# Keys read by the model (its loss), not the Config.
+TRAIN_MODEL_KEYS = ('loss', 'total_weight', 'spec_weight', 'weight_range', 'weight_exp')
+_EPOCHS = 'counts epochs; the run counts steps: set --num_steps'
+_CYCLE = "baskerville's cyclical schedule is not offered; see --lr_schedule"
 # Keys basenji has that a step-counted Estimator run cannot take as they are.
 TRAIN_UNMAPPABLE = {
-    'train_epochs': 'counts epochs; the run counts steps: set --num_steps',
-    'train_epochs_min': 'counts epochs; the run counts steps: set --num_steps',
-    'train_epochs_max': 'counts epochs; the run counts steps: set --num_steps',
-    'lr_schedule': 'basenji schedules are not read; see --decay_steps/--decay_rate',
-    'initial_learning_rate': 'basenji schedules are not read; use learning_rate',
-    'decay_steps': 'basenji schedules are not read; set --decay_steps',
-    'decay_rate': 'basenji schedules are not read; set --decay_rate',
-    'spec_weight': 'only used by basenji poisson_mn loss, which is not offered',
-    'total_weight': 'only used by basenji poisson_mn loss, which is not offered',
+    'train_epochs': _EPOCHS, 'train_epochs_min': _EPOCHS, 'train_epochs_max': _EPOCHS,
+    'lr_schedule': 'basenji schedules are not read; see --lr_schedule',
+    'initial_learning_rate': _CYCLE, 'maximal_learning_rate': _CYCLE,
+    'final_learning_rate': _CYCLE, 'train_epochs_cycle1': _CYCLE,
+    'agc_clip': 'adaptive gradient clipping is not offered; see --clip_gradient_norm',
 }
-LOSSES = ('poisson', 'mse', 'bce')
+LOSSES = ('poisson', 'mse', 'bce', 'poisson_mn', 'poisson_kl', 'mse_udot')
 # basenji optimizer name -> this project's; basenji's 'sgd' is SGD with momentum (0.99).
 OPTIMIZER_NAMES = {'sgd': 'momentum', 'momentum': 'momentum', 'adam': 'adam',
                    'adamw': 'adamw', 'rmsprop': 'rmsprop'}
+# How gelu is computed: basenji 0.6 and later, and baskerville, use the tanh form;
+# basenji 0.5.1 and earlier x * sigmoid(1.702 x).
+GELU_FORMS = ('tanh', 'sigmoid')
+# Keras' Adam epsilon (basenji's optimizers are Keras'); TF1's is 1e-8.
+KERAS_ADAM_EPSILON = 1e-7
 
 
 def _where(path, section=None):
@@ -139,38 +123,33 @@ def _unknown(where, keys, accepted):
 
 
 def _check_value(where, key, value):
-  if key in ('activation', 'activation_end') and value not in ACTIVATIONS:
-    raise UserError('%s: %s=%r is not known; known: %s.'
-                    % (where, key, value, ', '.join(ACTIVATIONS)))
-  if key == 'norm_type' and value not in NORM_TYPES + (None,):
-    raise UserError('%s: norm_type=%r is not known; known: %s.'
-                    % (where, value, ', '.join(NORM_TYPES)))
-  if key == 'kernel_initializer' and value not in INITIALIZERS:
-    raise UserError('%s: kernel_initializer=%r is not known; known: %s.'
-                    % (where, value, ', '.join(INITIALIZERS)))
-  if key == 'conv_type' and value != 'standard':
-    raise UserError('%s: conv_type=%r is not offered; only "standard".' % (where, value))
-  if key == 'pool_type' and value != 'max':
-    raise UserError('%s: pool_type=%r is not offered; only "max".' % (where, value))
+  choices = params_blocks.CHOICES.get(key)
+  if choices is not None and value not in choices:
+    raise UserError('%s: %s=%r is not offered; known: %s.' % (
+        where, key, value, ', '.join(str(c) for c in choices if c is not None)))
 
 
 def check_block(block, where):
+  """Refuses a block that is not a known block, or has a key its block does not take."""
   if not isinstance(block, dict) or 'name' not in block:
     raise UserError('%s: a block must be an object with a "name"; known names: %s.'
                     % (where, ', '.join(sorted(BLOCKS))))
   name = block['name']
+  if name in params_blocks.UNSUPPORTED:
+    raise UserError('%s: block %s is not supported: %s.'
+                    % (where, name, params_blocks.UNSUPPORTED[name]))
   if name not in BLOCKS:
     raise UserError('%s: unknown block name %r; known: %s.'
                     % (where, name, ', '.join(sorted(BLOCKS))))
-  accepted, required = BLOCKS[name]
+  spec = BLOCKS[name]
   where = '%s (%s)' % (where, name)
+  accepted = spec.used + spec.ignored
   unknown = [k for k in block if k != 'name' and k not in accepted]
   if unknown:
     _unknown(where, unknown, accepted)
-  missing = [k for k in required if k not in block]
-  if name == 'conv_tower' or name == 'res_tower':
-    if 'filters_mult' not in block and 'filters_end' not in block:
-      missing.append('filters_mult or filters_end')
+  missing = [k for k in spec.required if k not in block and not (
+      k == 'filters_mult or filters_end' and
+      ('filters_mult' in block or 'filters_end' in block))]
   if missing:
     raise UserError('%s: missing required key%s %s.'
                     % (where, 's' if len(missing) > 1 else '', ', '.join(missing)))
@@ -178,45 +157,54 @@ def check_block(block, where):
     _check_value(where, key, value)
 
 
-def check(params, path='<params>'):
-  """Raises UserError naming the file, section, block and key of the first problem."""
-  if not isinstance(params, dict):
-    raise UserError('%s: expected a JSON object with "model" and "train" sections.'
-                    % path)
-  unknown = [k for k in params if k not in ('model', 'train')]
-  if unknown:
-    _unknown(path, unknown, ('model', 'train'))
-  if 'model' not in params:
-    raise UserError('%s: missing required section "model".' % path)
-  model = params['model']
-  where = _where(path, 'model')
+def head_names(model):
+  """The heads of a model section in basenji's order: natural sort of the head* keys
+  (the first is the one basenji's SeqNN.model and SeqNN.save use)."""
+  def natural(text):
+    return [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', text)]
+  return sorted((k for k in model if k.startswith('head')), key=natural)
+
+
+def _check_model(model, where):
   if not isinstance(model, dict):
     raise UserError('%s: must be an object.' % where)
-  heads = [k for k in model if k.startswith('head') and k != 'head']
-  if heads:
-    raise UserError('%s: several heads (%s) are not offered; give one "head".'
-                    % (where, ', '.join(sorted(heads))))
-  unknown = [k for k in model if k not in MODEL_KEYS]
+  rnn = [k for k in params_blocks.RNN_KEYS if k in model]
+  if rnn:
+    raise UserError('%s: %s says a recurrent (Saluki) model: recurrent models are not '
+                    'supported.' % (where, rnn[0]))
+  heads = head_names(model)
+  accepted = MODEL_KEYS + tuple(MODEL_NOT_APPLIED)
+  unknown = [k for k in model if k not in accepted and k not in heads]
   if unknown:
-    _unknown(where, unknown, MODEL_KEYS)
-  for key in ('seq_length', 'trunk', 'head'):
+    _unknown(where, unknown, accepted + ('head', 'head_<name>'))
+  for key in ('seq_length', 'trunk'):
     if key not in model:
       raise UserError('%s: missing required key %s.' % (where, key))
+  if not heads:
+    raise UserError('%s: missing required key head (or head_<name>).' % where)
   if not isinstance(model['trunk'], list):
     raise UserError('%s: trunk must be a list of blocks.' % where)
   for i, block in enumerate(model['trunk']):
     check_block(block, '%s trunk[%d]' % (where, i))
-  head = model['head'] if isinstance(model['head'], list) else [model['head']]
-  for i, block in enumerate(head):
-    check_block(block, '%s head[%d]' % (where, i))
+  for head in heads:
+    blocks = model[head] if isinstance(model[head], list) else [model[head]]
+    for i, block in enumerate(blocks):
+      check_block(block, '%s %s[%d]' % (where, head, i))
   for key in GLOBAL_KEYS:
     if key in model:
       _check_value(where, key, model[key])
   if model.get('seq_depth', 4) != 4:
     raise UserError('%s: seq_depth=%r: only DNA (4) is offered.'
                     % (where, model['seq_depth']))
-  train = params.get('train', {})
-  where = _where(path, 'train')
+  pairs = model.get('strand_pair', [])
+  if not (isinstance(pairs, list) and all(
+      isinstance(p, list) and all(isinstance(i, int) and i >= 0 for i in p)
+      for p in pairs)):
+    raise UserError('%s: strand_pair must be a list (one per head) of lists of target '
+                    'indices, e.g. [[1, 0, 2]].' % where)
+
+
+def _check_train(train, where):
   if not isinstance(train, dict):
     raise UserError('%s: must be an object.' % where)
   accepted = set(TRAIN_TO_CONFIG) | set(TRAIN_MODEL_KEYS) | set(TRAIN_UNMAPPABLE)
@@ -229,7 +217,80 @@ def check(params, path='<params>'):
   if 'optimizer' in train and train['optimizer'] not in OPTIMIZER_NAMES:
     raise UserError('%s: optimizer=%r is not known; known: %s.'
                     % (where, train['optimizer'], ', '.join(sorted(OPTIMIZER_NAMES))))
+
+
+def check(params, path='<params>'):
+  """Raises UserError naming the file, section, block and key of the first problem."""
+  if not isinstance(params, dict):
+    raise UserError('%s: expected a JSON object with "model" and "train" sections.'
+                    % path)
+  sections = ('model', 'train') + tuple(SECTIONS_NOT_APPLIED)
+  unknown = [k for k in params if k not in sections]
+  if unknown:
+    _unknown(path, unknown, sections)
+  if 'model' not in params:
+    raise UserError('%s: missing required section "model".' % path)
+  _check_model(params['model'], _where(path, 'model'))
+  _check_train(params.get('train', {}), _where(path, 'train'))
+  if 'activation' not in params['model']:
+    # basenji's SeqNN ends the trunk with it, and stops when it is missing.
+    raise UserError('%s: missing required key activation (the trunk ends with it, as '
+                    'in basenji), e.g. "activation": "relu".' % _where(path, 'model'))
   return params
+
+
+def select_head(params, head=''):
+  """params with the chosen head as model.head (and its strand_pair), the others gone.
+
+  head: a head* key of the model section; '' takes basenji's, the first in natural
+  order. Returns (params, the head's key).
+  """
+  model = params['model']
+  heads = head_names(model)
+  if head and head not in heads:
+    raise UserError('--head=%s names no head of the params file; its heads: %s.'
+                    % (head, ', '.join(heads)))
+  head = head or heads[0]
+  chosen = {k: v for k, v in model.items() if k not in heads}
+  chosen['head'] = model[head]
+  pairs = model.get('strand_pair', [])
+  if pairs:
+    index = heads.index(head)
+    chosen['strand_pair'] = [pairs[index]] if index < len(pairs) else []
+  return dict(params, model=chosen), head
+
+
+def _block_notes(model):
+  """(key, why) of keys typed in blocks that the block takes and does nothing with,
+  and of model-level keys a block without **kwargs in basenji does not take."""
+  notes, strict = [], {}
+  groups = [('trunk', model['trunk'])] + [
+      (h, model[h] if isinstance(model[h], list) else [model[h]])
+      for h in head_names(model)]
+  for group, blocks in groups:
+    for i, block in enumerate(blocks):
+      spec = BLOCKS[block['name']]
+      for key in spec.ignored:
+        if key in block:
+          notes.append(('model.%s[%d] (%s).%s' % (group, i, block['name'], key),
+                        '%s takes it and does nothing with it' % block['name']))
+      if not spec.lenient:
+        strict.setdefault(block['name'], spec.used + spec.ignored)
+  for key in GLOBAL_KEYS:
+    refused = sorted(n for n, keys in strict.items() if key not in keys)
+    if key != 'batch_norm' and model.get(key) and refused:
+      notes.append(('model.%s' % key, 'not given to %s, which do not take it (basenji '
+                    'stops there)' % ', '.join(refused)))
+  return notes
+
+
+def not_applied(params):
+  """[(key, why)] of the model section and the sections basenji has and this pipeline
+  does not use (the train section's are in train_values)."""
+  model = params['model']
+  notes = [(k, why) for k, why in SECTIONS_NOT_APPLIED.items() if k in params]
+  notes += [('model.%s' % k, why) for k, why in MODEL_NOT_APPLIED.items() if k in model]
+  return notes + _block_notes(model)
 
 
 def train_values(params, config_fields):
@@ -242,17 +303,28 @@ def train_values(params, config_fields):
     if key in TRAIN_UNMAPPABLE:
       skipped.append((key, TRAIN_UNMAPPABLE[key]))
       continue
+    if key == 'decay_rate' and 'decay_steps' not in train:
+      skipped.append((key, 'basenji decays only with decay_steps'))
+      continue
     field = TRAIN_TO_CONFIG[key]
     if field not in config_fields:
       skipped.append((key, 'no Config field %s yet' % field))
       continue
-    if key == 'optimizer':
-      value = OPTIMIZER_NAMES[value]
-    applied[field] = value
-  if train.get('optimizer') == 'sgd' and 'momentum' not in train:
+    applied[field] = OPTIMIZER_NAMES[value] if key == 'optimizer' else value
+  optimizer = train.get('optimizer', 'sgd')
+  if optimizer == 'sgd' and 'momentum' not in train:
     applied['momentum'] = 0.99  # basenji's SGD default.
-  # basenji trains at a constant rate; the Config's default decays.
-  applied.setdefault('decay_rate', 1.0)
+  if optimizer in ('adam', 'adamw'):
+    applied['adam_epsilon'] = KERAS_ADAM_EPSILON
+  if optimizer == 'adamw':
+    applied.setdefault('weight_decay', 0.0)  # Keras AdamW's (via basenji) default.
+  if 'decay_steps' in train:
+    # basenji's ExponentialDecay(staircase=True), decay_rate 0.96 unless given.
+    applied.update(lr_schedule='exponential',
+                   decay_rate=train.get('decay_rate', 0.96))
+  else:
+    # basenji trains at a constant rate; the Config's default decays.
+    applied['decay_rate'] = 1.0
   return applied, skipped
 
 
@@ -275,6 +347,10 @@ def resolve_config(cfg, explicit=None):
   if explicit is None:
     explicit = {f for f in fields if getattr(cfg, f) != cfg.default(f)}
   applied, skipped = train_values(params, fields)
+  if 'early_stopping_patience' in applied and not cfg.eval_record_path:
+    applied.pop('early_stopping_patience')
+    skipped.append(('patience', 'patience counts evaluations; --eval_record_path is '
+                    'empty'))
   changes = {k: v for k, v in applied.items() if k in fields and k not in explicit}
   if 'optimizer' in changes and changes['optimizer'] not in controls.OPTIMIZERS:
     skipped.append(('optimizer', 'optimizer %r is not offered yet'

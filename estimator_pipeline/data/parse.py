@@ -101,12 +101,13 @@ def image_parse_fns(*, is_training, num_classes, family, image_size, random_flip
 
 
 def make_sequence_parse_fn(layout, *, is_training, augment_rc=False, augment_shift=0,
-                           seed=None):
+                           seed=None, strand_pair=None):
   """serialized basenji record -> ({'sequence': float32 [L, 4]}, float32 [T, N]).
 
   layout: a sequence_format.SequenceLayout. Training applies the params' augment_rc
   (reverse complement, targets flipped along length) and augment_shift (random shift
-  in [-k, k], zero padded); evaluation reads the records as they are.
+  in [-k, k], zero padded); evaluation reads the records as they are. strand_pair:
+  see sequence_ops.augment_sequence.
   """
   decoder = sequence_format.SequenceRecordDecoder(layout)
 
@@ -122,7 +123,7 @@ def make_sequence_parse_fn(layout, *, is_training, augment_rc=False, augment_shi
     if is_training:
       sequence, target = sequence_ops.augment_sequence(
           sequence, target, augment_rc=augment_rc, augment_shift=augment_shift,
-          seed=seed)
+          seed=seed, strand_pair=strand_pair)
     return {'sequence': sequence}, target
 
   return parse_fn

@@ -48,9 +48,27 @@ def shift_sequence(sequence, shift, max_shift):
   return tf.ensure_shape(shifted, sequence.shape)
 
 
+def _other_strand(sequence, target, inverse):
+  sequence, target = reverse_complement(sequence, target)
+  if inverse is not None:
+    target = tf.gather(target, inverse, axis=-1)
+  return sequence, target
+
+
 def augment_sequence(sequence, target, *, augment_rc=False, augment_shift=0,
-                     seed=None):
-  """Training augmentation: random reverse complement and shift in [-k, k]."""
+                     seed=None, strand_pair=None):
+  """Training augmentation: random reverse complement and shift in [-k, k].
+
+  strand_pair (basenji's, one entry per target): on a reverse-complemented sequence
+  target i is measured on the other strand, so the targets are also permuted: basenji
+  permutes the predictions by strand_pair, which for the loss is the same as
+  permuting the targets by its inverse.
+  """
+  inverse = None
+  if strand_pair is not None:
+    inverse = [0] * len(strand_pair)
+    for i, j in enumerate(strand_pair):
+      inverse[j] = i
   if augment_shift:
     shift = tf.random.uniform([], -augment_shift, augment_shift + 1, tf.int32,
                               seed=seed)
@@ -59,6 +77,6 @@ def augment_sequence(sequence, target, *, augment_rc=False, augment_shift=0,
     # Another op seed: two ops with one seed would draw the same numbers.
     flip = tf.random.uniform([], seed=None if seed is None else seed + 1) < 0.5
     sequence, target = tf.cond(
-        flip, lambda: reverse_complement(sequence, target),
+        flip, lambda: _other_strand(sequence, target, inverse),
         lambda: (tf.identity(sequence), tf.identity(target)))
   return sequence, target

@@ -3,8 +3,9 @@
 Graph mode: the schedule is built from tf-models-official's config classes and called on
 the global step tensor; the optimizer is a `tf.compat.v1.train` optimizer, because Keras
 optimizers do not work with `minimize(loss_tensor)` inside an Estimator's model_fn.
-`build_train_op` adds what a hand-written loop gives: global-norm clipping, gradient
-accumulation, AdamW's decoupled weight decay and exponential moving averages.
+`build_train_op` adds what a hand-written loop gives: per-variable and global-norm
+clipping, gradient accumulation, AdamW's decoupled weight decay and exponential moving
+averages.
 
   python -c "
   import estimator_pipeline, tensorflow as tf
@@ -63,6 +64,7 @@ class TrainOptions:
   end_learning_rate: float = _flag('end_learning_rate')
   warmup_steps: int = _flag('warmup_steps')
   clip_gradient_norm: float = _flag('clip_gradient_norm')
+  clip_gradient_norm_per_variable: float = _flag('clip_gradient_norm_per_variable')
   grad_accum_steps: int = _flag('grad_accum_steps')
   moving_average_decay: float = _flag('moving_average_decay')
 
@@ -86,6 +88,7 @@ class TrainOptions:
         lr_boundaries=tuple(boundaries), lr_values=tuple(values),
         end_learning_rate=cfg.end_learning_rate, warmup_steps=cfg.warmup_steps,
         clip_gradient_norm=cfg.clip_gradient_norm,
+        clip_gradient_norm_per_variable=cfg.clip_gradient_norm_per_variable,
         grad_accum_steps=cfg.grad_accum_steps,
         moving_average_decay=cfg.moving_average_decay)
 
@@ -198,6 +201,21 @@ def _local_zeros_like(var, name):
       collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES])
 
 
+def _clip(gradients, options):
+  """(clipped gradients, their global norm before clipping, for the summary)."""
+  norm = tf.linalg.global_norm(gradients)
+  if options.clip_gradient_norm_per_variable > 0:
+    # Keras' clipnorm (basenji's clip_norm): each variable's gradient on its own,
+    # before any global clip, as Keras applies both.
+    gradients = [tf.clip_by_norm(g, options.clip_gradient_norm_per_variable)
+                 for g in gradients]
+  if options.clip_gradient_norm > 0:
+    gradients, _ = tf.clip_by_global_norm(
+        gradients, options.clip_gradient_norm,
+        use_norm=None if options.clip_gradient_norm_per_variable > 0 else norm)
+  return gradients, norm
+
+
 def build_train_op(total_loss, options, lr, global_step, variables, update_ops=(),
                    summaries=True, histograms=False):
   """The train op for model_fn: gradients -> (accumulate) -> clip -> apply -> average.
@@ -230,15 +248,8 @@ def build_train_op(total_loss, options, lr, global_step, variables, update_ops=(
   train_vars = [v for _, v in grads_and_vars]
   n = options.grad_accum_steps
 
-  def clip(gradients):
-    norm = tf.linalg.global_norm(gradients)
-    if options.clip_gradient_norm > 0:
-      gradients, _ = tf.clip_by_global_norm(gradients, options.clip_gradient_norm,
-                                            use_norm=norm)
-    return gradients, norm
-
   if n <= 1:
-    grads, norm = clip(grads)
+    grads, norm = _clip(grads, options)
     update = opt.apply_gradients(list(zip(grads, train_vars)), global_step=global_step)
     is_update = tf.constant(True)
   else:
@@ -255,7 +266,7 @@ def build_train_op(total_loss, options, lr, global_step, variables, update_ops=(
       count = counter.assign_add(1)
     is_update = tf.equal(count % n, 0)
     mean_grads = [a / tf.cast(n, a.dtype) for a in added]
-    mean_grads, norm = clip(mean_grads)
+    mean_grads, norm = _clip(mean_grads, options)
 
     def apply_and_reset():
       applied = opt.apply_gradients(list(zip(mean_grads, train_vars)),

@@ -3,9 +3,8 @@ r"""The converters' command line: `python -m estimator_pipeline.records <subcomm
   python -m estimator_pipeline.records images --image_dir=photos/ --output_dir=data/ \
       --validation_fraction=0.1 --num_shards=4 --seed=0
   python -m estimator_pipeline.records images --help
-  python -m estimator_pipeline.records sequences --fasta=genome.fa --bed=regions.bed \
-      --coverage=track1.bedGraph,track2.bedGraph --seq_length=1024 --pool_width=32 \
-      --output_dir=data/
+  python -m estimator_pipeline.records sequences --fasta=hg38.fa \
+      --targets_file=targets.txt --crop_bp=8192 --output_dir=data/
   python -m estimator_pipeline.records inspect 'data/train-*.tfrecord'
 
 The first argument picks a subcommand from _SUBCOMMANDS; the rest are its absl flags.
@@ -46,9 +45,12 @@ def _reject_positional(argv, example_flag='image_dir'):
 # The flags each converter takes, named as the library function's arguments.
 _IMAGES_ARGS = ('image_dir', 'output_dir', 'validation_fraction', 'num_shards', 'seed',
                 'num_workers', 'overwrite')
-_SEQUENCES_ARGS = ('fasta', 'bed', 'coverage', 'output_dir', 'seq_length',
-                   'pool_width', 'crop_bp', 'sum_stat', 'clip', 'identifiers',
-                   'valid_chroms', 'test_chroms', 'seqs_per_tfr', 'overwrite')
+_SEQUENCES_ARGS = ('fasta', 'bed', 'coverage', 'output_dir', 'targets_file',
+                   'seq_length', 'pool_width', 'crop_bp', 'sum_stat', 'clip',
+                   'clip_soft', 'scale', 'identifiers', 'valid_chroms', 'test_chroms',
+                   'valid_fraction', 'test_fraction', 'stride', 'stride_test',
+                   'gap_min', 'seed', 'blacklist', 'umap', 'umap_t', 'umap_clip',
+                   'ignore_track_chroms', 'processes', 'seqs_per_tfr', 'overwrite')
 
 
 def _flag_values(names):
@@ -65,7 +67,9 @@ def _sequences_main(argv):
   _reject_positional(argv, 'fasta')
   console.quiet()
   args = _flag_values(_SEQUENCES_ARGS)
-  args['clip'] = args['clip'] or None  # An empty --clip clips nothing.
+  for name in ('bed', 'targets_file', 'clip', 'clip_soft', 'scale', 'blacklist',
+               'umap'):
+    args[name] = args[name] or None  # An empty flag: none of it.
   print(sequences.convert_sequences(**args).summary())
 
 
@@ -111,8 +115,8 @@ def _runner(define_flags, main):
 _SUBCOMMANDS = {
     'images': ('a folder of images, one sub-folder per class -> image TFRecords',
                _runner(records_flags.define_images_flags, _images_main)),
-    'sequences': ('a genome FASTA, a BED of regions and bedGraph coverage tracks -> '
-                  'basenji TFRecords',
+    'sequences': ('a genome FASTA and bigWig/bedGraph coverage tracks (tiled, or a BED '
+                  'of regions) -> basenji TFRecords',
                   _runner(records_flags.define_sequences_flags, _sequences_main)),
     'inspect': ('reads every record of GLOB (image or basenji records); reports '
                 'counts, labels, sizes or lengths, and every bad record by file and '

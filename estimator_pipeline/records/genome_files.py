@@ -1,35 +1,30 @@
-"""The genome-side files of the sequence converter: BED regions, bedGraph tracks, FASTA.
+"""The genome-side text files: BED regions and masks, bedGraph tracks, FASTA records.
 
 Each reader names the file and line of the first thing wrong with its input (one
-UserError, one line), reads plain or gzipped files, and holds no more than it must:
-read_fasta yields one chromosome at a time, read_bedgraph keeps only the chromosomes
-asked for:
+UserError, one line), reads plain or gzipped files, and streams: iter_bed and
+iter_bedgraph yield one line at a time, read_fasta one chromosome at a time (the
+converter itself reads FASTA by random access, see fasta_index.py):
 
   python -c "
   from estimator_pipeline.records import genome_files
   print(genome_files.read_bed('regions.bed')[:2])"
 """
 
-import collections
 import dataclasses
 import gzip
 import math
-import numbers
 import os
 import re
 import zlib
-from typing import Dict, Optional, Tuple
-
-import numpy as np
 
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.records import dna
 
 SPLITS = ('train', 'valid', 'test')
-SUM_STATS = ('sum', 'mean')
-_FLOAT16_MAX = float(np.finfo(np.float16).max)
-_TRACK_DESCRIPTION = re.compile(r'\bdescription=(?:"([^"]*)"|(\S+))')
-_TRACK_NAME = re.compile(r'\bname=(?:"([^"]*)"|(\S+))')
+_TRACK_DESCRIPTION = re.compile(rb'\bdescription=(?:"([^"]*)"|(\S+))')
+_TRACK_NAME = re.compile(rb'\bname=(?:"([^"]*)"|(\S+))')
+_SKIP = (b'#', b'track', b'browser')
+_PROGRESS_LINES = 1 << 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,35 +38,6 @@ class Region:
   fold: str = ''
 
 
-@dataclasses.dataclass
-class Track:
-  """One bedGraph, kept as sorted intervals per chromosome with a running integral."""
-
-  path: str
-  identifier: str
-  sum_stat: str
-  clip: Optional[float]
-  # chrom -> (starts, ends, values, cumulative sum of value * length before each).
-  intervals: Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
-  # chrom -> first line naming it, for every chromosome of the file (kept or not).
-  first_line: Dict[str, int]
-  # From the bedGraph's `track ... description="..."` line, if it has one.
-  description: str = ''
-
-  def bin_sums(self, chrom, edges):
-    """Sums of the per-base values between consecutive edges (int array, sorted)."""
-    if chrom not in self.intervals:
-      return np.zeros(len(edges) - 1)
-    starts, ends, values, cumulative = self.intervals[chrom]
-    # Intervals are sorted and disjoint: the integral up to x is every interval that
-    # starts before x in full, except the last one, which counts up to x only.
-    k = np.searchsorted(starts, edges, side='left')
-    last = np.maximum(k - 1, 0)
-    partial = values[last] * np.clip(edges - starts[last], 0, ends[last] - starts[last])
-    integral = np.where(k > 0, cumulative[last] + partial, 0.0)
-    return np.diff(integral)
-
-
 def window_of(region, seq_length):
   """The [start, end) window of seq_length bases centred on region (basenji's rule)."""
   mid = (region.start + region.end) // 2
@@ -79,99 +45,99 @@ def window_of(region, seq_length):
   return start, start + seq_length
 
 
+def iter_bed(path, flag='bed'):
+  """Yields (line number, chrom, start, end, fields) of each interval of a BED file.
+
+  Blank lines and `#`, `track` and `browser` lines are skipped.
+
+  Raises:
+    UserError: a missing file, or a malformed line (named by number).
+  """
+  with _open_binary(path, flag) as f:
+    for number, line in enumerate(f, 1):
+      fields = line.rstrip(b'\r\n').split(b'\t')
+      if len(fields) < 3:
+        fields = line.split()
+      if not line.strip() or fields[0].startswith(_SKIP):
+        continue
+      where = '--%s=%s line %d' % (flag, path, number)
+      if len(fields) < 3:
+        raise UserError('%s: expected chrom, start, end (tab-separated), got %r' % (
+            where, line.strip()[:80].decode('utf-8', 'replace')))
+      start, end = _int(fields[1], where, 'start'), _int(fields[2], where, 'end')
+      if start < 0 or end <= start:
+        raise UserError('%s: start %d and end %d must have 0 <= start < end' % (
+            where, start, end))
+      yield number, fields[0].strip().decode('utf-8', 'replace'), start, end, fields
+
+
 def read_bed(path, by_fold=True):
   """Reads a BED file of regions; by_fold requires a train/valid/test 4th column.
-
-  Blank lines and `#`, `track` and `browser` lines are ignored.
 
   Raises:
     UserError: a missing file, or a malformed line (named by number).
   """
   regions = []
-  with _open_text(path, 'bed') as f:
-    for number, line in enumerate(f, 1):
-      fields = line.rstrip('\r\n').split('\t')
-      if len(fields) < 3:
-        fields = line.split()
-      if not line.strip() or fields[0].startswith(('#', 'track', 'browser')):
-        continue
+  for number, chrom, start, end, fields in iter_bed(path):
+    fold = fields[3].strip().decode('utf-8', 'replace') if len(fields) > 3 else ''
+    if by_fold and fold not in SPLITS:
       where = '--bed=%s line %d' % (path, number)
-      if len(fields) < 3:
-        raise UserError('%s: expected chrom, start, end (tab-separated), got %r' % (
-            where, line.strip()[:80]))
-      chrom = fields[0].strip()
-      start, end = _int(fields[1], where, 'start'), _int(fields[2], where, 'end')
-      if start < 0 or end <= start:
-        raise UserError('%s: start %d and end %d must have 0 <= start < end' % (
-            where, start, end))
-      fold = fields[3].strip() if len(fields) > 3 else ''
-      if by_fold and fold not in SPLITS:
-        if not fold:
-          raise UserError('%s has no 4th (fold) column: give every region one of %s, '
-                          'or split by chromosome with --valid_chroms/--test_chroms'
-                          % (where, '/'.join(SPLITS)))
-        raise UserError('%s: fold %r is not one of %s; or split by chromosome with '
-                        '--valid_chroms/--test_chroms' % (where, fold[:40],
-                                                         '/'.join(SPLITS)))
-      regions.append(Region(number, chrom, start, end, fold if by_fold else ''))
+      if not fold:
+        raise UserError('%s has no 4th (fold) column: give every region one of %s, '
+                        'or split by chromosome with --valid_chroms/--test_chroms'
+                        % (where, '/'.join(SPLITS)))
+      raise UserError('%s: fold %r is not one of %s; or split by chromosome with '
+                      '--valid_chroms/--test_chroms' % (where, fold[:40],
+                                                       '/'.join(SPLITS)))
+    regions.append(Region(number, chrom, start, end, fold if by_fold else ''))
   if not regions:
     raise UserError('--bed=%s has no regions' % path)
   return regions
 
 
-def read_bedgraph(path, identifier='', sum_stat='sum', clip=None, keep=None):
-  """Reads a bedGraph (plain or .gz) into a Track; keeps only chromosomes in keep.
+def track_line_description(line):
+  """The description (or else the name) of a bedGraph `track` line, or ''."""
+  found = _TRACK_DESCRIPTION.search(line) or _TRACK_NAME.search(line)
+  text = (found.group(1) or found.group(2) or b'') if found else b''
+  return text.decode('utf-8', 'replace').replace('\t', ' ').strip()
+
+
+def iter_bedgraph(path, source, on_track_line=None, on_progress=None):
+  """Yields (line number, chrom bytes, start, end, value) of each bedGraph line.
+
+  source names the file in errors, e.g. '--coverage file x.bedGraph'; `track` lines
+  go to on_track_line(line) instead; on_progress(bytes read) is called every
+  _PROGRESS_LINES lines. Reads bytes: a genome's bedGraph has tens of millions of
+  lines.
 
   Raises:
-    UserError: a missing file, a malformed line, or overlapping intervals.
+    UserError: a missing file, or a malformed line (named by number).
   """
-  rows = collections.defaultdict(list)
-  first_line = {}
-  description = ''
-  with _open_text(path, 'coverage') as f:
+  with _open_binary(path, 'coverage') as f:
     for number, line in enumerate(f, 1):
-      if line.startswith('track') and not description:
-        found = _TRACK_DESCRIPTION.search(line) or _TRACK_NAME.search(line)
-        description = (found.group(1) or found.group(2) or '') if found else ''
-      if not line.strip() or line.startswith(('#', 'track', 'browser')):
+      if on_progress and number % _PROGRESS_LINES == 0:
+        on_progress(f.position())
+      if line.startswith(_SKIP) or not line.strip():
+        if on_track_line and line.startswith(b'track'):
+          on_track_line(line)
         continue
       fields = line.split()
-      where = '--coverage file %s line %d' % (path, number)
       if len(fields) < 4:
-        raise UserError('%s: expected chrom, start, end, value, got %r' % (
-            where, line.strip()[:80]))
-      chrom = fields[0]
-      if chrom not in first_line:
-        first_line[chrom] = number
+        raise UserError('%s line %d: expected chrom, start, end, value, got %r' % (
+            source, number, line.strip()[:80].decode('utf-8', 'replace')))
+      where = '%s line %d' % (source, number)
       start, end = _int(fields[1], where, 'start'), _int(fields[2], where, 'end')
       try:
         value = float(fields[3])
       except ValueError:
-        value = float('nan')
+        value = math.nan
       if not math.isfinite(value):
-        raise UserError('%s: value %r is not a finite number' % (where, fields[3][:40]))
+        raise UserError('%s: value %r is not a finite number' % (
+            where, fields[3][:40].decode('utf-8', 'replace')))
       if start < 0 or end <= start:
         raise UserError('%s: start %d and end %d must have 0 <= start < end' % (
             where, start, end))
-      if keep is None or chrom in keep:
-        rows[chrom].append((start, end, value, number))
-  intervals = {}
-  for chrom, chrom_rows in rows.items():
-    chrom_rows.sort()
-    for a, b in zip(chrom_rows, chrom_rows[1:]):
-      if b[0] < a[1]:
-        raise UserError('--coverage file %s lines %d and %d overlap on %s (%d-%d and '
-                        '%d-%d); a bedGraph gives each base one value' % (
-                            path, min(a[3], b[3]), max(a[3], b[3]), chrom, a[0], a[1],
-                            b[0], b[1]))
-    table = np.array([r[:3] for r in chrom_rows], dtype=np.float64)
-    starts, ends = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
-    values = table[:, 2]
-    areas = values * (ends - starts)
-    cumulative = np.concatenate([[0.0], np.cumsum(areas)[:-1]])
-    intervals[chrom] = (starts, ends, values, cumulative)
-  return Track(path, identifier, sum_stat, clip, intervals, first_line,
-                description.replace('\t', ' ').strip())
+      yield number, fields[0], start, end, value
 
 
 def read_fasta(path, wanted=None):
@@ -222,38 +188,36 @@ def read_fasta(path, wanted=None):
   yield finish()
 
 
-def _open_text(path, flag):
-  return _Lines(path, flag, binary=False)
-
-
 def _open_binary(path, flag):
-  return _Lines(path, flag, binary=True)
+  return _Lines(path, flag)
 
 
 class _Lines:
-  """The lines of a plain or gzipped file; read errors become one-line UserErrors."""
+  """The byte lines of a plain or gzipped file; read errors become one-line UserErrors.
 
-  def __init__(self, path, flag, binary):
+  position() is how far into the file (compressed bytes) reading has come.
+  """
+
+  def __init__(self, path, flag):
     _check_file(path, flag)
     self._path = path
     self._flag = flag
     try:
-      if _is_gzip(path):
-        self._file = gzip.open(path, 'rb' if binary else 'rt', **(
-            {} if binary else {'encoding': 'utf-8', 'errors': 'replace'}))
-      elif binary:
-        self._file = open(path, 'rb')
-      else:
-        self._file = open(path, encoding='utf-8', errors='replace')
+      self._raw = open(path, 'rb')
     except OSError as e:
       raise UserError('cannot read --%s file %s: %s' % (flag, path, e.strerror or e)) \
           from None
+    self._file = gzip.GzipFile(fileobj=self._raw) if _is_gzip(path) else self._raw
+
+  def position(self):
+    return self._raw.tell()
 
   def __enter__(self):
     return self
 
   def __exit__(self, *exc):
     self._file.close()
+    self._raw.close()
 
   def __iter__(self):
     try:
@@ -279,87 +243,10 @@ def _int(text, where, what):
   try:
     return int(text)
   except ValueError:
+    if isinstance(text, bytes):
+      text = text.decode('utf-8', 'replace')
     raise UserError('%s: %s %r is not an integer' % (where, what, text.strip()[:40])) \
         from None
-
-
-def track_options(coverage, identifiers, sum_stat, clip):
-  """(identifiers, sum_stats, clips), one of each per track, checked."""
-  sum_stats = _per_track('sum_stat', sum_stat, len(coverage), str)
-  clips = _per_track('clip', clip, len(coverage), float)
-  for stat in sum_stats:
-    if stat not in SUM_STATS:
-      raise UserError('--sum_stat=%s is not one of %s' % (stat, ', '.join(SUM_STATS)))
-  for value in clips:
-    if value is not None and not value > 0:
-      raise UserError('--clip=%s must be positive' % value)
-  if identifiers:
-    identifiers = as_list(identifiers)
-    if len(identifiers) != len(coverage):
-      raise UserError('--identifiers names %d tracks but --coverage has %d files' % (
-          len(identifiers), len(coverage)))
-  else:
-    identifiers = _identifiers(coverage)
-  return identifiers, sum_stats, clips
-
-
-def _per_track(name, value, num_tracks, kind):
-  """A flag value for every track: one for all, or a list with one per track."""
-  if value is None or isinstance(value, (str, numbers.Real)):
-    values = [value] * num_tracks if not isinstance(value, str) or ',' not in value \
-        else value.split(',')
-  else:
-    values = list(value)
-  if len(values) == 1:
-    values = values * num_tracks
-  if len(values) != num_tracks:
-    raise UserError('--%s has %d values but --coverage has %d files; give one value or '
-                    'one per file' % (name, len(values), num_tracks))
-  out = []
-  for v in values:
-    if isinstance(v, str):
-      v = v.strip()
-      if v in ('', 'none', 'None'):
-        v = None
-    if v is not None and kind is float:
-      try:
-        v = float(v)
-      except ValueError:
-        raise UserError('--%s=%s is not a number' % (name, v)) from None
-    out.append(v)
-  return out
-
-
-def _identifiers(paths):
-  names = []
-  for path in paths:
-    base = os.path.basename(path)
-    for ext in ('.gz', '.bedGraph', '.bedgraph', '.bdg', '.bg', '.txt'):
-      if base.endswith(ext) and len(base) > len(ext):
-        base = base[:-len(ext)]
-    names.append(base)
-  # Two files called cov.bedGraph in different folders keep apart by their index.
-  counts = collections.Counter(names)
-  return [n if counts[n] == 1 else '%s_%d' % (n, i) for i, n in enumerate(names)]
-
-
-def window_targets(tracks, chrom, start, target_length, pool_width, region):
-  edges = start + pool_width * np.arange(target_length + 1, dtype=np.int64)
-  targets = np.zeros((target_length, len(tracks)), dtype=np.float32)
-  for t, track in enumerate(tracks):
-    values = track.bin_sums(chrom, edges)
-    if track.sum_stat == 'mean':
-      values = values / pool_width
-    if track.clip is not None:
-      values = np.clip(values, -track.clip, track.clip)
-    peak = float(np.max(np.abs(values))) if len(values) else 0.0
-    if peak > _FLOAT16_MAX:
-      raise UserError('--coverage file %s: a bin of --bed line %d (%s:%d-%d) is %g, '
-                      'beyond float16 (%g); pass --clip, or --sum_stat=mean' % (
-                          track.path, region.line, chrom, region.start, region.end,
-                          peak, _FLOAT16_MAX))
-    targets[:, t] = values
-  return targets.astype(np.float16)
 
 
 def as_list(value):

@@ -30,7 +30,9 @@ SEQUENCE_KEY = 'sequence'
 TARGET_KEY = 'target'
 STATISTICS_FILE = 'statistics.json'
 TARGETS_FILE = 'targets.txt'
-TARGETS_COLUMNS = ('index', 'identifier', 'file', 'clip', 'sum_stat', 'description')
+# basenji's targets table (basenji_data.py reads it, writes it beside the records).
+TARGETS_COLUMNS = ('index', 'identifier', 'file', 'clip', 'clip_soft', 'scale',
+                   'sum_stat', 'description')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,6 +223,36 @@ def read_targets(path):
   if not header[0]:
     header[0] = 'index'
   return [dict(zip(header, row)) for row in rows[1:]]
+
+
+def read_targets_table(path):
+  """A basenji targets table given to the converter -> [(line number, {column: text})].
+
+  Tab-separated with a header; the first column is the index (unnamed, as pandas
+  writes it, or `index`); only `file` is required. UserError for a missing file or
+  column, or a line with another number of fields than the header."""
+  try:
+    with open(path, encoding='utf-8', errors='replace') as f:
+      lines = [(n, line.rstrip('\r\n')) for n, line in enumerate(f, 1) if line.strip()]
+  except OSError as e:
+    raise UserError('cannot read --targets_file %s: %s' % (path, e.strerror)) from None
+  header = lines[0][1].split('\t') if lines else ['']
+  header[0] = header[0] or 'index'
+  if 'file' not in header:
+    raise UserError('--targets_file=%s has no \'file\' column (its header: %r%s); '
+                    'basenji\'s table has the columns %s' % (
+                        path, ' '.join(header)[:80],
+                        '' if len(header) > 1 else ', not tab-separated?',
+                        ', '.join(TARGETS_COLUMNS)))
+  rows = [(number, line.split('\t')) for number, line in lines[1:]]
+  for number, fields in rows:
+    if len(fields) != len(header):
+      raise UserError('--targets_file=%s line %d has %d tab-separated fields, its '
+                      'header %d' % (path, number, len(fields), len(header)))
+  if not rows:
+    raise UserError('--targets_file=%s lists no track: add a line per bigWig or '
+                    'bedGraph under its header' % path)
+  return [(n, {k: v.strip() for k, v in zip(header, fields)}) for n, fields in rows]
 
 
 def target_names(record_file):

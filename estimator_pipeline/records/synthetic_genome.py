@@ -9,6 +9,8 @@ writes, from nothing but the seed:
                             the last two chromosomes are valid and test, the rest train
   genome/motifA.bedGraph    track 0: a Gaussian bump on every occurrence of motif A
   genome/motifB.bedGraph    track 1: the same for motif B
+  genome/motifA.bw, motifB.bw   the same tracks as bigWig files
+  genome/targets.txt        basenji's targets table of the two bigWigs
   genome/motifs.bed         every occurrence of each motif (chrom, start, end, name, strand)
 
 Motifs are planted on both strands at random places; the tracks are then computed from
@@ -30,6 +32,7 @@ import sys
 from typing import Dict, Tuple
 
 import numpy as np
+import pyBigWig
 
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.records import dna
@@ -54,6 +57,7 @@ DECIMALS = 2
 FASTA_NAME = 'genome.fa'
 BED_NAME = 'regions.bed'
 MOTIFS_BED_NAME = 'motifs.bed'
+TARGETS_NAME = 'targets.txt'
 _FASTA_LINE = 60
 @dataclasses.dataclass(frozen=True)
 class SyntheticGenome:
@@ -64,6 +68,8 @@ class SyntheticGenome:
     fasta: genome.fa.
     bed: regions.bed (chrom, start, end, fold).
     coverage: One bedGraph per motif, in MOTIFS order (track i is driven by motif i).
+    bigwigs: The same tracks as bigWig files.
+    targets_file: basenji's targets table of the bigWigs (targets.txt).
     motifs_bed: motifs.bed, every occurrence of every motif.
     motifs: {name: motif} in track order.
     chrom_lengths: {chrom: length}.
@@ -75,6 +81,8 @@ class SyntheticGenome:
   fasta: str
   bed: str
   coverage: Tuple[str, ...]
+  bigwigs: Tuple[str, ...]
+  targets_file: str
   motifs_bed: str
   motifs: Dict[str, str]
   chrom_lengths: Dict[str, int]
@@ -133,11 +141,18 @@ def write_synthetic_genome(output_dir,
         f.write(sequences[name][i:i + _FASTA_LINE] + '\n')
   num_regions = _write_regions(paths['bed'], names, chrom_length, seq_length,
                                train_stride)
-  coverage = _write_tracks(output_dir, paths['motifs_bed'], sequences, rng, sigma,
-                           height, jitter)
+  coverage, bigwigs = _write_tracks(output_dir, paths['motifs_bed'], sequences, rng,
+                                    sigma, height, jitter)
+  targets_file = os.path.join(output_dir, TARGETS_NAME)
+  with open(targets_file, 'w') as f:
+    f.write('\tidentifier\tfile\tclip\tclip_soft\tscale\tsum_stat\tdescription\n')
+    f.writelines('%d\t%s\t%s\t\t\t1\tsum\tdriven by %s\n' % (
+        i, name, os.path.basename(bigwigs[i]), motif) for i, (name, motif) in
+                 enumerate(MOTIFS))
   return SyntheticGenome(
       output_dir=output_dir, fasta=paths['fasta'], bed=paths['bed'],
-      coverage=tuple(coverage), motifs_bed=paths['motifs_bed'], motifs=dict(MOTIFS),
+      coverage=tuple(coverage), bigwigs=tuple(bigwigs), targets_file=targets_file,
+      motifs_bed=paths['motifs_bed'], motifs=dict(MOTIFS),
       chrom_lengths={name: chrom_length for name in names}, seq_length=seq_length,
       num_regions=num_regions)
 
@@ -175,15 +190,19 @@ def _write_regions(path, names, chrom_length, seq_length, train_stride):
 
 
 def _write_tracks(output_dir, motifs_bed, sequences, rng, sigma, height, jitter):
-  """One bedGraph per motif (a Gaussian bump on every site found) and motifs.bed."""
+  """One bedGraph and one bigWig per motif (a Gaussian bump on every site found), and
+  motifs.bed."""
   radius = int(np.ceil(4 * sigma))
   offsets = np.arange(-radius, radius + 1)
   kernel = height * np.exp(-0.5 * (offsets / sigma) ** 2)
-  coverage = []
+  coverage, bigwigs = [], []
   with open(motifs_bed, 'w') as motifs_out:
     for motif_name, motif in MOTIFS:
       path = os.path.join(output_dir, '%s.bedGraph' % motif_name)
       coverage.append(path)
+      bigwigs.append(os.path.join(output_dir, '%s.bw' % motif_name))
+      bigwig = pyBigWig.open(bigwigs[-1], 'w')
+      bigwig.addHeader([(name, len(bases)) for name, bases in sequences.items()])
       with open(path, 'w') as out:
         out.write('track type=bedGraph name=%s description="driven by %s"\n'
                   % (motif_name, motif))
@@ -194,8 +213,9 @@ def _write_tracks(output_dir, motifs_bed, sequences, rng, sigma, height, jitter)
                 name, start, start + len(motif), motif_name, strand))
             impulses[start + len(motif) // 2] += max(0.0, 1.0 + jitter * rng.randn())
           signal = np.convolve(impulses, kernel, mode='same')
-          _write_bedgraph_runs(out, name, np.round(signal, DECIMALS))
-  return coverage
+          _write_bedgraph_runs(out, bigwig, name, np.round(signal, DECIMALS))
+      bigwig.close()
+  return coverage, bigwigs
 
 
 def find_sites(bases, motif):
@@ -217,17 +237,21 @@ def read_motif_sites(path):
   return sites
 
 
-def _write_bedgraph_runs(out, chrom, values):
-  """Writes the runs of equal non-zero values of one chromosome as bedGraph lines."""
+def _write_bedgraph_runs(out, bigwig, chrom, values):
+  """Writes the runs of equal non-zero values of one chromosome as bedGraph lines and
+  as bigWig entries."""
   if not len(values):
     return
   change = np.flatnonzero(np.diff(values)) + 1
   starts = np.concatenate([[0], change])
   ends = np.concatenate([change, [len(values)]])
+  nonzero = values[starts] != 0
+  starts, ends = starts[nonzero], ends[nonzero]
   for start, end in zip(starts, ends):
-    value = values[start]
-    if value != 0:
-      out.write('%s\t%d\t%d\t%.*f\n' % (chrom, start, end, DECIMALS, value))
+    out.write('%s\t%d\t%d\t%.*f\n' % (chrom, start, end, DECIMALS, values[start]))
+  if len(starts):
+    bigwig.addEntries([chrom] * len(starts), starts.tolist(), ends=ends.tolist(),
+                      values=values[starts].tolist())
 
 
 def main(argv=None):

@@ -28,7 +28,7 @@ class ServingInput:
 
   receiver_fn(spec, **params) -> a serving_input_receiver_fn for the Estimator.
   warmup_fn(spec, **params) -> a list of tensorflow_serving PredictionLog messages that
-    the export ships as assets.extra/tf_serving_warmup_requests (see export/warmup.py).
+    the export ships as assets.extra/tf_serving_warmup_requests (see warmup.py).
   """
   layout: str
   name: str

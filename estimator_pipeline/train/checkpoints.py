@@ -3,20 +3,60 @@
 A warm start (--checkpoint_path, used only while model_dir holds no checkpoint) maps
 every model variable outside --checkpoint_exclude_scopes to the checkpoint's variable
 of the same name and shape; anything missing or of another shape is one line naming the
-variable and both shapes. A resume must find the same model in model_dir's checkpoint:
+variable and both shapes. A Keras .h5 (basenji's SeqNN.save) is read by the task of the
+model's layout into a checkpoint of the model's own variables in a temporary folder,
+removed when the process ends. A resume must find the same model in model_dir's
+checkpoint:
 
   python -c "
   from estimator_pipeline.train import checkpoints
   print(checkpoints.resolve_checkpoint('ckpt/resnet_v1_50.ckpt'))"
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import tensorflow as tf
 
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core.errors import short_tf_message
 from estimator_pipeline.models import model_fn as model_fn_lib
+from estimator_pipeline.models.seqnn import weights as h5_weights
+
+
+def is_keras_h5(path):
+  """Whether a --checkpoint_path / --checkpoint is a Keras .h5 file (HDF5)."""
+  return h5_weights.is_h5(path)
+
+
+def import_h5(plan, path, exclude_scopes=(), ignore_missing=False,
+              flag='--checkpoint_path'):
+  """The task reads an .h5 into a checkpoint in a temporary folder (gone when the
+  process ends, or at once if the .h5 does not fit): (prefix, map, skipped)."""
+  directory = tempfile.mkdtemp(prefix='h5-weights-')
+  try:
+    found = plan.task.import_weights(plan, path, directory, exclude_scopes,
+                                     ignore_missing, flag)
+  except BaseException:
+    shutil.rmtree(directory, ignore_errors=True)
+    raise
+  atexit.register(shutil.rmtree, directory, True)
+  return found
+
+
+def warm_start(plan):
+  """Sets plan's warm-start checkpoint and map from --checkpoint_path."""
+  cfg = plan.config
+  excluded = cfg.scopes('checkpoint_exclude_scopes')
+  if is_keras_h5(cfg.checkpoint_path):
+    plan.warm_start_checkpoint, plan.warm_start_map, plan.skipped_vars = import_h5(
+        plan, cfg.checkpoint_path, excluded, cfg.ignore_missing_vars)
+    return
+  plan.warm_start_checkpoint = resolve_checkpoint(cfg.checkpoint_path)
+  plan.warm_start_map, plan.skipped_vars = warm_start_map(
+      plan.variables, plan.warm_start_checkpoint, excluded, cfg.ignore_missing_vars)
 
 
 def resolve_checkpoint(path):

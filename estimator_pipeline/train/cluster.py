@@ -101,7 +101,9 @@ def run(cfg, task):
   # allows only before the first eager op (preflight reads records eagerly).
   strategy = strategies.make_strategy(cfg.distribution, task)
   plan = plan_lib.preflight(cfg, chief=task.is_chief)
-  plan.config = cfg.replace(num_classes=plan.num_classes, image_size=plan.image_size)
+  # plan.config: what preflight resolved (the best metric among it).
+  plan.config = plan.config.replace(num_classes=plan.num_classes,
+                                    image_size=plan.image_size)
   held = (lock_lib.ModelDirLock(cfg.model_dir, cluster=task.cluster) if task.is_chief
           else contextlib.nullcontext())
   with held, safety.StopSignals(saving=False) as signals:

@@ -50,7 +50,7 @@ def run(cfg, typed_flags=None):
   if plan.finished:
     # A finished job re-run: say so, write nothing, succeed (exit 0), as make does.
     console.line(plan.finished)
-    return local.result(cfg, plan.latest_checkpoint, None, start,
+    return local.result(plan.config, plan.latest_checkpoint, None, start,
                         finished=plan.finished)
   with lock_lib.ModelDirLock(cfg.model_dir) as held, safety.StopSignals() as signals:
     held.announce(console.line)

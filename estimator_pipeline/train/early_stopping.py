@@ -153,12 +153,22 @@ class BestCheckpointKeeper:
 
   def compare_fn(self, best_eval_result, current_eval_result):
     """For tf.estimator.BestExporter: export/best/ judges by the same metric."""
-    if self.metric not in (current_eval_result or {}):
+    return compare_by(self.metric, self.direction)(best_eval_result,
+                                                   current_eval_result)
+
+
+def compare_by(metric, mode='auto'):
+  """A tf.estimator.BestExporter compare_fn that judges evaluations by metric."""
+  direction = controls.metric_direction(metric, mode)
+
+  def compare(best_eval_result, current_eval_result):
+    if metric not in (current_eval_result or {}):
       return False
-    if not best_eval_result or self.metric not in best_eval_result:
+    if not best_eval_result or metric not in best_eval_result:
       return True
-    return _is_better(float(current_eval_result[self.metric]),
-                      float(best_eval_result[self.metric]), self.direction)
+    return _is_better(float(current_eval_result[metric]),
+                      float(best_eval_result[metric]), direction)
+  return compare
 
 
 class BestCheckpointExporter(tf.estimator.Exporter):

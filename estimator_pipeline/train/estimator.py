@@ -90,9 +90,14 @@ def make_exporters(plan, keeper=None):
   found = [hooks.EvalReporter()]
   if keeper:
     found.append(early_stopping.BestCheckpointExporter(keeper))
+  cfg = plan.config
+  # Without a keeper (a cluster) export/best still judges by the run's metric.
+  compare = (keeper.compare_fn if keeper else
+             early_stopping.compare_by(cfg.early_stopping_metric or 'loss',
+                                       cfg.early_stopping_mode))
   return found + exporters_lib.make_exporters(
-      plan.task.serving_input_fn(plan), plan.config.exports_to_keep,
-      compare_fn=keeper.compare_fn if keeper else None, assets_extra=assets_extra)
+      plan.task.serving_input_fn(plan), cfg.exports_to_keep, compare_fn=compare,
+      assets_extra=assets_extra)
 
 
 def export_final(estimator, plan, checkpoint=None):

@@ -14,6 +14,7 @@ from estimator_pipeline.config import cluster
 from estimator_pipeline.config import flagfile
 from estimator_pipeline.core import console
 from estimator_pipeline.core import files
+from estimator_pipeline.train import checkpoints
 from estimator_pipeline.train import early_stopping
 from estimator_pipeline.train import estimator as estimator_lib
 from estimator_pipeline.train import failures
@@ -73,7 +74,8 @@ def announce(plan):
         plan.latest_checkpoint, files.checkpoint_step(plan.latest_checkpoint)))
   elif plan.warm_start_checkpoint:
     console.line('Warm-starting %d variables from %s%s.' % (
-        len(plan.warm_start_map), plan.warm_start_checkpoint,
+        len(plan.warm_start_map), cfg.checkpoint_path
+        if checkpoints.is_keras_h5(cfg.checkpoint_path) else plan.warm_start_checkpoint,
         (' (excluded: %s)' % ', '.join(cfg.scopes('checkpoint_exclude_scopes'))
          if cfg.checkpoint_exclude_scopes else '')))
     if plan.skipped_vars:

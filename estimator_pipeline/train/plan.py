@@ -71,6 +71,9 @@ def preflight(cfg, chief=True):
               eval_files=(files.list_files(cfg.eval_record_path, '--eval_record_path')
                           if cfg.eval_record_path else None))
   task.prepare(plan)
+  if not cfg.early_stopping_metric:
+    # '' is the model's own default (pearsonr for sequence models): the task decides.
+    cfg = plan.config = cfg.replace(early_stopping_metric=task.default_metric(plan))
   latest, finish_only = model_dir_lib.check(cfg, plan.num_classes, plan.image_size,
                                             chief=chief)
   task.check_records(plan)
@@ -86,10 +89,7 @@ def preflight(cfg, chief=True):
   plan.latest_checkpoint, plan.finish_only = latest, finish_only
   plan.finished = None if finish_only else model_dir_lib.finished_message(cfg, latest)
   if cfg.checkpoint_path and not latest:
-    plan.warm_start_checkpoint = checkpoints.resolve_checkpoint(cfg.checkpoint_path)
-    plan.warm_start_map, plan.skipped_vars = checkpoints.warm_start_map(
-        plan.variables, plan.warm_start_checkpoint,
-        cfg.scopes('checkpoint_exclude_scopes'), cfg.ignore_missing_vars)
+    checkpoints.warm_start(plan)
   trainable = model_fn_lib.variables_to_train(
       [_Named(n) for n in sorted(plan.trainable)], cfg.scopes('trainable_scopes'),
       cfg.scopes('scopes_to_freeze'))

@@ -1,3 +1,5 @@
-"""basenji's SeqNN: the blocks (blocks.py, one name -> function table), the network
-built from a params file and the Model around it (network.py), and basenji's losses
-and streaming metrics (metrics.py)."""
+"""basenji's SeqNN: the blocks (blocks.py, the one name -> function table, over
+conv_blocks.py, towers.py, attention.py, dense_blocks.py and the Keras layers they are
+made of, layers.py), the network built from a params file and the Model around it
+(network.py), basenji's losses and streaming metrics (metrics.py) and the weights of
+basenji's and baskerville's .h5 files (weights.py)."""

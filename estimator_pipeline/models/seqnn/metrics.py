@@ -15,6 +15,7 @@ targets as a scalar and every target's value in a text summary:
       s.run(tf.compat.v1.local_variables_initializer()); s.run(update); print(s.run(r))"
 """
 
+import numpy as np
 import tensorflow as tf
 
 v1 = tf.compat.v1
@@ -154,4 +155,70 @@ def bce_loss(labels, predictions):
   return -tf.reduce_mean(labels * tf.math.log(p) + (1 - labels) * tf.math.log(1 - p))
 
 
-LOSSES = {'poisson': poisson_loss, 'mse': mse_loss, 'bce': bce_loss}
+def _keras_poisson(labels, predictions, axis=None):
+  return tf.reduce_mean(predictions - labels * tf.math.log(predictions + 1e-7),
+                        axis=axis)
+
+
+def poisson_multinomial_loss(labels, predictions, total_weight=1.0, weight_range=1.0,
+                             weight_exp=1, epsilon=1e-7):
+  """baskerville's poisson_mn: a Poisson term on each target's total over length
+  (times total_weight) plus a multinomial term on how the total spreads over the
+  positions, both per position (optionally weighted towards the center by
+  weight_range > 1); the mean over batch and targets."""
+  labels = tf.cast(labels, tf.float32)
+  length = int(predictions.shape[1])
+  if weight_range > 1:
+    positions = tf.range(-(length / 2 - 0.5), length / 2 + 0.5, dtype=tf.float32)
+    sigma = (length / 2 - 0.5) / np.log(weight_range) ** (1 / weight_exp)
+    weights = tf.exp(-(positions / sigma) ** weight_exp)
+    weights = (weights / tf.reduce_max(weights))[tf.newaxis, :, tf.newaxis]
+  else:
+    weights = tf.ones([1, length, 1])
+  labels, predictions = labels * weights, predictions * weights
+  true_total = tf.reduce_sum(labels, axis=-2)
+  pred_total = tf.reduce_sum(predictions, axis=-2)
+  poisson_term = (pred_total - true_total * tf.math.log(pred_total + epsilon)
+                  ) / tf.reduce_sum(weights)
+  shares = (predictions + epsilon) / pred_total[:, tf.newaxis, :]
+  multinomial = tf.reduce_sum(-(labels + epsilon) * tf.math.log(shares), axis=-2)
+  multinomial /= tf.reduce_sum(weights)
+  return tf.reduce_mean(multinomial + total_weight * poisson_term)
+
+
+def poisson_kl_loss(labels, predictions, spec_weight=1.0, epsilon=1e-7):
+  """baskerville's poisson_kl: Poisson plus spec_weight x the KL divergence of the
+  targets' shares at each position."""
+  labels = tf.cast(labels, tf.float32)
+  poisson_term = _keras_poisson(labels, predictions, axis=-1)
+  labels, predictions = labels + epsilon, predictions + epsilon
+  true_share = labels / tf.reduce_sum(labels, axis=-1, keepdims=True)
+  pred_share = predictions / tf.reduce_sum(predictions, axis=-1, keepdims=True)
+  true_share = tf.clip_by_value(true_share, 1e-7, 1.)
+  pred_share = tf.clip_by_value(pred_share, 1e-7, 1.)
+  kl_term = tf.reduce_sum(true_share * tf.math.log(true_share / pred_share), axis=-1)
+  return tf.reduce_mean(poisson_term + spec_weight * kl_term)
+
+
+def mse_udot_loss(labels, predictions, spec_weight=1.0):
+  """basenji's mse_udot: MSE minus spec_weight x the mean product of targets and
+  predictions centered across targets (a specificity term)."""
+  labels = tf.cast(labels, tf.float32)
+  mse_term = tf.reduce_mean(tf.square(predictions - labels), axis=-1)
+  centered_true = labels - tf.reduce_mean(labels, axis=-1, keepdims=True)
+  centered_pred = predictions - tf.reduce_mean(predictions, axis=-1, keepdims=True)
+  udot_term = -tf.reduce_mean(centered_true * centered_pred, axis=-1)
+  return tf.reduce_mean(mse_term + spec_weight * udot_term)
+
+
+LOSSES = {'poisson': poisson_loss, 'mse': mse_loss, 'bce': bce_loss,
+          'poisson_mn': poisson_multinomial_loss, 'poisson_kl': poisson_kl_loss,
+          'mse_udot': mse_udot_loss}
+# The train section keys each loss reads.
+LOSS_PARAMS = {'poisson_mn': ('total_weight', 'weight_range', 'weight_exp'),
+               'poisson_kl': ('spec_weight',), 'mse_udot': ('spec_weight',)}
+
+
+def loss_params(name, train_section):
+  """The keyword arguments of loss `name` that a params file's train section gives."""
+  return {k: train_section[k] for k in LOSS_PARAMS.get(name, ()) if k in train_section}

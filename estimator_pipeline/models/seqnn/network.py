@@ -22,6 +22,7 @@ from estimator_pipeline.data import sequence_ops
 from estimator_pipeline.models import model
 from estimator_pipeline.models import spec
 from estimator_pipeline.models.seqnn import blocks
+from estimator_pipeline.models.seqnn import layers
 from estimator_pipeline.models.seqnn import metrics
 
 v1 = tf.compat.v1
@@ -36,37 +37,50 @@ TARGET_INDEX_FEATURE = 'target_index'
 
 def block_args(model_params, block):
   """basenji's build_block: globals injected where the block takes them, then the
-  block's own keys (which win)."""
-  accepted, _ = params_lib.BLOCKS[block['name']]
+  block's own keys (which win); keys the block takes and ignores are dropped."""
+  spec = params_lib.BLOCKS[block['name']]
   globals_ = dict(model_params)
   if globals_.get('batch_norm') and 'norm_type' not in globals_:
     globals_['norm_type'] = 'batch'  # basenji's older global.
   args = {k: globals_[k] for k in params_lib.GLOBAL_KEYS
-          if k in accepted and globals_.get(k)}
-  args.update({k: v for k, v in block.items() if k != 'name'})
+          if k in spec.used and globals_.get(k)}
+  args.update({k: v for k, v in block.items()
+               if k != 'name' and k not in spec.ignored})
   return args
 
 
 def head_blocks(model_params):
-  head = model_params['head']
+  """The head's blocks: model.head, or basenji's first head* in natural order."""
+  key = 'head' if 'head' in model_params else params_lib.head_names(model_params)[0]
+  head = model_params[key]
   return head if isinstance(head, list) else [head]
 
 
-def build_network(model_params, x, is_training):
-  """[batch, L, 4] -> [batch, target_length, units], in variable scopes trunk/, head/."""
-  with v1.variable_scope('trunk'):
-    for i, block in enumerate(model_params['trunk']):
-      with v1.variable_scope('%s_%d' % (block['name'], i)):
-        x = blocks.build(block['name'], x, block_args(model_params, block),
-                               is_training=is_training)
-    # basenji's SeqNN ends its trunk with the global activation.
-    x = blocks.activate(x, model_params.get('activation', 'relu'))
-  with v1.variable_scope('head'):
-    for i, block in enumerate(head_blocks(model_params)):
-      with v1.variable_scope('%s_%d' % (block['name'], i)):
-        x = blocks.build(block['name'], x, block_args(model_params, block),
-                               is_training=is_training)
+def _build_blocks(model_params, group, block_list, x, ctx, keep_reprs):
+  for i, block in enumerate(block_list):
+    scope = '%s_%d' % (block['name'], i)
+    with v1.variable_scope(scope):
+      try:
+        x = blocks.build(block['name'], x, block_args(model_params, block), ctx=ctx)
+      except ValueError as e:
+        # Name the block: TensorFlow's shape errors do not.
+        raise ValueError('%s/%s: %s' % (group, scope, e)) from None
+    if keep_reprs:
+      ctx.reprs.append(x)
   return x
+
+
+def build_network(model_params, x, is_training, gelu='tanh'):
+  """[batch, L, 4] -> [batch, target_length, units], in variable scopes trunk/, head/."""
+  ctx = layers.Context(is_training, gelu)
+  with v1.variable_scope('trunk'):
+    x = _build_blocks(model_params, 'trunk', model_params['trunk'], x, ctx, True)
+    # basenji's SeqNN ends its trunk with the global activation.
+    with tf.name_scope('activation'):
+      x = layers.activate(x, model_params.get('activation', 'relu'), gelu)
+  with v1.variable_scope('head'):
+    return _build_blocks(model_params, 'head', head_blocks(model_params), x, ctx,
+                         False)
 
 
 class FixedInputsPredictOutput(tf.estimator.export.PredictOutput):
@@ -91,10 +105,16 @@ class SeqNN(model.Model):
   layout = 'sequence'
 
   def __init__(self, is_training, num_classes=None, *, params, loss='poisson',
-               ensemble_rc=False, ensemble_shifts=(0,), target_names=None, **kwargs):
+               loss_params=None, gelu='tanh', ensemble_rc=False, ensemble_shifts=(0,),
+               target_names=None, **kwargs):
     super().__init__(is_training, num_classes, **kwargs)
     self.model_params = params
     self.loss_name = loss
+    self.loss_params = metrics.loss_params(loss, loss_params or {})
+    self.gelu = gelu
+    # basenji's strand_pair of the head: which target is each target's other strand.
+    pairs = params.get('strand_pair') or []
+    self.strand_pair = list(pairs[0]) if pairs and pairs[0] else None
     self.ensemble_rc = ensemble_rc
     self.ensemble_shifts = tuple(ensemble_shifts) or (0,)
     self.target_names = target_names
@@ -104,14 +124,16 @@ class SeqNN(model.Model):
 
   def predict(self, preprocessed_inputs):
     net = tf.autograph.experimental.do_not_convert(build_network)
-    return {PREDICTIONS: net(self.model_params, preprocessed_inputs, self.is_training)}
+    return {PREDICTIONS: net(self.model_params, preprocessed_inputs, self.is_training,
+                             self.gelu)}
 
   def postprocess(self, prediction_dict):
     return {PREDICTIONS: prediction_dict[PREDICTIONS]}
 
   def loss(self, prediction_dict, groundtruth):
     loss = metrics.LOSSES[self.loss_name](tf.cast(groundtruth, tf.float32),
-                                          prediction_dict[PREDICTIONS])
+                                          prediction_dict[PREDICTIONS],
+                                          **self.loss_params)
     return {'loss': loss, '%s_loss' % self.loss_name: loss}
 
   def accuracy(self, postprocessed_dict, groundtruth):
@@ -122,18 +144,22 @@ class SeqNN(model.Model):
 
   def ensemble_predictions(self, onehot):
     """basenji's --rc --shifts: the mean prediction over shifted and reverse-complemented
-    copies of the input, each prediction flipped back along length."""
+    copies of the input, each prediction flipped back along length (and, with a
+    strand_pair, each stranded target swapped with its other strand)."""
     shifts = self.ensemble_shifts
     max_shift = max(abs(s) for s in shifts)
     preds = []
     with v1.variable_scope(v1.get_variable_scope(), reuse=v1.AUTO_REUSE):
       for shift in shifts:
         shifted = sequence_ops.shift_sequence(onehot, shift, max_shift)
-        preds.append(build_network(self.model_params, shifted, False))
+        preds.append(build_network(self.model_params, shifted, False, self.gelu))
         if self.ensemble_rc:
           rc = sequence_ops.reverse_complement(shifted)
-          pred = build_network(self.model_params, rc, False)
-          preds.append(tf.reverse(pred, axis=[-2]))
+          pred = tf.reverse(build_network(self.model_params, rc, False, self.gelu),
+                            axis=[-2])
+          if self.strand_pair:
+            pred = tf.gather(pred, self.strand_pair, axis=-1)
+          preds.append(pred)
     return tf.add_n(preds) / float(len(preds))
 
   def serving_outputs(self, features, outputs):

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from estimator_pipeline import serving
 from estimator_pipeline.core import console
+from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.data import input_fn as input_lib
 from estimator_pipeline.data import speed
 from estimator_pipeline.records import format as format_lib
@@ -85,6 +86,15 @@ class Task:
     """The evaluation metric that judges the best checkpoint by default."""
     del plan
     return 'loss'
+
+  def import_weights(self, plan, path, directory, exclude_scopes=(),
+                     ignore_missing=False, flag='--checkpoint_path'):
+    """A Keras .h5 of weights -> (checkpoint prefix written under directory,
+    {checkpoint name: variable name}, skipped variable names). Only layouts whose
+    models come from Keras read them."""
+    del plan, directory, exclude_scopes, ignore_missing
+    raise UserError('%s=%s is a Keras .h5 file: only sequence models (--model_name=seqnn)'
+                    ' read .h5 weights; pass a TensorFlow checkpoint.' % (flag, path))
 
   # What every layout does alike, through the methods above.
 

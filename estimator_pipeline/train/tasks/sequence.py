@@ -10,10 +10,14 @@ the params), builds the model's graph once to learn its target length and variab
 and reports every mismatch as one line naming the file and both lengths. The records
 are the truth about the sequence length and the number of targets: a params file
 written for another data set is built for these records, and the console says so.
+The params file's head is --head (basenji's first head by default); keys basenji takes
+and this pipeline does not use are listed once, as notes. Weights of basenji's and
+baskerville's Keras .h5 files become a checkpoint of this graph (import_weights).
 """
 
 import copy
 import dataclasses
+import os
 from typing import List, Optional, Tuple
 
 import tensorflow as tf
@@ -23,6 +27,7 @@ from estimator_pipeline.config import params as params_lib
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core.errors import short_tf_message
 from estimator_pipeline.data import parse
+from estimator_pipeline.models.seqnn import weights
 from estimator_pipeline.records import sequence_format
 from estimator_pipeline.train.tasks import base
 
@@ -36,6 +41,8 @@ class SequenceData:
   loss: str
   target_names: Optional[Tuple[str, ...]] = None
   notices: List[str] = dataclasses.field(default_factory=list)
+  # The head's strand_pair: the target each target becomes on the other strand.
+  strand_pair: Optional[Tuple[int, ...]] = None
 
 
 class SequenceTask(base.Task):
@@ -45,7 +52,7 @@ class SequenceTask(base.Task):
 
   def prepare(self, plan):
     cfg = plan.config
-    params = copy.deepcopy(params_lib.load(cfg.params_file))
+    params = _params_with_head(cfg)
     layout, seq_length, seq_1hot, stats_path = _layout_from_records(
         plan.train_files[0], params)
     plan.data = data = _data(cfg, params, layout)
@@ -74,6 +81,7 @@ class SequenceTask(base.Task):
                       % (cfg.num_classes, num_targets))
     if units != num_targets:
       _fit_head(cfg.params_file, params['model'], units, num_targets, data.notices)
+    data.strand_pair = _strand_pair(cfg.params_file, params['model'], num_targets)
     _, (plan.variables, plan.trainable) = self._build(plan)
     for eval_file in (plan.eval_files or [])[:1]:
       sequence_format.check_record(
@@ -105,25 +113,67 @@ class SequenceTask(base.Task):
     return (int(preds.shape[1]), int(preds.shape[2])), (variables, trainable)
 
   def prepare_export(self, plan, model_dir, scratch):
+    """From model_dir's params.json, or without a model_dir from --params_file (and
+    --head): then the head's units are the number of targets."""
     del scratch
     cfg = plan.config
-    params = params_lib.load_resolved(model_dir)
-    if params is None:
+    params = params_lib.load_resolved(model_dir) if model_dir else None
+    if params is None and model_dir:
       raise UserError('--model_dir=%s holds no %s: train it with this version of the '
                       'pipeline, or re-run train.py once to write it.'
                       % (model_dir, params_lib.PARAMS_FILE))
+    if params is None:
+      params = _params_with_head(cfg)
     layout = sequence_format.SequenceLayout(
         seq_length=params['model']['seq_length'], seq_1hot=False, target_length=0,
         num_targets=cfg.num_classes, target_bytes=True)
-    plan.data = _data(cfg, params, layout)
-    plan.num_classes, plan.image_size = cfg.num_classes, 0
+    plan.data = data = _data(cfg, params, layout)
+    plan.num_classes, plan.image_size = cfg.num_classes or 1, 0
+    if not model_dir:
+      (target_length, units), _ = self._build(plan)
+      data.layout = dataclasses.replace(layout, target_length=target_length,
+                                        num_targets=units)
+      plan.num_classes = units
+      data.strand_pair = _strand_pair(cfg.params_file, params['model'], units)
 
   def model_params(self, plan):
     cfg, data = plan.config, plan.data
+    train = data.params.get('train', {})
     return {'params': data.params['model'], 'loss': data.loss,
-            'ensemble_rc': cfg.ensemble_rc,
+            'loss_params': {k: train[k] for k in params_lib.TRAIN_MODEL_KEYS
+                            if k != 'loss' and k in train},
+            'gelu': cfg.gelu, 'ensemble_rc': cfg.ensemble_rc,
             'ensemble_shifts': controls.parse_shifts(cfg.ensemble_shifts),
             'target_names': data.target_names}
+
+  def default_metric(self, plan):
+    """basenji's trainer keeps the model of the best validation Pearson R (AUROC with
+    a bce loss)."""
+    return 'auroc' if plan.data.loss == 'bce' else 'pearsonr'
+
+  def import_weights(self, plan, path, directory, exclude_scopes=(),
+                     ignore_missing=False, flag='--checkpoint_path'):
+    """basenji's or baskerville's .h5 -> a checkpoint of this graph under directory.
+
+    Returns (checkpoint prefix, {checkpoint name: variable name}, skipped variables).
+    """
+    plan.model_params = self.model_params(plan)
+    with tf.Graph().as_default() as graph:
+      sequence = tf.compat.v1.placeholder(
+          tf.float32, [1, plan.data.params['model']['seq_length'], 4])
+      model = plan.spec.build(is_training=False, num_classes=plan.num_classes,
+                              **plan.model_params)
+      model.predict(model.preprocess({'sequence': sequence}))
+      model_layers = weights.model_layers(graph)
+    h5 = weights.H5Weights(path, flag)
+    try:
+      mapping, skipped = weights.match(model_layers, h5, exclude_scopes,
+                                       ignore_missing)
+      prefix = weights.write_checkpoint(
+          h5, mapping, os.path.join(directory, os.path.basename(path) + '.ckpt'))
+    finally:
+      h5.close()
+    return prefix, {name: name for name in mapping}, tuple(skipped)
 
   def example_inputs(self, plan):
     lay = plan.data.layout
@@ -138,7 +188,8 @@ class SequenceTask(base.Task):
       return {'parse_fn': parse.make_sequence_parse_fn(data.layout, is_training=False)}
     return {'parse_fn': parse.make_sequence_parse_fn(
         data.layout, is_training=True, augment_rc=data.augment_rc,
-        augment_shift=data.augment_shift, seed=plan.config.seed)}
+        augment_shift=data.augment_shift, seed=plan.config.seed,
+        strand_pair=data.strand_pair)}
 
   def record_checker(self, plan):
     return self.record_format.checker(layout=plan.data.layout)
@@ -152,13 +203,35 @@ class SequenceTask(base.Task):
     return ['note: ' + notice for notice in plan.data.notices]
 
 
+def _params_with_head(cfg):
+  """The params file with --head's head (basenji's first by default) as its head."""
+  params, _ = params_lib.select_head(params_lib.load(cfg.params_file), cfg.head)
+  return copy.deepcopy(params)
+
+
 def _data(cfg, params, layout):
   model = params['model']
+  notices = ['%s %s is not applied (%s).' % (cfg.params_file, key, why)
+             for key, why in params_lib.not_applied(params)]
   return SequenceData(
       layout=layout, params=params, loss=params.setdefault('train', {}).get(
           'loss', 'poisson'),
       augment_rc=bool(model.get('augment_rc', False)),
-      augment_shift=_augment_shift(model.get('augment_shift', 0), cfg.params_file))
+      augment_shift=_augment_shift(model.get('augment_shift', 0), cfg.params_file),
+      notices=notices)
+
+
+def _strand_pair(params_file, model, num_targets):
+  """The head's strand_pair as a tuple, checked to pair up the num_targets targets."""
+  pairs = model.get('strand_pair') or [[]]
+  pair = tuple(pairs[0])
+  if not pair:
+    return None
+  if sorted(pair) != list(range(num_targets)):
+    raise UserError('%s model: strand_pair %s must list every one of the %d targets '
+                    'once (target i becomes target strand_pair[i] on the other strand).'
+                    % (params_file, list(pair), num_targets))
+  return pair
 
 
 def _layout_from_records(record_file, params):
