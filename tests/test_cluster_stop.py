@@ -192,6 +192,15 @@ while True:
 '''
 
 
+def _seen_or_next(proc, pattern, lines):
+  """The line matching pattern: already read (the tasks' output can come before the
+  launcher's own 'started' line), or the next one that does."""
+  for line in lines:
+    if re.search(pattern, line):
+      return line
+  return support.read_until(proc, pattern, lines)
+
+
 @pytest.mark.under_load
 def test_stop_escalates_to_sigkill_and_names_the_task(tmp_path):
   script = tmp_path / 'stubborn.py'
@@ -201,10 +210,10 @@ def test_stop_escalates_to_sigkill_and_names_the_task(tmp_path):
   lines, pids = [], {}
   try:
     pids = support.task_pids(support.read_until(proc, r'^launch_local: started', lines))
-    child = int(support.read_until(proc, r'^\[chief:0\] child \d+', lines).split()[-1])
+    child = int(_seen_or_next(proc, r'^\[chief:0\] child \d+', lines).split()[-1])
     group = os.getpgid(child)
-    support.read_until(proc, r'^\[worker:0\] ready', lines)
-    support.read_until(proc, r'^\[chief:0\] ready', lines)
+    _seen_or_next(proc, r'^\[worker:0\] ready', lines)
+    _seen_or_next(proc, r'^\[chief:0\] ready', lines)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=300)
   finally:

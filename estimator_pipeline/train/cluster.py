@@ -169,15 +169,16 @@ def _writes_exports(task):
 
 
 def _write_files(plan, task):
-  """Only the chief writes into model_dir before training; the task that exports
-  ships what the exports need (the others never predict)."""
-  if task.is_chief:
-    plan.config.save()
-  if task.is_chief or _writes_exports(task):
-    for line in plan.task.write_run_files(plan, exports=_writes_exports(task)):
-      console.line(line)
-  if task.is_chief:
-    local.announce(plan)
+  """Only the chief writes into model_dir before training, what the exports need
+  included: it cleans the partial files of killed runs at start, and would remove a
+  file the evaluator was still writing. The evaluator exports only after the chief's
+  first checkpoint, so the files are there by then."""
+  if not task.is_chief:
+    return
+  plan.config.save()
+  for line in plan.task.write_run_files(plan, exports=True):
+    console.line(line)
+  local.announce(plan)
 
 
 def _remove_scratch(model_dir, task):
