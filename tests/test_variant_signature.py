@@ -1,5 +1,6 @@
 """The variant_effect signature of sequence exports, over gRPC and in the warm-up file;
-the shared loader on an export (--saved_model) with its ensemble around the graph.
+the shared loader on an export (--saved_model) with its ensemble around the graph;
+predictions over BED regions (`python -m export.predict --fasta --bed`).
 
   .venv/bin/python -m pytest -q tests/test_variant_signature.py
 
@@ -12,8 +13,10 @@ import shutil
 
 import h5py
 import numpy as np
+import pyBigWig
 import pytest
 
+from conftest import run_cli
 import serving_support
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
@@ -117,3 +120,71 @@ def test_loader_ensembles_around_an_export_as_basenji(export, tmp_path):
       theirs = ref[stat][list(ROWS)].astype(np.float64)
       assert (np.abs(mine[stat][()] - theirs) <= 2e-3 * np.abs(theirs) +
               absolute).all(), stat
+
+
+# Predictions over regions (python -m export.predict --fasta --bed).
+
+def _bed(path, lines):
+  path.write_text(''.join('\t'.join(map(str, l)) + '\n' for l in lines))
+  return str(path)
+
+
+def test_predict_over_regions_writes_h5_and_a_bigwig_per_target(export, tmp_path):
+  path, root = export
+  # Second region: N past chr1's end; third: overlaps the first; fourth: no such
+  # chromosome.
+  bed = _bed(tmp_path / 'r.bed', [('chr1', 14990, 15010, 'a'),
+                                  ('chr1', 29900, 29950, 'end'),
+                                  ('chr1', 15500, 15600, 'overlap'),
+                                  ('chrZ', 10, 20, 'nowhere'),
+                                  ('chr2', 1000, 1020, 'b', 0, '-')])
+  out = tmp_path / 'out'
+  proc = run_cli(['-m', 'export.predict', '--saved_model=' + path,
+                  '--fasta=' + str(root / 'genome.fa'), '--bed=' + bed,
+                  '--targets_file=' + os.path.join(REF, 'targets_subset.txt'),
+                  '--output=' + str(out / 'preds.h5'),
+                  '--bigwig_dir=' + str(out / 'tracks'), '--batch_size=3'])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'skipped --bed line 4 (chrZ:10-20): chromosome chrZ is not in the FASTA' \
+      in proc.stderr
+  model = model_source.load(saved_model=path)
+  genome = fasta_index.open_genome(str(root / 'genome.fa'), str(tmp_path))
+  reader = genome.reader()
+  mids = [(14990 + 15010) // 2, (29900 + 29950) // 2, 15550, 1010]
+  chroms = ['chr1', 'chr1', 'chr1', 'chr2']
+  codes = np.stack([reader.codes(c, m - 2048, m + 2048) for c, m in zip(chroms, mids)])
+  inside = 30000 - (mids[1] - 2048)  # chr1 is 30000 bp: N after that.
+  assert (codes[1, inside:] == dna.N_INDEX).all() and codes[1, inside - 1] < 4
+  expected = model.predict(dna.one_hot(codes))[..., [2, 0]]
+  with h5py.File(out / 'preds.h5') as f:
+    assert f['preds'].dtype == np.float16 and f['preds'].shape == (4, 32, 2)
+    np.testing.assert_allclose(f['preds'][()], expected, rtol=2e-3, atol=1e-4)
+    assert list(f['chrom'][()]) == [c.encode() for c in chroms]
+    np.testing.assert_array_equal(f['start'][()], [m - 2048 for m in mids])
+    np.testing.assert_array_equal(f['end'][()], [m + 2048 for m in mids])
+  assert sorted(os.listdir(out / 'tracks')) == ['T0000.bw', 'T0002.bw']
+  track = pyBigWig.open(str(out / 'tracks' / 'T0000.bw'))
+  try:
+    assert track.chroms() == {'chr1': 30000, 'chr2': 29000}
+    # The first region's bins are written whole; of the overlapping third region
+    # only the bins past the first's end; the second stops at chr1's end.
+    first = track.intervals('chr1', mids[0] - 2048, mids[2] + 2048)
+    past = [b for b in range(32) if mids[2] - 2048 + 128 * b >= mids[0] + 2048]
+    assert len(first) == 32 + len(past) and len(past) == 4
+    np.testing.assert_allclose([v for _, _, v in first[:32]],
+                               expected[0, :, 1], rtol=2e-3, atol=1e-4)
+    assert track.intervals('chr1', 29000, 30000)[-1][1] <= 30000
+  finally:
+    track.close()
+
+
+def test_predict_over_regions_refuses_a_short_bed_line(export, tmp_path):
+  path, root = export
+  bed = _bed(tmp_path / 'r.bed', [('chr1', 14990, 15010), ('chr1', 200)])
+  proc = run_cli(['-m', 'export.predict', '--saved_model=' + path,
+                  '--fasta=' + str(root / 'genome.fa'), '--bed=' + bed,
+                  '--output=' + str(tmp_path / 'out' / 'preds.h5')])
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  errors = [l for l in proc.stderr.splitlines() if 'error' in l.lower()]
+  assert len(errors) == 1 and errors[0].startswith('error: --bed=%s line 2: ' % bed)
+  assert not (tmp_path / 'out').exists()

@@ -142,7 +142,9 @@ class Targets:
 TABLE_COLUMNS = ('identifier', 'clip_soft', 'sum_stat', 'description')
 
 
-def read_table(path):
+def read_table(path, required=TABLE_COLUMNS[:3]):
+  """basenji's targets table -> [(line number, {column: text})]; the first column is
+  the model's target index (unnamed, as pandas writes it, or `index`)."""
   try:
     with open(path, newline='', encoding='utf-8', errors='replace') as f:
       lines = [(n, r) for n, r in enumerate(csv.reader(f, delimiter='\t'), 1)
@@ -154,11 +156,12 @@ def read_table(path):
                     'and one line per target' % path)
   header = [h.strip() for h in lines[0][1]]
   header[0] = header[0] or 'index'
-  for column in ('index',) + TABLE_COLUMNS[:3]:
+  for column in ('index',) + tuple(required):
     if column not in header:
       raise UserError('--targets_file=%s line 1: no %r column (its header: %s); '
-                      'basenji\'s untransform needs index, identifier, clip_soft and '
-                      'sum_stat' % (path, column, ' '.join(header)[:80]))
+                      'this command reads the columns %s' % (
+                          path, column, ' '.join(header)[:80],
+                          ', '.join(('index',) + tuple(required))))
   rows = []
   for number, fields in lines[1:]:
     if len(fields) != len(header):
