@@ -109,6 +109,11 @@ class Targets:
       self.labels = [''] * num_targets
       return
     rows = read_table(path)
+    if 'strand_pair' in rows[0][1]:
+      raise UserError('--targets_file=%s has a strand_pair column: summing stranded '
+                      'targets into one, as basenji_sad.py then does, is not '
+                      'supported; score without the column (each strand its own '
+                      'target).' % path)
     self.index, self.ids, self.labels = [], [], []
     clip_soft, sqrt = [], []
     for number, row in rows:
