@@ -130,23 +130,29 @@ def test_basenji_fail_cases_are_scored_or_skipped(model, genome, tmp_path, capfd
                                  rtol=2e-3, atol=1e-4)
 
 
-@pytest.mark.parametrize('case', ['not_vcf', 'no_chromosomes', 'targets', 'empty'])
+@pytest.mark.parametrize('case', ['not_vcf', 'no_chromosomes', 'targets', 'empty',
+                                  'strand_pair'])
 def test_bad_input_is_one_error_and_writes_nothing(model, genome, tmp_path, case):
   vcf, targets = os.path.join(REF, 'variants.vcf'), ''
   expected = {'not_vcf': 'line 1: 1 tab-separated field(s)',
               'no_chromosomes': 'holds none of the chromosomes',
               'targets': "no 'clip_soft' column",
-              'empty': 'holds no variant'}[case]
+              'empty': 'holds no variant',
+              'strand_pair': 'has a strand_pair column'}[case]
   if case == 'not_vcf':
     vcf = os.path.join(REF, 'genome.fa')
   elif case == 'no_chromosomes':
     vcf = _vcf(tmp_path / 'v.vcf', [('chrZ', 100, 'rs1', 'A', 'C')])
   elif case == 'empty':
     vcf = _vcf(tmp_path / 'v.vcf', [])
-  else:
+  elif case == 'targets':
     targets = tmp_path / 'targets.txt'
     targets.write_text('\tidentifier\tfile\tclip\tsum_stat\tdescription\n'
                        '0\tT0\tt.bw\t768\tsum\tt0\n')
+  else:
+    targets = tmp_path / 'targets.txt'
+    targets.write_text('\tidentifier\tclip_soft\tsum_stat\tstrand_pair\n'
+                       '0\tT0+\t1e6\tsum\t1\n1\tT0-\t1e6\tsum\t0\n')
   with pytest.raises(UserError, match=re.escape(expected)) as e:
     variants.score(model, genome, vcf, str(tmp_path / 'out'), ('SAD',), str(targets))
   assert '\n' not in str(e.value)
@@ -174,3 +180,16 @@ def test_cli_scores_and_refuses_bad_flags(genome, tmp_path):
       'error: --stats=SAD,CAGE: unknown statistic CAGE; the statistics are '
       + ','.join(ALL)]
   assert not (tmp_path / 'bad').exists()
+
+
+@pytest.mark.parametrize('kwargs, expected', [
+    (dict(saved_model='a', params_file='b'), 'both are set'),
+    (dict(), 'neither is set'),
+    (dict(params_file=PARAMS), 'needs --checkpoint'),
+    (dict(saved_model='a', head='head_mouse'), '--head is read with --params_file'),
+    (dict(saved_model=REF), 'holds no saved_model.pb'),
+    (dict(params_file=PARAMS, checkpoint=H5, batch_size=0), 'must be positive'),
+])
+def test_loader_names_what_is_wrong(kwargs, expected):
+  with pytest.raises(UserError, match=re.escape(expected)):
+    model_source.load(**kwargs)
