@@ -29,8 +29,9 @@ from estimator_pipeline.core import files
 H5_FILE = 'sad.h5'
 TSV_FILE = 'sad.tsv'
 _META = ('snp', 'chr', 'pos', 'ref_allele', 'alt_allele')
-# Rows per HDF5 chunk of a statistic, and values per percentile pass.
+# Rows and values at most per HDF5 chunk of a statistic; values per percentile pass.
 _CHUNK_ROWS = 256
+_CHUNK_VALUES = 1 << 19
 _PCT_VALUES = 1 << 24
 
 
@@ -45,8 +46,10 @@ class SadWriter:
     for stat in stats:
       shape = ((bins, num_targets) if stat in variant_stats.PER_BIN else
                (num_targets,))
+      # About a megabyte per chunk: a big model's REF and ALT rows are large.
+      rows = max(1, min(_CHUNK_ROWS, _CHUNK_VALUES // int(np.prod(shape))))
       self._h5.create_dataset(stat, shape=(0,) + shape, maxshape=(None,) + shape,
-                              chunks=(_CHUNK_ROWS,) + shape, dtype=np.float16,
+                              chunks=(rows,) + shape, dtype=np.float16,
                               track_times=False)
     self._meta = open(os.path.join(scratch, 'meta.txt'), 'w', encoding='ascii')
     self._tsv = open(os.path.join(scratch, TSV_FILE), 'w', encoding='utf-8')
