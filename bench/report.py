@@ -37,6 +37,9 @@ SECTIONS = (
          'processes_2_vs_1_ratio': ('>=', 1.6, '2 processes >= 1.6x one'),
          'pipeline_vs_read_only_ratio': ('>=', 0.7, 'writing >= 0.7 of read-only'),
      }),
+    ('variants', '7. Variant scoring (export.variants, variants/sec, 4096 bp SeqNN)', {
+        'pipeline_vs_ceiling_ratio': ('>=', 0.8, 'scoring >= 0.8 of its ceiling'),
+    }),
 )
 
 

@@ -1,9 +1,20 @@
-r"""Batch inference with an exported SavedModel, through its serving_default signature.
+r"""What does the model predict for these images, or over these genome regions?
 
   python -m export.predict --saved_model=runs/x/export/best --images='photos/*.jpg' \
       --output=predictions.csv
   python -m export.predict --saved_model=runs/x/export/best/1732458000 \
       --records='data/validation-*' --output=predictions.jsonl
+  python -m export.predict --params_file=params.json --checkpoint=model_best.h5 \
+      --fasta=genome.fa --bed=regions.bed --output=preds.h5 \
+      [--bigwig_dir=tracks/ --targets_file=targets.txt] [--ensemble_rc ...]
+
+Sequence models (--fasta with --bed), as basenji_predict_bed.py: each BED region is
+centred in a window of the model's length (N past a chromosome's end), predicted in
+batches of --batch_size, and written to --output (.h5: `preds` float16 [regions, bins,
+targets], `chrom`, `start`, `end` of the bins); --bigwig_dir adds one bigWig per target
+(named by --targets_file's identifiers, which also picks and orders the targets).
+The model is --saved_model or --params_file with --checkpoint (analysis/model_source.py);
+see estimator_pipeline/analysis/regions.py.
 
 --saved_model takes a version directory or its parent (the newest version is used).
 Inputs are --images (a glob or comma list of JPEG/PNG files) or --records (TFRecords in
@@ -11,7 +22,7 @@ the training layout; each row's file is `<record file>:<index>`). Whatever the e
 serving input (encoded_image, image_tensor or tf_example), the inputs are sent in its
 form, --batch_size at a time, with a progress bar on stderr.
 
---output ending in .csv or .jsonl gets one row per input: file, best class id, its name
+Images: --output ending in .csv or .jsonl gets one row per input: file, best class id, its name
 (when the export has labels.txt), its probability, and the top-k ids, names and
 probabilities. Without --output the rows go to stdout, tab-separated. Images that do not
 read or decode are reported by name and skipped.
@@ -34,12 +45,17 @@ from absl import flags as absl_flags
 import tensorflow as tf
 
 import flags
+from estimator_pipeline.analysis import model_source
+from estimator_pipeline.analysis import regions
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core.errors import run_main
 from estimator_pipeline.core.errors import short_tf_message
 from estimator_pipeline.records import image_format
 from estimator_pipeline.serving import image as serving
+from flags import analysis as analysis_flags
+from flags import common
+
 
 def define_flags():
   """The command line's flags (defined by __main__ only, so modules import freely)."""
@@ -53,6 +69,20 @@ def define_flags():
   absl_flags.DEFINE_string('output', '', 'File to write, .csv or .jsonl (by its '
                            'extension); empty prints tab-separated rows on stdout.')
   absl_flags.DEFINE_integer('batch_size', 32, 'Inputs sent to the model per call.')
+  # Sequence models over genome regions; the model flags are the analysis commands'.
+  analysis_flags.define_model_flags()
+  for name, text in (
+      ('fasta', 'Sequence models: the genome FASTA the --bed regions are on.'),
+      ('bed', 'Sequence models: BED regions to predict, each centred in a window of '
+       "the model's length."),
+      ('bigwig_dir', 'Sequence models: also write one bigWig per target into this '
+       'folder.'),
+      ('targets_file', "Sequence models: basenji's targets table; its targets, in its "
+       'order, are kept and name the bigWigs.')):
+    common.define_own(absl_flags.DEFINE_string, name, '', text)
+  common.define_own(absl_flags.DEFINE_integer, 'bin_size', 0, 'Sequence models: bp '
+                    'per predicted bin, for the coordinates; 0 takes the window '
+                    'length / bins (right for a model that does not crop).')
 
 OUTPUT_FORMATS = ('.csv', '.jsonl')
 
@@ -327,6 +357,20 @@ def main(argv):
     raise UserError('unexpected argument %r: every option is a --flag.' % argv[1])
   console.quiet()
   FLAGS = absl_flags.FLAGS  # pylint: disable=invalid-name
+  if FLAGS.fasta or FLAGS.bed:
+    if FLAGS.images or FLAGS.records:
+      raise UserError('--fasta and --bed predict a sequence model; --images and '
+                      '--records are for image classifiers: pass one kind.')
+    if not (FLAGS.fasta and FLAGS.bed and FLAGS.output):
+      raise UserError('sequence predictions need --fasta, --bed and --output=preds.h5 '
+                      'together.')
+    for name in ('fasta', 'bed', 'targets_file'):
+      if FLAGS[name].value and not os.path.isfile(FLAGS[name].value):
+        raise UserError('--%s=%s is not a file.' % (name, FLAGS[name].value))
+    model = model_source.load(**analysis_flags.model_kwargs())
+    regions.predict_regions(model, FLAGS.fasta, FLAGS.bed, FLAGS.output,
+                            FLAGS.targets_file, FLAGS.bigwig_dir, FLAGS.bin_size)
+    return
   if not FLAGS.saved_model:
     raise UserError('--saved_model is empty: pass e.g. runs/x/export/best.')
   run(FLAGS.saved_model, FLAGS.images, FLAGS.records, FLAGS.output, FLAGS.batch_size)
