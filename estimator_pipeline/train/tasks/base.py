@@ -56,6 +56,20 @@ class Task:
     an export needs and model_dir lacks may be written to the folder scratch."""
     raise NotImplementedError
 
+  def prepare_evaluation(self, plan, model_dir, files, scratch):
+    """Like prepare_export, then learns from the records `files` (a test set) what
+    evaluating on them needs, refusing records the model cannot read."""
+    self.prepare_export(plan, model_dir, scratch)
+    self.check_eval_records(plan, files)
+
+  def check_eval_records(self, plan, files, flag='--records'):
+    """The first record of every file of a test set, as this model reads them."""
+    inspect_lib.check_first_records(
+        files, self.layout, self.record_checker(plan), flag,
+        fix='pass test records of the layout the model was trained on (%s %s '
+        'records)' % (inspect_lib.describe_compression(self.record_format.compression),
+                      self.layout))
+
   def model_params(self, plan):
     """The keyword arguments the Model is built with."""
     raise NotImplementedError
@@ -117,13 +131,18 @@ class Task:
       train = safety.without_record_index(train)
     train = speed.with_data_threads(speed.stack_batches(train, cfg.steps_per_loop),
                                     cfg.data_threads)
-    evaluate = None
-    if plan.eval_files:
-      evaluate = speed.with_data_threads(input_lib.make_input_fn(
-          plan.eval_files, is_training=False,
-          batch_size=cfg.effective_eval_batch_size, **common,
-          **self.parse_fns(plan, is_training=False)), cfg.data_threads)
-    return train, evaluate
+    return train, self.eval_input_fn(plan) if plan.eval_files else None
+
+  def eval_input_fn(self, plan):
+    """The input_fn of an evaluation over plan.eval_files: every record once, in
+    file order."""
+    cfg = plan.config
+    return speed.with_data_threads(input_lib.make_input_fn(
+        plan.eval_files, is_training=False, batch_size=cfg.effective_eval_batch_size,
+        compression_type=self.record_format.tf_compression,
+        num_parallel_reads=cfg.num_parallel_reads,
+        skip_bad_records=cfg.skip_corrupt_records,
+        **self.parse_fns(plan, is_training=False)), cfg.data_threads)
 
   def check_records(self, plan):
     """The first record of every file (cheap, always), or every record

@@ -136,6 +136,32 @@ class SequenceTask(base.Task):
       plan.num_classes = units
       data.strand_pair = _strand_pair(cfg.params_file, params['model'], units)
 
+  def prepare_evaluation(self, plan, model_dir, files, scratch):
+    """The records' layout (statistics.json, else their byte lengths and the model's
+    bins), which must be the trained model's length and targets."""
+    self.prepare_export(plan, model_dir, scratch)
+    data = plan.data
+    trained = data.params['model']['seq_length']
+    layout, seq_length, seq_1hot, stats_path = _layout_from_records(files[0],
+                                                                    data.params)
+    if seq_length != trained:
+      raise UserError('--records: %s holds %d bp sequences, but the model of '
+                      '--model_dir=%s was trained on %d bp: pass records of %d bp.'
+                      % (files[0], seq_length, model_dir, trained, trained))
+    (target_length, units), _ = self._build(plan)
+    if layout is None:
+      layout = _layout_from_bins(files[0], '%s/params.json' % model_dir, seq_length,
+                                 seq_1hot, target_length)
+    if (layout.target_length, layout.num_targets) != (target_length, units):
+      raise UserError('--records: %s hold %d bins of %d targets, but the model '
+                      'predicts %d bins of %d targets: pass records made for it.' % (
+                          stats_path or files[0], layout.target_length,
+                          layout.num_targets, target_length, units))
+    data.layout = layout
+    names = sequence_format.target_names(files[0])
+    data.target_names = names if names and len(names) == units else None
+    self.check_eval_records(plan, files)
+
   def model_params(self, plan):
     cfg, data = plan.config, plan.data
     train = data.params.get('train', {})
