@@ -53,7 +53,7 @@ def iter_bed(path, flag='bed'):
   Raises:
     UserError: a missing file, or a malformed line (named by number).
   """
-  with _open_binary(path, flag) as f:
+  with open_lines(path, flag) as f:
     for number, line in enumerate(f, 1):
       fields = line.rstrip(b'\r\n').split(b'\t')
       if len(fields) < 3:
@@ -113,7 +113,7 @@ def iter_bedgraph(path, source, on_track_line=None, on_progress=None):
   Raises:
     UserError: a missing file, or a malformed line (named by number).
   """
-  with _open_binary(path, 'coverage') as f:
+  with open_lines(path, 'coverage') as f:
     for number, line in enumerate(f, 1):
       if on_progress and number % _PROGRESS_LINES == 0:
         on_progress(f.position())
@@ -159,7 +159,7 @@ def read_fasta(path, wanted=None):
       codes = dna.indices(b''.join(chunks))
     return name, length, codes
 
-  with _open_binary(path, 'fasta') as f:
+  with open_lines(path, 'fasta') as f:
     for number, line in enumerate(f, 1):
       if line.startswith(b'>'):
         if name is not None:
@@ -188,7 +188,9 @@ def read_fasta(path, wanted=None):
   yield finish()
 
 
-def _open_binary(path, flag):
+def open_lines(path, flag):
+  """The byte lines of a plain, gzipped or bgzipped file, for `with ... as lines`;
+  flag names the file in errors (e.g. 'vcf' for --vcf)."""
   return _Lines(path, flag)
 
 
