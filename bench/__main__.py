@@ -25,7 +25,8 @@ console.quiet_imports()
 from bench import common
 from bench import report
 
-SUITES = ('input_pipeline', 'training', 'sequence', 'startup', 'scale', 'genome')
+SUITES = ('input_pipeline', 'training', 'sequence', 'startup', 'scale', 'genome',
+          'mutagenesis')
 
 
 def _suite(name):

@@ -37,6 +37,10 @@ SECTIONS = (
          'processes_2_vs_1_ratio': ('>=', 1.6, '2 processes >= 1.6x one'),
          'pipeline_vs_read_only_ratio': ('>=', 0.7, 'writing >= 0.7 of read-only'),
      }),
+    ('mutagenesis', '7. Saturation mutagenesis (sequences/sec, reference basenji model, '
+     'rc + shifts ensemble)', {
+         'pipeline_vs_ceiling_ratio': ('>=', 0.8, 'mutagenesis >= 0.8 of ceiling'),
+     }),
 )
 
 
