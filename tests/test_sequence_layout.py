@@ -22,7 +22,7 @@ from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.records import sequence_format
 from estimator_pipeline.train import exporting
 
-SIGNATURES = {'serving_default', 'onehot', 'saliency'}
+SIGNATURES = {'serving_default', 'onehot', 'saliency', 'variant_effect'}
 
 
 def _config(records, model_dir, params, **kw):

@@ -7,18 +7,18 @@ r"""The one loader of "the model" for what users do with a trained sequence mode
 A model comes either as an export (--saved_model: a version directory or its parent)
 or as basenji's params file with a checkpoint (the .h5 basenji's or baskerville's
 SeqNN.save wrote, a model_dir, or a checkpoint prefix), as a basenji user passes
-`params.json model_best.h5`. The second is exported once into a temporary directory by
-the same code as `python -m export` (train/exporting.py), with the ensemble in the
-graph, and loaded from there: both ways run the very graph TF Serving would.
+`params.json model_best.h5`. The second is built from the plan and checkpoint that
+`python -m export` restores (train/exporting.py) and the model's own serving graph,
+its ensemble included, without writing an export: both ways run the graph TF Serving
+would, each in a TF1 session of its own.
 
-Every command reads the network through its `onehot` signature: float32 one-hot
+Every command reads the network as the `onehot` signature: float32 one-hot
 [n, seq_length, 4] -> [n, bins, targets]. With --saved_model, --ensemble_rc and
 --ensemble_shifts average here, around that signature, as basenji's build_ensemble does
 (an export holds no strand pairs, so reverse-complemented predictions keep their target
 order; export with the flags to have a params file's strand_pair applied).
 """
 
-import atexit
 import queue
 import shutil
 import tempfile
@@ -52,54 +52,91 @@ def load(saved_model='', params_file='', checkpoint='', head='', ensemble_rc=Fal
       raise UserError('--%s is read with --params_file; --saved_model=%s holds its '
                       'weights and head: leave it out.' % (
                           'checkpoint' if checkpoint else 'head', saved_model))
-    return SequenceModel(files.saved_model_version(saved_model), ensemble_rc, shifts,
+    path = files.saved_model_version(saved_model)
+    session, inputs, outputs = _load_export(path)
+    return SequenceModel(session, inputs, outputs, path, path, ensemble_rc, shifts,
                          batch_size)
   if not checkpoint:
     raise UserError('--params_file=%s needs --checkpoint: the .h5 basenji\'s SeqNN.save '
                     'wrote, a model_dir or a checkpoint.' % params_file)
-  scratch = tempfile.mkdtemp(prefix='model-source-')
-  atexit.register(shutil.rmtree, scratch, True)
   overrides = {'params_file': params_file, 'head': head, 'gelu': gelu,
                'ensemble_rc': bool(ensemble_rc),
                'ensemble_shifts': ','.join(str(s) for s in shifts)}
-  path, _ = exporting.export('', checkpoint, scratch, '', overrides)
-  # The ensemble is in the exported graph: none is added around it.
-  model = SequenceModel(path, False, (0,), batch_size)
-  model.source = '%s with %s' % (params_file, checkpoint)
-  return model
+  scratch = tempfile.mkdtemp(prefix='model-source-')
+  try:
+    plan, ckpt = exporting.restore_plan('', checkpoint, scratch, '', overrides)
+    session, inputs, outputs = _build(plan, ckpt)
+  finally:
+    shutil.rmtree(scratch, ignore_errors=True)
+  # The ensemble is in the graph, as in an export of these flags.
+  return SequenceModel(session, inputs, outputs, checkpoint,
+                       '%s with %s' % (params_file, checkpoint), batch_size=batch_size)
+
+
+def _load_export(path):
+  """An export's `onehot` signature in a session of its own: (session, in, out)."""
+  graph = tf.Graph()
+  session = tf.compat.v1.Session(graph=graph)
+  try:
+    with graph.as_default():
+      meta = tf.compat.v1.saved_model.load(session, [tf.saved_model.SERVING], path)
+  except (OSError, ValueError, RuntimeError, tf.errors.OpError) as e:
+    raise UserError('--saved_model=%s does not load (%s).'
+                    % (path, short_tf_message(e)))
+  signatures = meta.signature_def
+  if network.ONEHOT_SIGNATURE not in signatures:
+    raise UserError('--saved_model=%s has no %r signature (it has %s): export a '
+                    'sequence model (--model_name=seqnn).' % (
+                        path, network.ONEHOT_SIGNATURE, ', '.join(sorted(signatures))))
+  signature = signatures[network.ONEHOT_SIGNATURE]
+  return (session, graph.get_tensor_by_name(signature.inputs['sequence'].name),
+          graph.get_tensor_by_name(signature.outputs[network.PREDICTIONS].name))
+
+
+def _build(plan, checkpoint):
+  """The model's serving graph (its ensemble included) fed by a one-hot placeholder,
+  built by the model's own code as the export builds it, and restored."""
+  seq_length = plan.data.params['model']['seq_length']
+  graph = tf.Graph()
+  with graph.as_default():
+    onehot = tf.compat.v1.placeholder(tf.float32, [None, seq_length, 4], 'onehot')
+    model = plan.spec.build(is_training=False, num_classes=plan.num_classes,
+                            **plan.model_params)
+    features = {'sequence': onehot}
+    outputs = model.postprocess(model.predict(model.preprocess(features)))
+    outputs, _ = model.serving_outputs(features, outputs)
+    saver = tf.compat.v1.train.Saver(tf.compat.v1.global_variables())
+    session = tf.compat.v1.Session(graph=graph)
+    saver.restore(session, checkpoint)
+  graph.finalize()
+  return session, onehot, outputs[network.PREDICTIONS]
 
 
 class SequenceModel:
-  """A sequence model's `onehot` signature, its shapes, and batched prediction."""
+  """A sequence model's one-hot -> predictions graph, its shapes, batched prediction.
 
-  def __init__(self, path, ensemble_rc=False, ensemble_shifts=(0,), batch_size=8):
-    self.path = self.source = path
-    try:
-      self._loaded = tf.saved_model.load(path)  # Keeps the variables alive.
-    except (OSError, ValueError, tf.errors.OpError) as e:
-      raise UserError('--saved_model=%s does not load (%s).'
-                      % (path, short_tf_message(e)))
-    signatures = self._loaded.signatures
-    if network.ONEHOT_SIGNATURE not in signatures:
-      raise UserError('--saved_model=%s has no %r signature (it has %s): export a '
-                      'sequence model (--model_name=seqnn).' % (
-                          path, network.ONEHOT_SIGNATURE, ', '.join(sorted(signatures))))
-    self._signature = signatures[network.ONEHOT_SIGNATURE]
-    spec = self._signature.structured_input_signature[1]['sequence']
-    out = self._signature.structured_outputs[network.PREDICTIONS]
-    self.seq_length = int(spec.shape[1])
-    self.bins, self.num_targets = int(out.shape[1]), int(out.shape[2])
+  Attributes:
+    seq_length, bins, num_targets: Its input length and output shape.
+    path: The export's version directory, or the checkpoint given with a params file.
+    source: How messages name it.
+  """
+
+  def __init__(self, session, inputs, outputs, path, source, ensemble_rc=False,
+               ensemble_shifts=(0,), batch_size=8):
+    self.path, self.source = path, source
+    self._session, self._inputs, self._outputs = session, inputs, outputs
+    self.seq_length = int(inputs.shape[1])
+    self.bins, self.num_targets = int(outputs.shape[1]), int(outputs.shape[2])
     self.ensemble_rc = bool(ensemble_rc)
     self.ensemble_shifts = tuple(ensemble_shifts) or (0,)
     self.batch_size = batch_size
 
   def _run(self, one_hot):
     try:
-      out = self._signature(sequence=tf.constant(one_hot, tf.float32))
+      return self._session.run(self._outputs, {self._inputs: one_hot})
     except (tf.errors.OpError, ValueError) as e:
       raise UserError('the model %s failed on a batch of shape %s: %s' % (
           self.source, list(np.shape(one_hot)), short_tf_message(e)))
-    return out[network.PREDICTIONS].numpy()
 
   def _ensemble(self, one_hot):
     """basenji's build_ensemble: shifted (zero padded) and reverse-complemented

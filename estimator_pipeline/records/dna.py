@@ -70,9 +70,10 @@ def tf_one_hot(codes):
   return tf.one_hot(tf.cast(codes, tf.int32), 4, dtype=tf.float32)
 
 
-def tf_text_to_one_hot(text_tensor, seq_length):
+def tf_text_to_one_hot(text_tensor, seq_length, n_value=0.0):
   """TF: string [batch] of DNA text, each exactly seq_length long -> float32
-  [batch, seq_length, 4]. A string of another length fails with a message naming it."""
+  [batch, seq_length, 4]; N rows hold n_value (0.25 is basenji_sad.py's). A string of
+  another length fails with a message naming it."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   check = tf.debugging.assert_equal(
       tf.strings.length(text_tensor), seq_length,
@@ -80,5 +81,9 @@ def tf_text_to_one_hot(text_tensor, seq_length):
   with tf.control_dependencies([check]):
     codes = tf.io.decode_raw(text_tensor, tf.uint8)
   table = tf.constant(_INDEX.astype(np.int32))
-  one_hot_codes = tf_one_hot(tf.gather(table, tf.cast(codes, tf.int32)))
+  indices = tf.gather(table, tf.cast(codes, tf.int32))
+  one_hot_codes = tf_one_hot(indices)
+  if n_value:
+    is_n = tf.cast(tf.equal(indices, N_INDEX), tf.float32)[..., tf.newaxis]
+    one_hot_codes += n_value * is_n
   return tf.reshape(one_hot_codes, [-1, seq_length, 4])

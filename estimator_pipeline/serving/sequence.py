@@ -6,7 +6,9 @@
 
 The model adds its own signatures beside serving_default (models/seqnn/network.py:
 `onehot` takes float32 [N, L, 4] straight into the network, `saliency` takes the text
-and a `target_index`):
+and a `target_index`, `variant_effect` takes `ref_sequence` and `alt_sequence`, DNA
+text of the model's length each, whose N are 0.25 in every channel as in
+basenji_sad.py):
 
   saved_model_cli show --dir runs/cage/export/best/<version> --all
 """
@@ -20,6 +22,8 @@ from estimator_pipeline.records import dna
 from estimator_pipeline.serving import warmup
 
 SEQUENCE_KEY = 'sequence'
+# basenji_sad.py's one-hot of N in the variant_effect signature.
+VARIANT_N_VALUE = 0.25
 
 
 def make_sequence_receiver_fn(seq_length):
@@ -39,6 +43,17 @@ def make_sequence_receiver_fn(seq_length):
         tf.zeros_like(tf.strings.length(text)), [None], name='target_index')
     features = {SEQUENCE_KEY: onehot, network.TEXT_FEATURE: text,
                 network.TARGET_INDEX_FEATURE: target_index}
+    # Fed by the variant_effect signature only; serving_default never reads them.
+    # A default (the sequence text) keeps the Estimator from dropping the signature
+    # as one that needs a tensor its receiver does not feed.
+    for text_key, onehot_key in ((network.REF_TEXT_FEATURE,
+                                  network.REF_ONEHOT_FEATURE),
+                                 (network.ALT_TEXT_FEATURE,
+                                  network.ALT_ONEHOT_FEATURE)):
+      allele = tf.compat.v1.placeholder_with_default(text, [None], name=text_key)
+      features[text_key] = allele
+      features[onehot_key] = dna.tf_text_to_one_hot(allele, seq_length,
+                                                    n_value=VARIANT_N_VALUE)
     return tf.estimator.export.ServingInputReceiver(
         features=features, receiver_tensors={SEQUENCE_KEY: text})
 
@@ -46,10 +61,18 @@ def make_sequence_receiver_fn(seq_length):
 
 
 def sequence_requests(seq_length):
-  """PredictionLogs that warm serving_default up: a batch of seeded random DNA."""
+  """PredictionLogs that warm serving_default and variant_effect up: a batch of
+  seeded random DNA (and, for variant_effect, each with its middle base changed)."""
   rng = np.random.RandomState(0)
   texts = [dna.text(rng.randint(0, 5, seq_length)) for _ in range(warmup.WARMUP_BATCH)]
-  return [warmup.predict_log({SEQUENCE_KEY: np.array(texts, dtype=object)})]
+  # The alternative alleles: each window with its middle base changed.
+  middle = seq_length // 2
+  alts = [t[:middle] + 'ACGT'[('ACGTN'.index(t[middle]) + 1) % 4] + t[middle + 1:]
+          for t in texts]
+  return [warmup.predict_log({SEQUENCE_KEY: np.array(texts, dtype=object)}),
+          warmup.predict_log({network.REF_TEXT_FEATURE: np.array(texts, dtype=object),
+                              network.ALT_TEXT_FEATURE: np.array(alts, dtype=object)},
+                             signature_name=network.VARIANT_SIGNATURE)]
 
 
 def _receiver(spec, seq_length, **unused):

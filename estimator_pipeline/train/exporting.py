@@ -117,6 +117,28 @@ def check_checkpoint(plan, checkpoint):
                                                      plan.config.model_name))
 
 
+def restore_plan(model_dir, checkpoint, scratch, serving_input='', overrides=None):
+  """The Plan of the model to rebuild and the checkpoint prefix of its weights.
+
+  Arguments as export()'s; scratch holds what the plan needs and model_dir lacks (a
+  params-file model's run folder, the checkpoint an .h5 becomes) and must outlive
+  the checkpoint's use.
+  """
+  cfg = (load_config(model_dir, serving_input, overrides) if model_dir else
+         _params_config(scratch, serving_input, overrides))
+  checks.check_sequence_flags(cfg)
+  controls.parse_shifts(cfg.ensemble_shifts)
+  plan = plan_lib.plan_for_export(cfg, model_dir, scratch)
+  if checkpoints.is_keras_h5(checkpoint):
+    ckpt, _, _ = plan.task.import_weights(plan, checkpoint, scratch,
+                                          flag='--checkpoint')
+  else:
+    ckpt = choose_checkpoint(model_dir, checkpoint, cfg.early_stopping_metric or
+                             'loss', cfg.early_stopping_mode)
+  check_checkpoint(plan, ckpt)
+  return plan, ckpt
+
+
 def export(model_dir='', checkpoint='latest', export_dir='', serving_input='',
            overrides=None):
   """Writes a new integer version under export_dir; returns (version dir, checkpoint).
@@ -127,21 +149,10 @@ def export(model_dir='', checkpoint='latest', export_dir='', serving_input='',
   """
   scratch = tempfile.mkdtemp(prefix='export-')
   try:
-    cfg = (load_config(model_dir, serving_input, overrides) if model_dir else
-           _params_config(scratch, serving_input, overrides))
-    checks.check_sequence_flags(cfg)
-    controls.parse_shifts(cfg.ensemble_shifts)
     if not model_dir and not export_dir:
       raise UserError('--export_dir is empty: without --model_dir, name the directory '
                       'of versions to write, e.g. --export_dir=exports/basenji.')
-    plan = plan_lib.plan_for_export(cfg, model_dir, scratch)
-    if checkpoints.is_keras_h5(checkpoint):
-      ckpt, _, _ = plan.task.import_weights(plan, checkpoint, scratch,
-                                            flag='--checkpoint')
-    else:
-      ckpt = choose_checkpoint(model_dir, checkpoint, cfg.early_stopping_metric or
-                               'loss', cfg.early_stopping_mode)
-    check_checkpoint(plan, ckpt)
+    plan, ckpt = restore_plan(model_dir, checkpoint, scratch, serving_input, overrides)
     export_dir = export_dir or os.path.join(model_dir, 'export', DEFAULT_EXPORT_SUBDIR)
     tf.io.gfile.makedirs(export_dir)
     estimator = estimator_lib.build_estimator(plan)

@@ -12,7 +12,9 @@ live under `trunk/<block>_<i>/...` and `head/<block>_<i>/...`, so
 
 For serving, `serving_outputs` adds the one-hot signature, the optional test-time
 ensemble (reverse complement and shifts, averaged in the graph, as basenji's
---rc --shifts) and the `saliency` signature (input x gradient for one target).
+--rc --shifts), the `saliency` signature (input x gradient for one target) and the
+`variant_effect` signature (reference and alternative DNA -> basenji's SAD and logSAD
+per target, and both predictions).
 """
 
 import tensorflow as tf
@@ -33,6 +35,12 @@ SALIENCY_SIGNATURE = 'saliency'
 # Features the sequence serving receiver adds beside 'sequence' (the one-hot input).
 TEXT_FEATURE = 'sequence_text'
 TARGET_INDEX_FEATURE = 'target_index'
+VARIANT_SIGNATURE = 'variant_effect'
+# The variant_effect signature's inputs (DNA text) and their one-hot features.
+REF_TEXT_FEATURE, ALT_TEXT_FEATURE = 'ref_sequence', 'alt_sequence'
+REF_ONEHOT_FEATURE, ALT_ONEHOT_FEATURE = 'ref_onehot', 'alt_onehot'
+_VARIANT_FEATURES = (REF_TEXT_FEATURE, ALT_TEXT_FEATURE, REF_ONEHOT_FEATURE,
+                     ALT_ONEHOT_FEATURE)
 
 
 def block_args(model_params, block):
@@ -162,8 +170,39 @@ class SeqNN(model.Model):
           preds.append(pred)
     return tf.add_n(preds) / float(len(preds))
 
+  def serving_predictions(self, onehot):
+    """Inference predictions of another input of the serving graph (its variables
+    shared), through the ensemble when there is one."""
+    if self.ensemble_rc or self.ensemble_shifts != (0,):
+      return self.ensemble_predictions(onehot)
+    with v1.variable_scope(v1.get_variable_scope(), reuse=v1.AUTO_REUSE):
+      return build_network(self.model_params, onehot, False, self.gelu)
+
+  def variant_effect(self, features):
+    """The variant_effect signature: reference and alternative windows predicted in
+    one batch; sad and log_sad as basenji_sad.py's SAD and logSAD (sums over bins)."""
+    ref, alt = features[REF_ONEHOT_FEATURE], features[ALT_ONEHOT_FEATURE]
+    both = self.serving_predictions(tf.concat([ref, alt], axis=0))
+    count = tf.shape(ref)[0]
+    ref_preds, alt_preds = both[:count], both[count:]
+
+    def log2_sum(x):
+      return tf.reduce_sum(tf.math.log(x + 1.0), axis=1) / tf.math.log(2.0)
+
+    outputs = {
+        'sad': tf.subtract(tf.reduce_sum(alt_preds, axis=1),
+                           tf.reduce_sum(ref_preds, axis=1), name='sad'),
+        'log_sad': tf.subtract(log2_sum(alt_preds), log2_sum(ref_preds),
+                               name='log_sad'),
+        'ref_predictions': tf.identity(ref_preds, name='ref_predictions'),
+        'alt_predictions': tf.identity(alt_preds, name='alt_predictions')}
+    return FixedInputsPredictOutput(
+        outputs, {REF_TEXT_FEATURE: features[REF_TEXT_FEATURE],
+                  ALT_TEXT_FEATURE: features[ALT_TEXT_FEATURE]})
+
   def serving_outputs(self, features, outputs):
-    """-> (outputs, export_outputs) for PREDICT: serving_default, onehot, saliency."""
+    """-> (outputs, export_outputs) for PREDICT: serving_default, onehot, saliency,
+    variant_effect (the last two when the receiver gives their inputs)."""
     onehot = features['sequence']
     if self.ensemble_rc or self.ensemble_shifts != (0,):
       outputs = {PREDICTIONS: self.ensemble_predictions(onehot)}
@@ -185,6 +224,8 @@ class SeqNN(model.Model):
           {'saliency': saliency,
            'scores': tf.reduce_sum(saliency, axis=-1, name='scores')},
           {'sequence': features[TEXT_FEATURE], 'target_index': target_index})
+    if all(name in features for name in _VARIANT_FEATURES):
+      export_outputs[VARIANT_SIGNATURE] = self.variant_effect(features)
     return outputs, export_outputs
 
 
