@@ -4,6 +4,8 @@ r"""How good is a trained model on a test set? The report for both kinds of mode
       --records='data/test-*.tfrecord' --output_dir=report/
   python -m export.evaluate --model_dir=runs/cage \
       --records='data/tfrecords/test-*.tfr' --output_dir=report/
+  python -m export.evaluate --params_file=params.json --checkpoint=model_best.h5 \
+      --ensemble_rc --records='data/tfrecords/test-*.tfr' --output_dir=report/
 
 slim's eval_image_classifier.py and basenji's basenji_test.py in one command. The model
 is rebuilt from --model_dir/config.json and restored from --checkpoint; the records
@@ -16,6 +18,10 @@ metrics training logged for the same checkpoint and records. The report:
   identifier, description; auroc and auprc with a bce loss) and scatter.png of
   predicted against measured for the best, median and worst target.
 
+A sequence model can also come without its model_dir, as --saved_model (an export) or
+as basenji's --params_file with --checkpoint (its .h5, a model_dir or a checkpoint),
+with --ensemble_rc / --ensemble_shifts: then its predictions are scored here (Pearson R
+and R2 per target; there are no training metrics to equal).
 Bad input prints one line and exits with 2, and nothing is written.
 """
 
@@ -30,7 +36,9 @@ from absl import flags as absl_flags
 
 import flags
 from estimator_pipeline.analysis import evaluation
+from estimator_pipeline.analysis import model_source
 from estimator_pipeline.core import errors
+from flags import analysis as analysis_flags
 from flags import common
 
 common.define('model_dir', 'Directory that train.py trained: its config.json says '
@@ -38,13 +46,19 @@ common.define('model_dir', 'Directory that train.py trained: its config.json say
 common.define_own(absl_flags.DEFINE_string, 'checkpoint', 'latest',
                   'Which checkpoint to evaluate: latest, best (the best evaluation by '
                   'the run\'s --early_stopping_metric among the kept checkpoints), or '
-                  'a checkpoint path.')
+                  'a checkpoint path; with --params_file, the .h5 basenji\'s '
+                  'SeqNN.save wrote, a model_dir or a checkpoint.')
+analysis_flags.define_model_flags()
 common.define_own(absl_flags.DEFINE_string, 'records', '',
                   'Glob or comma list of the test records, in the layout the model '
                   'was trained on, e.g. data/test-*.tfrecord.')
 common.define_own(absl_flags.DEFINE_string, 'output_dir', '',
                   'Folder of the report (created): metrics.tsv and '
                   'confusion_matrix.png, or acc.tsv and scatter.png.')
+
+# Flags of a model given without its model_dir.
+_MODEL_FLAGS = ('saved_model', 'params_file', 'head', 'gelu', 'ensemble_rc',
+                'ensemble_shifts', 'batch_size')
 
 
 def main(argv):
@@ -56,8 +70,27 @@ def main(argv):
   if not FLAGS.records:
     raise errors.UserError('--records is empty: pass a glob of the test records, e.g. '
                            "--records='data/test-*'.")
-  result = evaluation.evaluate(FLAGS.model_dir, FLAGS.records, FLAGS.output_dir,
-                               FLAGS.checkpoint)
+  if FLAGS.model_dir:
+    for name in _MODEL_FLAGS:
+      if FLAGS[name].present:
+        raise errors.UserError(
+            '--%s is read without --model_dir (a sequence model as --saved_model or '
+            '--params_file); --model_dir=%s is evaluated as training evaluated it: '
+            'leave --%s out.' % (name, FLAGS.model_dir, name))
+    result = evaluation.evaluate(FLAGS.model_dir, FLAGS.records, FLAGS.output_dir,
+                                 FLAGS.checkpoint)
+  elif FLAGS.saved_model or FLAGS.params_file:
+    if FLAGS.params_file and not FLAGS['checkpoint'].present:
+      raise errors.UserError('--params_file=%s needs --checkpoint: the .h5 basenji\'s '
+                             'SeqNN.save wrote, a model_dir or a checkpoint.'
+                             % FLAGS.params_file)
+    model = model_source.load(**analysis_flags.model_kwargs())
+    result = evaluation.evaluate_model(model, FLAGS.records, FLAGS.output_dir)
+  else:
+    raise errors.UserError('--model_dir is empty: name the directory train.py '
+                           'trained, e.g. --model_dir=runs/flowers (or a sequence '
+                           'model as --saved_model=DIR or --params_file with '
+                           '--checkpoint).')
   for text in result.lines:
     console.line(text)
   for path in result.paths:

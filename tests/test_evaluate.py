@@ -18,6 +18,7 @@ import seq_helpers
 from estimator_pipeline import config
 from estimator_pipeline import train
 from estimator_pipeline.analysis import evaluation
+from estimator_pipeline.analysis import model_source
 from estimator_pipeline.analysis import reports
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
@@ -82,40 +83,61 @@ def test_image_report_equals_the_training_evaluation(serving_run, tmp_path):
   assert sorted(os.listdir(out)) == ['confusion_matrix.png', 'metrics.tsv']
 
 
-def test_sequence_report_on_the_command_line(seq_run, tmp_path):
+def test_sequence_report_equals_the_training_evaluation(seq_run, tmp_path):
   cfg, records, _ = seq_run
   out = tmp_path / 'report'
-  cli = run_cli(['-m', 'export.evaluate', '--model_dir=' + cfg.model_dir,
-                 '--records=' + os.path.join(records, 'valid-*.tfr'),
-                 '--output_dir=' + str(out)])
-  assert cli.returncode == 0, cli.stderr[-3000:]
+  result = evaluation.evaluate(cfg.model_dir, os.path.join(records, 'valid-*.tfr'),
+                               str(out), progress=False)
   logged = scalars(os.path.join(cfg.model_dir, 'eval'))
   rows = _rows(out / 'acc.tsv')
   assert list(rows[0]) == ['index', 'pearsonr', 'r2', 'identifier', 'description']
   assert [(r['index'], r['identifier'], r['description']) for r in rows] == [
       ('0', 'GC', 'CAGE:gc content'), ('1', 'AT', 'DNASE:at content')]
+  for name in ('pearsonr', 'r2', 'loss'):
+    assert result.metrics[name] == pytest.approx(logged[name][6], rel=1e-6), name
   for name in ('pearsonr', 'r2'):
     mean = np.mean([float(r[name]) for r in rows])
     assert mean == pytest.approx(logged[name][6], abs=6e-6), name  # %.5f in acc.tsv
-    assert '%s %.4f' % (name, logged[name][6]) in cli.stderr
-  assert 'pearsonr mean' in cli.stderr
+    assert '%s %.4f' % (name, logged[name][6]) in result.lines[0]
+  assert 'pearsonr mean' in result.lines[1]
   assert _png_size(out / 'scatter.png')[0] > 400
-  assert cli.stdout.split() == [str(out / 'acc.tsv'), str(out / 'scatter.png')]
+  assert result.paths == [str(out / 'acc.tsv'), str(out / 'scatter.png')]
 
 
-class _Plan:
-  """What SequenceReport reads of a plan."""
-
-  def __init__(self, loss, num_targets):
-    self.num_classes = num_targets
-    self.data = type('Data', (), {'loss': loss})()
+def test_sequence_report_of_a_model_without_its_model_dir(seq_run, tmp_path):
+  cfg, records, _ = seq_run
+  export = files.newest_version(os.path.join(cfg.model_dir, 'export', 'final'))
+  model = model_source.load(saved_model=export, batch_size=5)
+  out = str(tmp_path / 'report')
+  result = evaluation.evaluate_model(model, os.path.join(records, 'valid-*.tfr'), out,
+                                     progress=False)
+  # The same records, made again, through the export: numpy's Pearson R per target.
+  bases, targets = seq_helpers.make_examples(12, seed=2)
+  targets = targets.astype(np.float16).astype(np.float32)
+  preds = model.predict(seq_helpers.one_hot(bases).astype(np.float32))
+  want = [np.corrcoef(targets[..., t].ravel(), preds[..., t].ravel())[0, 1]
+          for t in range(2)]
+  rows = _rows(os.path.join(out, 'acc.tsv'))
+  assert [float(r['pearsonr']) for r in rows] == pytest.approx(want, abs=6e-6)
+  assert result.metrics['pearsonr'] == pytest.approx(np.mean(want), abs=1e-6)
+  # The command line, from the params file and the model_dir's checkpoint, with the
+  # reverse-complement ensemble.
+  cli = run_cli(['-m', 'export.evaluate', '--params_file=' + os.path.join(
+      cfg.model_dir, 'params.json'), '--checkpoint=' + cfg.model_dir, '--ensemble_rc',
+                 '--records=' + os.path.join(records, 'valid-*.tfr'),
+                 '--output_dir=' + str(tmp_path / 'cli')])
+  assert cli.returncode == 0, cli.stderr[-3000:]
+  assert len(_rows(tmp_path / 'cli' / 'acc.tsv')) == 2
+  assert 'pearsonr mean' in cli.stderr
+  assert cli.stdout.split() == [str(tmp_path / 'cli' / name)
+                                for name in ('acc.tsv', 'scatter.png')]
 
 
 def test_bce_report_has_auroc_and_auprc_per_target(tmp_path):
   rng = np.random.RandomState(3)
   labels = (rng.rand(6, 16, 3) < [0.2, 0.5, 0.7]).astype(np.float32)
   preds = np.clip(labels * 0.3 + rng.rand(6, 16, 3) * 0.7, 0, 1).astype(np.float32)
-  report = reports.SequenceReport(_Plan('bce', 3), [str(tmp_path / 'test-0.tfr')])
+  report = reports.SequenceReport(3, True, [str(tmp_path / 'test-0.tfr')])
   with tf.Graph().as_default():
     y, p = tf.constant(labels), tf.constant(preds)
     ours = report.eval_metrics({'predictions': p}, y)
@@ -147,7 +169,7 @@ def test_bad_input_is_one_line_and_writes_nothing(seq_run, serving_run, tmp_path
       (dict(records=image_records), 'cannot be read as ZLIB-compressed'),
       (dict(model_dir=serving_run['cfg'].model_dir),
        'pass test records of the layout the model was trained on'),
-      (dict(records=os.path.join(short, 'valid-*.tfr')), 'trained on 256 bp'),
+      (dict(records=os.path.join(short, 'valid-*.tfr')), 'takes 256 bp'),
       (dict(checkpoint=os.path.join(serving_run['cfg'].model_dir, 'model.ckpt-20')),
        'pass a checkpoint of that model'),
       (dict(records=str(tmp_path / 'none-*.tfr')), 'matches no file'),
@@ -162,10 +184,10 @@ def test_bad_input_is_one_line_and_writes_nothing(seq_run, serving_run, tmp_path
   before = {p: os.path.getmtime(os.path.join(cfg.model_dir, p))
             for p in os.listdir(cfg.model_dir)}
   cli = run_cli(['-m', 'export.evaluate', '--model_dir=' + cfg.model_dir,
-                 '--records=' + image_records, '--output_dir=' + out])
+                 '--records=' + image_records, '--output_dir=' + out, '--ensemble_rc'])
   assert cli.returncode == 2
   last = cli.stderr.strip().splitlines()[-1]
-  assert last.startswith('error: ') and 'cannot be read as ZLIB' in last
+  assert last.startswith('error: --ensemble_rc is read without --model_dir')
   assert 'Traceback' not in cli.stderr
   assert not os.path.exists(out)
   assert before == {p: os.path.getmtime(os.path.join(cfg.model_dir, p))

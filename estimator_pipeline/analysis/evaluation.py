@@ -13,6 +13,14 @@ with. Two passes over the records:
    report (reports.py): the per-class or per-target tables and figures.
 The Estimator works in a scratch folder: nothing is written to model_dir, and
 --output_dir is written only when both passes are done.
+
+A sequence model without a model_dir (an export, or basenji's params file with its
+.h5: analysis/model_source.py) is evaluated by evaluate_model, with the ensemble it
+was loaded with: one pass of its predictions, Pearson R and R2 per target from
+float64 sums.
+
+  python -m export.evaluate --params_file=params.json --checkpoint=model_best.h5 \
+      --records='data/tfrecords/test-*.tfr' --output_dir=report/
 """
 
 import dataclasses
@@ -28,9 +36,12 @@ from estimator_pipeline.core import console
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core.errors import short_tf_message
+from estimator_pipeline.data import parse
+from estimator_pipeline.records import sequence_format
 from estimator_pipeline.train import estimator as estimator_lib
 from estimator_pipeline.train import exporting
 from estimator_pipeline.train import plan as plan_lib
+from estimator_pipeline.train.tasks import sequence as sequence_task
 
 # The feature under which the predict pass carries each record's label.
 LABEL_KEY = 'evaluate/label'
@@ -118,6 +129,41 @@ def _with_report_metrics(spec, report):
     return model
 
   return dataclasses.replace(spec, build=build)
+
+
+def evaluate_model(model, records, output_dir, progress=True):
+  """Evaluates a model_source.SequenceModel on basenji records; writes acc.tsv and
+  scatter.png. Returns a Result (metrics: the means over targets)."""
+  if not output_dir:
+    raise UserError('--output_dir is empty: name the folder of the report, e.g. '
+                    '--output_dir=report/.')
+  test_files = files.list_files(records, '--records')
+  layout = sequence_task.records_layout(
+      test_files, model.seq_length, model.bins, model.num_targets,
+      'the model %s' % model.source)
+  parse_fn = parse.make_sequence_parse_fn(layout, is_training=False)
+  dataset = tf.data.TFRecordDataset(
+      test_files, compression_type=sequence_format.FORMAT.tf_compression).map(
+          parse_fn).batch(model.batch_size)
+  report = reports.SequenceReport(model.num_targets, False, test_files)
+  moments = reports.TargetMoments(model.num_targets)
+  batches = ((labels.numpy(), features['sequence'].numpy())
+             for features, labels in dataset)
+  try:
+    with console.Progress(0, 'predicting', unit='seq', enabled=progress) as meter:
+      for labels, preds in model.predict_pairs(batches):
+        moments.add(labels, preds)
+        report.add(labels, {'predictions': preds})
+        meter.update(len(labels))
+  except tf.errors.OpError as e:
+    raise UserError('--records=%s cannot be evaluated: %s' % (
+        records, short_tf_message(e))) from None
+  values = moments.values()
+  files.make_output_dir(output_dir)
+  paths, lines = report.write(output_dir, '%s, %s' % (model.source, records), values)
+  metrics = {name: float(v.mean()) for name, v in values.items()}
+  lines.insert(0, 'Test %s: %s' % (model.source, console.metrics_text(metrics)))
+  return Result(checkpoint=model.source, metrics=metrics, paths=paths, lines=lines)
 
 
 class _ProgressHook(tf.estimator.SessionRunHook):

@@ -32,7 +32,9 @@ SCATTER_POINTS = 2000
 
 def for_plan(plan, test_files):
   """The report of the plan's record layout."""
-  return REPORTS[plan.task.layout](plan, test_files)
+  if plan.task.layout == 'sequence':
+    return SequenceReport(plan.num_classes, plan.data.loss == 'bce', test_files)
+  return ImageReport(plan, test_files)
 
 
 def _tsv(rows):
@@ -119,9 +121,9 @@ class SequenceReport:
   ops whose mean over targets training logs, so the table's means are those numbers.
   """
 
-  def __init__(self, plan, test_files):
-    self.bce = plan.data.loss == 'bce'
-    self.num_targets = plan.num_classes
+  def __init__(self, num_targets, bce, test_files):
+    self.bce = bce
+    self.num_targets = num_targets
     self.targets = _target_rows(test_files[0], self.num_targets)
     self.sample = []
 
@@ -180,4 +182,29 @@ def _target_rows(record_file, num_targets):
            'description': row.get('description', '')} for i, row in enumerate(rows)]
 
 
-REPORTS = {'image': ImageReport, 'sequence': SequenceReport}
+class TargetMoments:
+  """basenji's per-target Pearson R and R2 over every bin of every sequence, from
+  float64 sums (for a model without a model_dir, evaluated here, not by training's
+  metric ops)."""
+
+  def __init__(self, num_targets):
+    # n, sum y, sum y^2, sum p, sum p^2, sum y*p per target.
+    self.sums = np.zeros([6, num_targets])
+
+  def add(self, labels, predictions):
+    y = np.asarray(labels, np.float64).reshape(-1, self.sums.shape[1])
+    p = np.asarray(predictions, np.float64).reshape(-1, self.sums.shape[1])
+    self.sums += [np.full(y.shape[1], len(y)), y.sum(0), np.square(y).sum(0),
+                  p.sum(0), np.square(p).sum(0), (y * p).sum(0)]
+
+  def values(self):
+    """{'pearsonr': [targets], 'r2': [targets]} (0 where undefined)."""
+    n, ys, yy, ps, pp, yp = self.sums
+    with np.errstate(divide='ignore', invalid='ignore'):
+      y_mean, p_mean = ys / n, ps / n
+      covariance = yp - y_mean * ps - p_mean * ys + n * y_mean * p_mean
+      y_var = np.maximum(yy - n * y_mean ** 2, 0)
+      p_var = np.maximum(pp - n * p_mean ** 2, 0)
+      r = covariance / np.sqrt(y_var * p_var)
+      r2 = 1 - (pp - 2 * yp + yy) / (yy - n * y_mean ** 2)
+    return {'pearsonr': np.nan_to_num(r), 'r2': np.nan_to_num(r2)}

@@ -141,23 +141,10 @@ class SequenceTask(base.Task):
     bins), which must be the trained model's length and targets."""
     self.prepare_export(plan, model_dir, scratch)
     data = plan.data
-    trained = data.params['model']['seq_length']
-    layout, seq_length, seq_1hot, stats_path = _layout_from_records(files[0],
-                                                                    data.params)
-    if seq_length != trained:
-      raise UserError('--records: %s holds %d bp sequences, but the model of '
-                      '--model_dir=%s was trained on %d bp: pass records of %d bp.'
-                      % (files[0], seq_length, model_dir, trained, trained))
     (target_length, units), _ = self._build(plan)
-    if layout is None:
-      layout = _layout_from_bins(files[0], '%s/params.json' % model_dir, seq_length,
-                                 seq_1hot, target_length)
-    if (layout.target_length, layout.num_targets) != (target_length, units):
-      raise UserError('--records: %s hold %d bins of %d targets, but the model '
-                      'predicts %d bins of %d targets: pass records made for it.' % (
-                          stats_path or files[0], layout.target_length,
-                          layout.num_targets, target_length, units))
-    data.layout = layout
+    data.layout = records_layout(files, data.params['model']['seq_length'],
+                                 target_length, units,
+                                 'the model of --model_dir=%s' % model_dir)
     names = sequence_format.target_names(files[0])
     data.target_names = names if names and len(names) == units else None
     self.check_eval_records(plan, files)
@@ -258,6 +245,26 @@ def _strand_pair(params_file, model, num_targets):
                     'once (target i becomes target strand_pair[i] on the other strand).'
                     % (params_file, list(pair), num_targets))
   return pair
+
+
+def records_layout(files, seq_length, target_length, num_targets, model):
+  """The layout of test records for `model` (how messages name it), which takes
+  seq_length bp and predicts target_length bins of num_targets; UserError unless the
+  records fit it."""
+  layout, found, seq_1hot, stats_path = _layout_from_records(
+      files[0], {'model': {'seq_length': seq_length}})
+  if found != seq_length:
+    raise UserError('--records: %s holds %d bp sequences, but %s takes %d bp: pass '
+                    'records of %d bp.' % (files[0], found, model, seq_length,
+                                           seq_length))
+  if layout is None:
+    layout = _layout_from_bins(files[0], model, seq_length, seq_1hot, target_length)
+  if (layout.target_length, layout.num_targets) != (target_length, num_targets):
+    raise UserError('--records: %s hold %d bins of %d targets, but %s predicts %d '
+                    'bins of %d targets: pass records made for it.' % (
+                        stats_path or files[0], layout.target_length,
+                        layout.num_targets, model, target_length, num_targets))
+  return layout
 
 
 def _layout_from_records(record_file, params):
