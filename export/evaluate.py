@@ -62,11 +62,7 @@ _MODEL_FLAGS = ('saved_model', 'params_file', 'head', 'gelu', 'ensemble_rc',
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError('unexpected argument %r: every option is a --flag.'
-                           % argv[1])
-  console.quiet()
-  FLAGS = absl_flags.FLAGS  # pylint: disable=invalid-name
+  FLAGS = common.command_flags(argv)  # pylint: disable=invalid-name
   if not FLAGS.records:
     raise errors.UserError('--records is empty: pass a glob of the test records, e.g. '
                            "--records='data/test-*'.")

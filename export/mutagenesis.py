@@ -61,10 +61,7 @@ common.define_own(absl_flags.DEFINE_string, 'output_dir', '', 'Folder to write '
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise UserError('unexpected argument %r: every option is a --flag.' % argv[1])
-  console.quiet()
-  FLAGS = absl_flags.FLAGS  # pylint: disable=invalid-name
+  FLAGS = common.command_flags(argv)  # pylint: disable=invalid-name
   # Everything that needs no model is checked first: loading one takes a while.
   stats = mutagenesis.parse_stats(FLAGS.stats)
   if not FLAGS.fasta or not FLAGS.output_dir:
