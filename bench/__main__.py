@@ -26,7 +26,7 @@ from bench import common
 from bench import report
 
 SUITES = ('input_pipeline', 'training', 'sequence', 'startup', 'scale', 'genome',
-          'variants')
+          'variants', 'mutagenesis')
 
 
 def _suite(name):

@@ -40,6 +40,10 @@ SECTIONS = (
     ('variants', '7. Variant scoring (export.variants, variants/sec, 4096 bp SeqNN)', {
         'pipeline_vs_ceiling_ratio': ('>=', 0.8, 'scoring >= 0.8 of its ceiling'),
     }),
+    ('mutagenesis', '8. Saturation mutagenesis (sequences/sec, reference basenji model, '
+     'rc + shifts ensemble)', {
+         'pipeline_vs_ceiling_ratio': ('>=', 0.8, 'mutagenesis >= 0.8 of ceiling'),
+     }),
 )
 
 

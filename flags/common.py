@@ -43,3 +43,16 @@ def define_alias(alias, name):
   """--alias is another name of --name (an older or a slim name), once."""
   if alias not in FLAGS:
     absl_flags.DEFINE_alias(alias, name)
+
+
+def command_flags(argv):
+  """A command's first step in main: refuses positional arguments (every option is a
+  --flag), quiets TensorFlow's logs, and returns the parsed FLAGS."""
+  # Imported here: flags/ stays importable without the project's console.
+  from estimator_pipeline.core import console  # pylint: disable=g-import-not-at-top
+  from estimator_pipeline.core import errors  # pylint: disable=g-import-not-at-top
+  if len(argv) > 1:
+    raise errors.UserError('unexpected argument %r: every option is a --flag.'
+                           % argv[1])
+  console.quiet()
+  return FLAGS

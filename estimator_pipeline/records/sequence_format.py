@@ -95,7 +95,7 @@ def inspect_record(path):
 
 def read_statistics(record_file):
   """statistics.json beside the records (or one level up, as basenji lays them out)."""
-  path = _beside(record_file, STATISTICS_FILE)
+  path = file_beside(record_file, STATISTICS_FILE)
   if path is None:
     return None, None
   with tf.io.gfile.GFile(path) as f:
@@ -200,7 +200,7 @@ def write_statistics(path, statistics):
   return files.atomic_write(path, json.dumps(statistics, indent=4) + '\n')
 
 
-def _beside(record_file, name):
+def file_beside(record_file, name):
   here = os.path.dirname(record_file)
   for directory in (here, os.path.dirname(here)):
     path = os.path.join(directory, name)
@@ -257,7 +257,7 @@ def read_targets_table(path):
 
 def target_names(record_file):
   """The identifiers of the targets.txt beside the records (or one level up), or None."""
-  path = _beside(record_file, TARGETS_FILE)
+  path = file_beside(record_file, TARGETS_FILE)
   if path is None:
     return None
   rows = read_targets(path)

@@ -98,15 +98,19 @@ def preflight(cfg, chief=True):
   return plan
 
 
-def plan_for_export(cfg, model_dir, scratch):
+def plan_for_export(cfg, model_dir, scratch, eval_files=None):
   """A Plan that rebuilds a trained model_dir's model, without its records.
 
-  scratch: a folder for files an export needs and model_dir lacks.
+  scratch: a folder for files an export needs and model_dir lacks. eval_files: the
+  records of a test set to evaluate on (plan.eval_files), read as the task says.
   """
   spec = models.get(cfg.model_name)
   plan = Plan(config=cfg, spec=spec, task=tasks.for_model(spec), train_files=[],
-              eval_files=None)
-  plan.task.prepare_export(plan, model_dir, scratch)
+              eval_files=eval_files)
+  if eval_files:
+    plan.task.prepare_evaluation(plan, model_dir, eval_files, scratch)
+  else:
+    plan.task.prepare_export(plan, model_dir, scratch)
   plan.model_params = plan.task.model_params(plan)
   return plan
 

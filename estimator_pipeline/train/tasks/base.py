@@ -56,6 +56,20 @@ class Task:
     an export needs and model_dir lacks may be written to the folder scratch."""
     raise NotImplementedError
 
+  def prepare_evaluation(self, plan, model_dir, files, scratch):
+    """Like prepare_export, then learns from the records `files` (a test set) what
+    evaluating on them needs, refusing records the model cannot read."""
+    self.prepare_export(plan, model_dir, scratch)
+    self.check_eval_records(plan, files)
+
+  def check_eval_records(self, plan, files, flag='--records'):
+    """The first record of every file of a test set, as this model reads them."""
+    inspect_lib.check_first_records(
+        files, self.layout, self.record_checker(plan), flag,
+        fix='pass test records of the layout the model was trained on (%s %s '
+        'records)' % (inspect_lib.describe_compression(self.record_format.compression),
+                      self.layout))
+
   def model_params(self, plan):
     """The keyword arguments the Model is built with."""
     raise NotImplementedError
@@ -105,28 +119,38 @@ class Task:
     data/input_fn.make_input_fn). The speed flags apply to both.
     """
     cfg = plan.config
-    common = dict(compression_type=self.record_format.tf_compression,
-                  num_parallel_reads=cfg.num_parallel_reads,
-                  skip_bad_records=cfg.skip_corrupt_records)
+    common = self._reader_options(cfg)
     tallies = {'train': input_lib.RecordTally(), 'eval': input_lib.RecordTally()}
     train = input_lib.make_input_fn(
         plan.train_files, is_training=True, batch_size=cfg.batch_size,
         shuffle_buffer_size=cfg.shuffle_buffer_size, seed=cfg.seed,
         default_input_context=input_context, tally=tallies['train'], **common,
         **self.parse_fns(plan, is_training=True))
-    evaluate = None
-    if plan.eval_files:
-      evaluate = input_lib.make_input_fn(
-          plan.eval_files, is_training=False, batch_size=cfg.effective_eval_batch_size,
-          tally=tallies['eval'], **common, **self.parse_fns(plan, is_training=False))
     if cfg.skip_corrupt_records:
       # skips.SkipCounters counts from the record numbers and the tallies.
       train = skips.without_record_index(train, tallies['train'])
-      evaluate = evaluate and skips.without_record_index(evaluate, tallies['eval'])
     train = speed.with_data_threads(speed.stack_batches(train, cfg.steps_per_loop),
                                     cfg.data_threads)
-    evaluate = evaluate and speed.with_data_threads(evaluate, cfg.data_threads)
-    return train, evaluate
+    return train, (self.eval_input_fn(plan, tallies['eval']) if plan.eval_files
+                   else None)
+
+  def eval_input_fn(self, plan, tally=None):
+    """The input_fn of an evaluation over plan.eval_files: every record once, in
+    file order. tally: the RecordTally --skip_corrupt_records counts drops into."""
+    cfg = plan.config
+    evaluate = input_lib.make_input_fn(
+        plan.eval_files, is_training=False, batch_size=cfg.effective_eval_batch_size,
+        tally=tally, **self._reader_options(cfg),
+        **self.parse_fns(plan, is_training=False))
+    if cfg.skip_corrupt_records:
+      evaluate = skips.without_record_index(evaluate, tally)
+    return speed.with_data_threads(evaluate, cfg.data_threads)
+
+  def _reader_options(self, cfg):
+    """How this layout's files are read, for training and evaluation alike."""
+    return dict(compression_type=self.record_format.tf_compression,
+                num_parallel_reads=cfg.num_parallel_reads,
+                skip_bad_records=cfg.skip_corrupt_records)
 
   def check_records(self, plan):
     """The first record of every file (cheap, always), or every record

@@ -136,6 +136,19 @@ class SequenceTask(base.Task):
       plan.num_classes = units
       data.strand_pair = _strand_pair(cfg.params_file, params['model'], units)
 
+  def prepare_evaluation(self, plan, model_dir, files, scratch):
+    """The records' layout (statistics.json, else their byte lengths and the model's
+    bins), which must be the trained model's length and targets."""
+    self.prepare_export(plan, model_dir, scratch)
+    data = plan.data
+    (target_length, units), _ = self._build(plan)
+    data.layout = records_layout(files, data.params['model']['seq_length'],
+                                 target_length, units,
+                                 'the model of --model_dir=%s' % model_dir)
+    names = sequence_format.target_names(files[0])
+    data.target_names = names if names and len(names) == units else None
+    self.check_eval_records(plan, files)
+
   def model_params(self, plan):
     cfg, data = plan.config, plan.data
     train = data.params.get('train', {})
@@ -232,6 +245,26 @@ def _strand_pair(params_file, model, num_targets):
                     'once (target i becomes target strand_pair[i] on the other strand).'
                     % (params_file, list(pair), num_targets))
   return pair
+
+
+def records_layout(files, seq_length, target_length, num_targets, model):
+  """The layout of test records for `model` (how messages name it), which takes
+  seq_length bp and predicts target_length bins of num_targets; UserError unless the
+  records fit it."""
+  layout, found, seq_1hot, stats_path = _layout_from_records(
+      files[0], {'model': {'seq_length': seq_length}})
+  if found != seq_length:
+    raise UserError('--records: %s holds %d bp sequences, but %s takes %d bp: pass '
+                    'records of %d bp.' % (files[0], found, model, seq_length,
+                                           seq_length))
+  if layout is None:
+    layout = _layout_from_bins(files[0], model, seq_length, seq_1hot, target_length)
+  if (layout.target_length, layout.num_targets) != (target_length, num_targets):
+    raise UserError('--records: %s hold %d bins of %d targets, but %s predicts %d '
+                    'bins of %d targets: pass records made for it.' % (
+                        stats_path or files[0], layout.target_length,
+                        layout.num_targets, model, target_length, num_targets))
+  return layout
 
 
 def _layout_from_records(record_file, params):
