@@ -3,6 +3,7 @@ r"""Runs the benchmarks and writes bench/results.json and bench/RESULTS.md.
   python -m bench                       # everything (make bench), < 10 min on 2 cores
   python -m bench --toy --output_dir=/tmp/b   # each benchmark once at toy size
   python -m bench --only=input_pipeline,training
+  python -m bench --only=variants,mutagenesis --update   # keep the other figures
 
 Every figure is a ratio against a peer or a ceiling measured in the same run, with the
 repeats interleaved (see bench/common.py).
@@ -10,6 +11,7 @@ repeats interleaved (see bench/common.py).
 
 import argparse
 import datetime
+import json
 import os
 import shutil
 import sys
@@ -46,6 +48,10 @@ def main(argv=None):
                       'directory that is removed at the end.')
   parser.add_argument('--only', default=','.join(SUITES),
                       help='Comma-separated benchmarks to run, of: %s.' % ', '.join(SUITES))
+  parser.add_argument('--update', action='store_true',
+                      help='Keep the figures of the benchmarks not run from the '
+                      'results.json already in --output_dir, and note in RESULTS.md '
+                      'when and on what load the re-run ones were taken.')
   parser.add_argument('--repeats', type=int, default=0,
                       help='Interleaved repeats per figure; 0 means 3 (1 with --toy).')
   args = parser.parse_args(argv)
@@ -81,11 +87,34 @@ def main(argv=None):
     results['meta']['load_average_at_end'] = [round(x, 2) for x in os.getloadavg()]
   except OSError:
     pass
+  if args.update:
+    results = _updated(os.path.join(args.output_dir, 'results.json'), results, only)
   common.write_json(os.path.join(args.output_dir, 'results.json'), results)
   with open(os.path.join(args.output_dir, 'RESULTS.md'), 'w') as f:
     f.write(report.markdown(results))
   common.log('wrote %s' % os.path.join(args.output_dir, 'results.json'))
   return 0
+
+
+def _updated(path, results, only):
+  """The earlier results at path with the suites just run replaced; the earlier
+  run's meta stays the header's, and each re-run suite records its own."""
+  if not os.path.exists(path):
+    return results
+  with open(path) as f:
+    earlier = json.load(f)
+  meta = results.pop('meta')
+  for name in only:
+    for key in [k for k in earlier if k == name or k.startswith(name + '_')]:
+      del earlier[key]
+    earlier['meta'].setdefault('reruns', {})[name] = {
+        'date_utc': meta['date_utc'], 'seconds': meta['seconds'].get(name),
+        'commit': meta['machine'].get('commit'),
+        'cpu_busy_before_start': meta['machine'].get('cpu_busy_before_start'),
+        'load_average_at_start': meta['machine'].get('load_average_at_start'),
+        'load_average_at_end': meta.get('load_average_at_end')}
+  earlier.update(results)
+  return earlier
 
 
 if __name__ == '__main__':

@@ -110,6 +110,17 @@ def _load_note(meta):
           'across machines.' % figures)
 
 
+def _rerun_lines(meta):
+  """One line per benchmark re-run later with --update, with its own date and load."""
+  return ['- re-run later (`--update`): %s on %s, commit %s, %s s; %s of the CPU busy '
+          'before it, load average %s at start, %s at end' % (
+              name, run['date_utc'], run.get('commit', '?'), run.get('seconds'),
+              '?' if run.get('cpu_busy_before_start') is None
+              else '%d%%' % round(100 * run['cpu_busy_before_start']),
+              run.get('load_average_at_start'), run.get('load_average_at_end'))
+          for name, run in sorted(meta.get('reruns', {}).items())]
+
+
 def markdown(results):
   meta = results['meta']
   machine = meta['machine']
@@ -135,8 +146,7 @@ def markdown(results):
       '- commit: %s' % machine.get('commit', '?'),
       '- seconds per benchmark: %s' % ', '.join(
           '%s %s' % (k, v) for k, v in meta.get('seconds', {}).items()),
-      '',
-  ]
+  ] + _rerun_lines(meta) + ['']
   for key, title, goals in SECTIONS:
     if key not in results:
       continue

@@ -96,3 +96,29 @@ def test_results_say_whether_other_work_shared_the_machine():
   assert 'busy machine' in note(0.6) and '60% of the CPU busy' in note(0.6)
   # A high load average alone (a job that just ended) does not make it busy.
   assert 'otherwise idle' in note(0.02) and '2% of the CPU busy' in note(0.02)
+
+
+def test_update_replaces_the_rerun_benchmarks_and_keeps_the_others(tmp_path):
+  from bench import __main__ as bench_main  # pylint: disable=g-import-not-at-top
+  from bench import report  # pylint: disable=g-import-not-at-top
+  machine = {'cpu_count': 2, 'commit': 'abc', 'cpu_busy_before_start': 0.5,
+             'load_average_at_start': [1.0, 1.0, 1.0]}
+  earlier = {'meta': {'date_utc': 'then', 'repeats': 3, 'machine': machine,
+                      'seconds': {'training': 300.0, 'variants': 9.0}},
+             'training_small_cnn': {'pipeline_vs_ceiling_ratio': [0.9, 0.92, 0.95]},
+             'variants': {'pipeline_vs_ceiling_ratio': [0.1, 0.1, 0.1]}}
+  path = tmp_path / 'results.json'
+  path.write_text(json.dumps(earlier))
+  now = {'meta': {'date_utc': 'now', 'repeats': 3, 'seconds': {'variants': 10.0},
+                  'machine': dict(machine, commit='def'),
+                  'load_average_at_end': [2.0, 2.0, 2.0]},
+         'variants': {'pipeline_vs_ceiling_ratio': [0.8, 0.88, 0.9]}}
+  # pylint: disable=protected-access
+  merged = bench_main._updated(str(path), now, ['variants'])
+  assert merged['training_small_cnn'] == earlier['training_small_cnn']
+  assert merged['variants'] == now['variants']
+  assert merged['meta']['date_utc'] == 'then'
+  assert merged['meta']['reruns']['variants']['commit'] == 'def'
+  text = report.markdown(merged)
+  assert '- re-run later (`--update`): variants on now, commit def' in text
+  assert '0.88' in text and '0.92' in text
