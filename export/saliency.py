@@ -1,4 +1,4 @@
-r"""Per-base contribution scores from an exported sequence model's `saliency` signature.
+r"""Which bases drive one target's prediction? Input x gradient from an export's saliency.
 
   python -m export.saliency --saved_model=runs/cage/export/best --fasta=genome.fa \
       --bed=peaks.bed --target_index=0 --output=scores.npz
@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 import flags
+from flags import common as flag_common
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core.errors import run_main
@@ -49,20 +50,26 @@ from estimator_pipeline.records import sequence_output
 
 SIGNATURE = 'saliency'
 
-if 'saved_model' not in absl_flags.FLAGS:
-  absl_flags.DEFINE_string('saved_model', '', 'SavedModel version directory, or the '
-                           'directory of versions whose newest one is used.')
-if 'batch_size' not in absl_flags.FLAGS:
-  absl_flags.DEFINE_integer('batch_size', 16, 'Sequences sent to the model per call.')
-absl_flags.DEFINE_string('fasta', '', 'FASTA file (plain or gzipped) of the sequences, '
-                         'or of the genome when --bed is given.')
-absl_flags.DEFINE_string('bed', '', 'BED file of regions of --fasta; each is centred in '
-                         'a window of the model\'s sequence length.')
-absl_flags.DEFINE_string('records', '', 'Glob or comma list of basenji TFRecords to '
-                         'score instead of --fasta, e.g. data/tfrecords/test-*.tfr.')
-absl_flags.DEFINE_integer('target_index', 0, 'Index of the target (track) whose '
-                          'prediction the saliency explains, as in targets.txt.')
-absl_flags.DEFINE_string('output', '', 'The .npz file to write, e.g. scores.npz.')
+# define_own: the other sequence commands define --fasta, --bed, ... too, and every
+# command module can be imported into one process (tests, a notebook).
+_OWN = (
+    (absl_flags.DEFINE_string, 'saved_model', '', 'SavedModel version directory, or '
+     'the directory of versions whose newest one is used.'),
+    (absl_flags.DEFINE_integer, 'batch_size', 16, 'Sequences sent to the model per '
+     'call.'),
+    (absl_flags.DEFINE_string, 'fasta', '', 'FASTA file (plain or gzipped) of the '
+     'sequences, or of the genome when --bed is given.'),
+    (absl_flags.DEFINE_string, 'bed', '', 'BED file of regions of --fasta; each is '
+     'centred in a window of the model\'s sequence length.'),
+    (absl_flags.DEFINE_string, 'records', '', 'Glob or comma list of basenji '
+     'TFRecords to score instead of --fasta, e.g. data/tfrecords/test-*.tfr.'),
+    (absl_flags.DEFINE_integer, 'target_index', 0, 'Index of the target (track) whose '
+     'prediction the saliency explains, as in targets.txt.'),
+    (absl_flags.DEFINE_string, 'output', '', 'The .npz file to write, e.g. '
+     'scores.npz.'),
+)
+for _definer, _name, _default, _help in _OWN:
+  flag_common.define_own(_definer, _name, _default, _help)
 
 
 class SaliencyModel:

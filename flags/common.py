@@ -1,6 +1,8 @@
 """Helpers that define flags once: defaults from estimator_pipeline.config.Config for
 train.py's flags, and from the library function for every other command's."""
 
+import sys
+
 from absl import flags as absl_flags
 
 from estimator_pipeline.config import Config
@@ -17,16 +19,16 @@ _DEFINE = {
 
 def define(name, help_text, **kwargs):
   """Defines --name with Config's default and type; a second call is a no-op."""
-  if name in FLAGS:
-    return
-  default = Config.default(name)
-  _DEFINE[type(default)](name, default, help_text, **kwargs)
+  if name not in FLAGS:
+    default = Config.default(name)
+    _DEFINE[type(default)](name, default, help_text, **kwargs)
+  _show_in_help(name)
 
 
 def define_enum(name, choices, help_text):
-  if name in FLAGS:
-    return
-  absl_flags.DEFINE_enum(name, Config.default(name), list(choices), help_text)
+  if name not in FLAGS:
+    absl_flags.DEFINE_enum(name, Config.default(name), list(choices), help_text)
+  _show_in_help(name)
 
 
 def define_own(definer, name, default, *args):
@@ -37,6 +39,19 @@ def define_own(definer, name, default, *args):
   """
   if name not in FLAGS:
     definer(name, default, *args)
+  _show_in_help(name)
+
+
+def _show_in_help(name):
+  """Lists --name in the running command's --help: absl shows only the main module's
+  own flags there, and these are defined from here or from a group in flags/. A flag
+  defined while a module other than the command is imported stays out of it."""
+  frame = sys._getframe(2)  # pylint: disable=protected-access
+  while frame is not None:
+    if frame.f_globals.get('__name__') == '__main__':
+      FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
+      return
+    frame = frame.f_back
 
 
 def define_alias(alias, name):
