@@ -16,6 +16,7 @@ from estimator_pipeline.analysis import model_source
 from estimator_pipeline.analysis import mutagenesis
 from estimator_pipeline.analysis import mutagenesis_output
 from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.records import dna
 
 DATA = os.path.join(REPO, 'tests', 'data', 'basenji')
 REFERENCE = os.path.join(DATA, 'reference')
@@ -99,7 +100,7 @@ def test_mutant_order_is_basenji_s():
   codes = np.array([0, 4, 2, 3], np.uint8)
   assert mutagenesis.mutants(codes, (1, 3)) == [
       None, (1, 0), (1, 1), (1, 2), (1, 3), (2, 0), (2, 1), (2, 3)]
-  assert mutagenesis.complement_codes(codes).tolist() == [0, 1, 4, 3]
+  assert dna.reverse_complement_codes(codes).tolist() == [0, 1, 4, 3]
 
 
 def test_bad_input_names_the_file_and_writes_nothing(model, tmp_path):

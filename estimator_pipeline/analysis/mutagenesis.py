@@ -63,12 +63,6 @@ class Region:
   name: str = ''  # how the console and the plots name it
 
 
-def complement_codes(codes):
-  """Reverse complement of base indices (N stays N)."""
-  codes = np.asarray(codes, np.uint8)
-  return np.where(codes < dna.N_INDEX, 3 - codes, codes)[::-1].astype(np.uint8)
-
-
 def mutated_span(seq_length, mutate_length):
   """[start, end) of the mutated positions in the window (basenji's -l)."""
   start = seq_length // 2 - mutate_length // 2
@@ -91,7 +85,7 @@ def bed_regions(bed, genome, seq_length, mutate_length, skipped):
           genome_files.Region(number, chrom, start, end), seq_length)
       codes = reader.codes(chrom, window_start, window_end)
       if strand == '-':
-        codes = complement_codes(codes)
+        codes = dna.reverse_complement_codes(codes)
         mut_end = window_end - begin
         mut_start = mut_end - mutate_length
       else:

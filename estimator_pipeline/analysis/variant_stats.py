@@ -16,12 +16,12 @@ per-bin distributions with the 25th percentile of ref as pseudocount; REF and AL
 the predictions themselves. `<stat>_pct` are percentiles over the variants.
 """
 
-import csv
 
 import numpy as np
 from scipy import special
 
 from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.records import sequence_format
 
 STATS = ('SAD', 'logSAD', 'sqrtSAD', 'SAX', 'D1', 'logD1', 'sqrtD1', 'D2', 'logD2',
          'sqrtD2', 'JS', 'logJS', 'REF', 'ALT')
@@ -148,34 +148,10 @@ TABLE_COLUMNS = ('identifier', 'clip_soft', 'sum_stat', 'description')
 
 
 def read_table(path, required=TABLE_COLUMNS[:3]):
-  """basenji's targets table -> [(line number, {column: text})]; the first column is
-  the model's target index (unnamed, as pandas writes it, or `index`)."""
-  try:
-    with open(path, newline='', encoding='utf-8', errors='replace') as f:
-      lines = [(n, r) for n, r in enumerate(csv.reader(f, delimiter='\t'), 1)
-               if any(x.strip() for x in r)]
-  except OSError as e:
-    raise UserError('cannot read --targets_file %s: %s' % (path, e.strerror)) from None
-  if not lines:
-    raise UserError('--targets_file=%s is empty: basenji\'s targets table has a header '
-                    'and one line per target' % path)
-  header = [h.strip() for h in lines[0][1]]
-  header[0] = header[0] or 'index'
-  for column in ('index',) + tuple(required):
-    if column not in header:
-      raise UserError('--targets_file=%s line 1: no %r column (its header: %s); '
-                      'this command reads the columns %s' % (
-                          path, column, ' '.join(header)[:80],
-                          ', '.join(('index',) + tuple(required))))
-  rows = []
-  for number, fields in lines[1:]:
-    if len(fields) != len(header):
-      raise UserError('--targets_file=%s line %d has %d tab-separated fields, its '
-                      'header %d' % (path, number, len(fields), len(header)))
-    rows.append((number, {k: v.strip() for k, v in zip(header, fields)}))
-  if not rows:
-    raise UserError('--targets_file=%s lists no target under its header' % path)
-  return rows
+  """basenji's targets table -> [(line number, {column: text})], with the columns the
+  scorers read (records/sequence_format.py reads it, for the converter too)."""
+  return sequence_format.read_targets_table(path,
+                                            required=('index',) + tuple(required))
 
 
 def _number(text, where, name, kind):

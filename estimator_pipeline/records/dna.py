@@ -62,6 +62,12 @@ def reverse_complement(dna):
   return dna.translate(_COMPLEMENT)[::-1]
 
 
+def reverse_complement_codes(codes):
+  """Base indices [..., L] -> their reverse complement (N stays N)."""
+  codes = np.asarray(codes, np.uint8)
+  return np.where(codes < N_INDEX, 3 - codes, codes)[..., ::-1].astype(np.uint8)
+
+
 def tf_one_hot(codes):
   """TF: uint8/int indices [..., L] -> float32 one-hot [..., L, 4], N all zeros."""
   # TensorFlow is imported here, not above: the genome converter's worker processes

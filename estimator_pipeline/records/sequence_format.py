@@ -225,12 +225,11 @@ def read_targets(path):
   return [dict(zip(header, row)) for row in rows[1:]]
 
 
-def read_targets_table(path):
-  """A basenji targets table given to the converter -> [(line number, {column: text})].
-
-  Tab-separated with a header; the first column is the index (unnamed, as pandas
-  writes it, or `index`); only `file` is required. UserError for a missing file or
-  column, or a line with another number of fields than the header."""
+def read_targets_table(path, required=('file',)):
+  """basenji's targets table (the converter's, or a scorer's) -> [(line number,
+  {column: text})]. Tab-separated with a header; the first column is the index
+  (unnamed, as pandas writes it, or `index`); the `required` columns must be there.
+  UserError for a missing file or column, or a line whose fields miscount."""
   try:
     with open(path, encoding='utf-8', errors='replace') as f:
       lines = [(n, line.rstrip('\r\n')) for n, line in enumerate(f, 1) if line.strip()]
@@ -238,10 +237,11 @@ def read_targets_table(path):
     raise UserError('cannot read --targets_file %s: %s' % (path, e.strerror)) from None
   header = lines[0][1].split('\t') if lines else ['']
   header[0] = header[0] or 'index'
-  if 'file' not in header:
-    raise UserError('--targets_file=%s has no \'file\' column (its header: %r%s); '
+  missing = [column for column in required if column not in header]
+  if missing:
+    raise UserError('--targets_file=%s has no %r column (its header: %r%s); '
                     'basenji\'s table has the columns %s' % (
-                        path, ' '.join(header)[:80],
+                        path, missing[0], ' '.join(header)[:80],
                         '' if len(header) > 1 else ', not tab-separated?',
                         ', '.join(TARGETS_COLUMNS)))
   rows = [(number, line.split('\t')) for number, line in lines[1:]]
@@ -250,8 +250,8 @@ def read_targets_table(path):
       raise UserError('--targets_file=%s line %d has %d tab-separated fields, its '
                       'header %d' % (path, number, len(fields), len(header)))
   if not rows:
-    raise UserError('--targets_file=%s lists no track: add a line per bigWig or '
-                    'bedGraph under its header' % path)
+    raise UserError('--targets_file=%s lists no target: add a line per target '
+                    'under its header' % path)
   return [(n, {k: v.strip() for k, v in zip(header, fields)}) for n, fields in rows]
 
 
