@@ -39,8 +39,9 @@ def _fields(name, args, length=LENGTH, channels=4, weights=(0.02, 0.1)):
   float32 rounding.
   """
   with tf.Graph().as_default() as graph:
-    x = v1.placeholder(tf.float32, [None, length, channels])
-    with v1.variable_scope('block'):
+    # float64: an input far from the centre moves it by less than float32 resolves.
+    x = v1.placeholder(tf.float64, [None, length, channels])
+    with v1.variable_scope('block', dtype=tf.float64):
       y = blocks.build(name, x, args, is_training=False)
     read = overview.receptive_fields(graph, x)[y.name][0]
     with v1.Session() as sess:

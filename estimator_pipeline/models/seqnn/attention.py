@@ -109,8 +109,9 @@ def multihead_attention(x, ctx, *, key_size, heads, num_position_features=None,
     logits = tf.matmul(q + r_w_bias, k, transpose_b=True)
     if num_position_features:
       distances = tf.range(-length + 1, length, dtype=tf.float32)[tf.newaxis]
-      features = positional_features(distances, num_position_features,
-                                     seqlen_train or length)
+      # The features are float32 constants; the projections take x's dtype.
+      features = tf.cast(positional_features(distances, num_position_features,
+                                             seqlen_train or length), x.dtype)
       features = layers.dropout(features, position_dropout, ctx)
       r_k = _heads(_projection(features, key_proj, 'r_k_layer', **proj), heads)
       if content_position_bias:

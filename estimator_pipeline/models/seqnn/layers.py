@@ -142,9 +142,13 @@ def conv1d(x, filters, kernel_size, *, ctx, stride=1, dilation_rate=1, use_bias=
     _register(vs)
     kernel = _weight('kernel', [kernel_size, x.shape[-1], filters], kernel_initializer,
                      l2_scale)
-    y = tf.nn.conv1d(x, kernel, stride=stride, padding=padding.upper(),
-                     dilations=dilation_rate)
-    return _bias(y, filters, use_bias)
+    # tf.nn.convolution, as Keras' Conv1D calls it: a dilated convolution becomes
+    # space_to_batch -> plain convolution -> batch_to_space, whose gradients every CPU
+    # kernel library has. tf.nn.conv1d(dilations=r) trains only where oneDNN runs
+    # (AVX-512 CPUs): Eigen's Conv2DBackpropFilter has no dilation.
+    y = tf.nn.convolution(x, kernel, strides=stride, padding=padding.upper(),
+                          dilations=dilation_rate)
+    return _bias(_dilated_field(y, x, kernel_size, dilation_rate), filters, use_bias)
 
 
 def separable_conv1d(x, filters, kernel_size, *, stride=1, dilation_rate=1,
@@ -160,7 +164,17 @@ def separable_conv1d(x, filters, kernel_size, *, stride=1, dilation_rate=1,
         tf.expand_dims(x, 1), depthwise[tf.newaxis], pointwise[tf.newaxis],
         strides=[1, stride, stride, 1], padding=padding.upper(),
         dilations=[1, dilation_rate])
-    return _bias(tf.squeeze(y, [1]), filters, use_bias)
+    y = _dilated_field(tf.squeeze(y, [1]), x, kernel_size, dilation_rate)
+    return _bias(y, filters, use_bias)
+
+
+def _dilated_field(y, x, kernel_size, dilation_rate):
+  """Marks a dilated convolution's reach for models/overview.py: the graph holds a
+  plain convolution between space_to_batch and batch_to_space, whose own kernel
+  attributes no longer say how far apart the taps are."""
+  if dilation_rate <= 1:
+    return y
+  return mark_field(y, x, 'window', (kernel_size - 1) * dilation_rate + 1)
 
 
 def conv1d_transpose(x, filters, kernel_size, *, stride=1,
