@@ -30,6 +30,10 @@ def pytest_configure(config):
   config.addinivalue_line(
       'markers', 'under_load: a cluster or signal test that must hold on a busy '
       'machine; it runs with two busy-looping processes beside it (cpu_hogs).')
+  config.addinivalue_line(
+      'markers', 'both_kernels: trains, evaluates, exports or serves a SeqNN with '
+      'dilated convolutions; make test runs it again with oneDNN off '
+      '(TF_ENABLE_ONEDNN_OPTS=0), as TensorFlow runs on a CPU without AVX-512.')
 
 
 def _alive(pid):

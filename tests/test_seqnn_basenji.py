@@ -72,6 +72,7 @@ def exports(tmp_path_factory):
   return found
 
 
+@pytest.mark.both_kernels
 @pytest.mark.parametrize('lib', ['basenji', 'baskerville'])
 @pytest.mark.parametrize('ensembled', [False, True], ids=['plain', 'rc_shifts'])
 def test_h5_export_predicts_as_basenji(exports, lib, ensembled):
