@@ -175,9 +175,44 @@ def scalars(event_dir):
   return values
 
 
+_RUNNER = []  # The cli_runner.Runner of this session, once started (or None).
+
+
+def _command_runner(env):
+  """The session's command runner, when it can run a command with env; else None.
+
+  TESTS_FORK_COMMANDS=0 runs every command as a plain subprocess instead.
+  """
+  if os.environ.get('TESTS_FORK_COMMANDS', '1') == '0':
+    return None
+  if not _RUNNER:
+    import cli_runner  # pylint: disable=g-import-not-at-top
+    _RUNNER.append(cli_runner.Runner.start(REPO, env))
+  runner = _RUNNER[0]
+  if runner is None or not runner.alive():
+    return None
+  import cli_runner  # pylint: disable=g-import-not-at-top
+  if any(env.get(name) != runner.env.get(name)
+         for name in cli_runner.IMPORT_TIME_VARIABLES):
+    return None
+  return runner
+
+
+def pytest_sessionfinish(session, exitstatus):
+  del session, exitstatus
+  for runner in _RUNNER:
+    if runner is not None:
+      runner.stop()
+
+
 def run_cli(args, cwd=REPO, timeout=600):
-  """Runs a project command-line entry point; returns the CompletedProcess."""
+  """Runs a project command-line entry point (`python *args`) in a process of its
+  own; returns the CompletedProcess. Forked from the session's cli_runner server,
+  which has TensorFlow imported already, where it can be."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  runner = _command_runner(env)
+  if runner is not None:
+    return runner.run(args, cwd, env, timeout)
   return subprocess.run([sys.executable] + list(args), cwd=cwd, env=env,
                         capture_output=True, text=True, timeout=timeout)
 
