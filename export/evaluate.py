@@ -37,6 +37,7 @@ from absl import flags as absl_flags
 import flags
 from estimator_pipeline.analysis import evaluation
 from estimator_pipeline.analysis import model_source
+from estimator_pipeline.analysis import sequence_evaluation
 from estimator_pipeline.core import errors
 from flags import analysis as analysis_flags
 from flags import common
@@ -81,7 +82,8 @@ def main(argv):
                              'SeqNN.save wrote, a model_dir or a checkpoint.'
                              % FLAGS.params_file)
     model = model_source.load(**analysis_flags.model_kwargs())
-    result = evaluation.evaluate_model(model, FLAGS.records, FLAGS.output_dir)
+    result = sequence_evaluation.evaluate_model(model, FLAGS.records,
+                                                FLAGS.output_dir)
   else:
     raise errors.UserError('--model_dir is empty: name the directory train.py '
                            'trained, e.g. --model_dir=runs/flowers (or a sequence '

@@ -27,6 +27,9 @@ from estimator_pipeline import train
 from estimator_pipeline.train import exporting
 from estimator_pipeline.train import plan as plan_lib
 
+# Dilated convolutions trained, evaluated, exported and served: again with oneDNN off.
+pytestmark = pytest.mark.both_kernels
+
 BASES = 'ACGT'
 
 

@@ -29,8 +29,12 @@ from estimator_pipeline.train import hooks
 EXPORT_DIR = 'export'
 
 
-def build_estimator(plan, training_chief_hooks=(), train_distribute=None):
-  """The Estimator of a Plan: its model_fn (with --steps_per_loop) and RunConfig."""
+def build_estimator(plan, training_chief_hooks=(), train_distribute=None,
+                    extra_eval_metrics=None):
+  """The Estimator of a Plan: its model_fn (with --steps_per_loop) and RunConfig.
+
+  extra_eval_metrics: see models/model_fn.make_model_fn (a test-set report's).
+  """
   cfg = plan.config
   if cfg.distribution != 'multi_worker_mirrored':
     # Checkpoints that hold the step they are named after (checkpoint_saver.py); first,
@@ -47,7 +51,8 @@ def build_estimator(plan, training_chief_hooks=(), train_distribute=None):
       warm_start_map=plan.warm_start_map,
       trainable_scopes=cfg.scopes('trainable_scopes'),
       scopes_to_freeze=cfg.scopes('scopes_to_freeze'),
-      summarize_gradients=cfg.summarize_gradients)
+      summarize_gradients=cfg.summarize_gradients,
+      extra_eval_metrics=extra_eval_metrics)
   fn = loops.make_looped_model_fn(fn, cfg.steps_per_loop, max_steps=cfg.num_steps,
                                   every_steps=cfg.effective_save_checkpoints_steps)
   run_config = tf.estimator.RunConfig(
