@@ -1,5 +1,5 @@
-"""End to end on a tiny synthetic genome: records sequences -> train -> export -> saliency;
-and basenji's reference .h5 through --params_file with --checkpoint.
+"""End to end on a tiny synthetic genome: records sequences -> train -> export ->
+saliency; and basenji's reference .h5 through --params_file with --checkpoint.
 
   .venv/bin/python -m pytest -q tests/test_saliency.py
 

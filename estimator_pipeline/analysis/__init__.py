@@ -6,7 +6,7 @@ programs.
 
   model_source.py        the one loader: check_source, load_export (any SavedModel),
                          load (a sequence model from an export or a params file)
-  sequence_model.py      a loaded sequence model: batched predictions, ensemble, saliency
+  sequence_model.py      a loaded sequence model: predictions, ensemble, saliency
   windows.py             the one reader of BED regions as model windows
   variants.py, variant_stats.py, variant_output.py   variant effects (basenji_sad.py)
   mutagenesis.py, mutagenesis_output.py, plots.py    saturation mutagenesis

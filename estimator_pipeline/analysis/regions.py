@@ -6,11 +6,12 @@ r"""Predictions over BED regions (basenji_predict_bed.py): preds.h5 and bigWig t
 
 Each region is centred in a window of the model's length, N past a chromosome's end
 (analysis/windows.py has the rule, basenji's). The windows are built on a second
-thread while the network runs. preds.h5 holds `preds` (float16 [regions, bins, targets]) and the
-coordinates its bins cover, `chrom`, `start`, `end`, centred on each region. With a
-targets table only its targets are kept, in its order (no untransform, as basenji's
-predict script). With --bigwig_dir one bigWig per target, named by its identifier,
-holds every region's bins; where regions overlap the earlier region's bins stay.
+thread while the network runs. preds.h5 holds `preds` (float16 [regions, bins,
+targets]) and the coordinates its bins cover, `chrom`, `start`, `end`, centred on each
+region. With a targets table only its targets are kept, in its order (no untransform,
+as basenji's predict script). With --bigwig_dir one bigWig per target, named by its
+identifier, holds every region's bins; where regions overlap the earlier region's bins
+stay.
 """
 
 import os
