@@ -11,9 +11,9 @@ chromosome end: analysis/windows.py has the rule) and, on the `-` strand,
 reverse-complemented; with a VCF instead, each variant's reference window and one
 window per ALT (basenji's snps_seq1). One-hot has N all zero. The --mutate_length
 positions from L/2 - mutate_length/2 are mutated in order, each base A, C, G, T in
-order that differs from the one there; the unmutated window comes first. Mutants of consecutive regions share batches, built on a second
-thread while the network runs, and every prediction [bins, targets] is reduced to its
-statistics as it arrives:
+order that differs from the one there; the unmutated window comes first. Mutants of
+consecutive regions share batches, built on a second thread while the network runs,
+and every prediction [bins, targets] is reduced to its statistics as it arrives:
 
   sum     sum over bins                      } minus their mean over the 4 bases
   center  sum over the 1 or 2 centre bins    } at each position
