@@ -9,6 +9,8 @@ import pytest
 
 from estimator_pipeline.analysis import model_source
 from estimator_pipeline.analysis import mutagenesis
+from estimator_pipeline.analysis import regions
+from estimator_pipeline.analysis import saliency
 from estimator_pipeline.analysis import variant_stats
 from estimator_pipeline.analysis import windows
 from estimator_pipeline.core.errors import UserError
@@ -96,3 +98,29 @@ def test_each_model_source_mistake_has_one_wording(kwargs, message):
   with pytest.raises(UserError) as e:
     model_source.load(**kwargs)
   assert str(e.value) == message
+
+
+def test_saliency_and_region_inputs_are_checked_before_a_model_loads(tmp_path):
+  fasta = tmp_path / 'g.fa'
+  fasta.write_text('>chrA\nACGT\n')
+  out = str(tmp_path / 'scores.npz')
+  cases = [
+      (lambda: saliency.check_inputs('', str(fasta)), '--output is required'),
+      (lambda: saliency.check_inputs(out, str(fasta), records='r-*.tfr'),
+       'give exactly one of --fasta (with or without --bed) and --records'),
+      (lambda: saliency.check_inputs(out, bed='r.bed', records='r-*.tfr'),
+       '--bed needs --fasta'),
+      (lambda: saliency.check_inputs(str(tmp_path / 'no' / 'x.npz'), str(fasta)),
+       'folder %s does not exist' % (tmp_path / 'no')),
+      (lambda: regions.check_inputs(str(fasta), '', 'preds.h5'),
+       'sequence predictions need --fasta, --bed and --output=preds.h5 together.'),
+      (lambda: regions.check_inputs(str(fasta), str(tmp_path / 'none.bed'),
+                                    'preds.h5'), 'none.bed is not a file.'),
+      (lambda: regions.check_inputs(str(fasta), str(fasta), 'preds.csv'),
+       '--output=preds.csv: name the .h5 file to write'),
+  ]
+  for call, words in cases:
+    with pytest.raises(UserError) as e:
+      call()
+    assert words in str(e.value), str(e.value)
+  assert not list(tmp_path.glob('*.npz'))
