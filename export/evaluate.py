@@ -77,11 +77,7 @@ def main(argv):
     result = evaluation.evaluate(FLAGS.model_dir, FLAGS.records, FLAGS.output_dir,
                                  FLAGS.checkpoint)
   elif FLAGS.saved_model or FLAGS.params_file:
-    if FLAGS.params_file and not FLAGS['checkpoint'].present:
-      raise errors.UserError('--params_file=%s needs --checkpoint: the .h5 basenji\'s '
-                             'SeqNN.save wrote, a model_dir or a checkpoint.'
-                             % FLAGS.params_file)
-    model = model_source.load(**analysis_flags.model_kwargs())
+    model = model_source.load(takes_model_dir=True, **analysis_flags.model_kwargs())
     result = sequence_evaluation.evaluate_model(model, FLAGS.records,
                                                 FLAGS.output_dir)
   else:

@@ -205,3 +205,52 @@ def test_a_layout_without_a_report_says_so():
   with pytest.raises(UserError, match='the audio record layout have no test-set '
                      'report'):
     NewTask().test_report(None, ['test-0.tfrecord'])
+
+
+def test_saved_model_of_an_image_classifier_is_refused_plainly(serving_run, tmp_path):
+  """export.evaluate's --checkpoint defaults to latest: that default must not read as a
+  --checkpoint the user typed beside --saved_model."""
+  model_dir = serving_run['cfg'].model_dir
+  version = serving_run['exports']['encoded_image']
+  out = tmp_path / 'report'
+  cli = run_cli(['-m', 'export.evaluate',
+                 '--saved_model=' + os.path.join(model_dir, 'export', 'final'),
+                 '--records=' + serving_run['cfg'].eval_record_path,
+                 '--output_dir=' + str(out)])
+  assert cli.returncode == 2 and 'Traceback' not in cli.stderr
+  assert cli.stderr.strip().splitlines()[-1] == (
+      "error: --saved_model=%s is an image classifier's export, and --saved_model is "
+      'for sequence models: evaluate an image classifier by --model_dir=%s.' % (
+          version, model_dir))
+  assert not out.exists()
+  # An export outside its model_dir: the flag, without a folder to name.
+  other = serving_run['exports']['image_tensor']
+  with pytest.raises(UserError) as e:
+    model_source.load(saved_model=other, takes_model_dir=True)
+  assert str(e.value) == (
+      "--saved_model=%s is an image classifier's export, and --saved_model is for "
+      'sequence models: evaluate an image classifier by its --model_dir.' % other)
+  with pytest.raises(UserError) as e:
+    model_source.load(saved_model=other)
+  assert str(e.value) == (
+      "--saved_model=%s is an image classifier's export, and --saved_model is for "
+      'sequence models (--model_name=seqnn).' % other)
+
+
+def test_sequence_export_on_the_command_line(seq_run, tmp_path):
+  cfg, records, _ = seq_run
+  cli = run_cli(['-m', 'export.evaluate',
+                 '--saved_model=' + os.path.join(cfg.model_dir, 'export', 'final'),
+                 '--records=' + os.path.join(records, 'valid-*.tfr'),
+                 '--output_dir=' + str(tmp_path / 'cli')])
+  assert cli.returncode == 0, cli.stderr[-3000:]
+  assert len(_rows(tmp_path / 'cli' / 'acc.tsv')) == 2
+  # A --checkpoint typed beside --saved_model is named.
+  cli = run_cli(['-m', 'export.evaluate', '--saved_model=' + cfg.model_dir,
+                 '--checkpoint=best', '--records=' + os.path.join(records, 'valid-*'),
+                 '--output_dir=' + str(tmp_path / 'bad')])
+  assert cli.returncode == 2
+  assert cli.stderr.strip().splitlines()[-1] == (
+      'error: --checkpoint is read with --params_file only; --saved_model=%s holds its '
+      'own weights, head and gelu: leave --checkpoint out.' % cfg.model_dir)
+  assert not (tmp_path / 'bad').exists()

@@ -35,7 +35,8 @@ MAX_FUNCTION_LINES = 80
 DOMAINS = {
     'image': ('records/image_format.py', 'records/image_files.py', 'records/images.py',
               'data/image_ops.py', 'data/image_parse.py', 'models/image/',
-              'serving/image.py', 'train/tasks/image.py'),
+              'serving/image.py', 'train/tasks/image.py',
+              'analysis/image_predictions.py', 'analysis/rest_client.py'),
     'sequence': ('records/sequence_format.py', 'records/sequence_output.py',
                  'records/sequences.py', 'records/dna.py', 'records/genome_',
                  'records/fasta_index.py', 'records/tracks.py',
@@ -45,8 +46,9 @@ DOMAINS = {
                  'data/sequence_ops.py', 'data/sequence_parse.py', 'models/seqnn/',
                  'serving/sequence.py', 'train/tasks/sequence.py',
                  'analysis/model_source.py', 'analysis/mutagenesis',
-                 'analysis/plots.py', 'analysis/regions.py',
-                 'analysis/sequence_evaluation.py', 'analysis/variant'),
+                 'analysis/plots.py', 'analysis/regions.py', 'analysis/saliency.py',
+                 'analysis/sequence_evaluation.py', 'analysis/sequence_model.py',
+                 'analysis/variant', 'analysis/windows.py'),
 }
 
 
