@@ -23,12 +23,14 @@ import tensorflow as tf
 from estimator_pipeline.config import cluster as cluster_config
 from estimator_pipeline.config import params as params_lib
 from estimator_pipeline.core import console
+from estimator_pipeline.core import files
 from estimator_pipeline.train import cluster
 from estimator_pipeline.train import failures
 from estimator_pipeline.train import local
 from estimator_pipeline.train import lock as lock_lib
 from estimator_pipeline.train import plan as plan_lib
 from estimator_pipeline.train import safety
+from estimator_pipeline.train import summary
 
 
 def run(cfg, typed_flags=None):
@@ -45,13 +47,14 @@ def run(cfg, typed_flags=None):
   task = cluster_config.task_from_env()
   cluster_config.check(cfg.distribution, task)
   if task.in_cluster:
-    return cluster.run(cfg, task)
+    return cluster.run(cfg, task, not_applied)
   plan = plan_lib.preflight(cfg)
   if plan.finished:
     # A finished job re-run: say so, write nothing, succeed (exit 0), as make does.
     console.line(plan.finished)
-    return local.result(plan.config, plan.latest_checkpoint, None, start,
-                        finished=plan.finished)
+    return summary.finish(plan.config, start,
+                          files.checkpoint_step(plan.latest_checkpoint),
+                          finished=plan.finished)
   with lock_lib.ModelDirLock(cfg.model_dir) as held, safety.StopSignals() as signals:
     held.announce(console.line)
     removed = safety.clean_partial_files(cfg.model_dir)
