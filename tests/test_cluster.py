@@ -21,11 +21,13 @@ import pytest
 import cluster_support as support
 from conftest import image_config
 from conftest import write_image_data
+import seq_helpers
 import tensorflow as tf
 
 from estimator_pipeline import config
 from estimator_pipeline.core import files
 from estimator_pipeline.train import estimator as estimator_lib
+from estimator_pipeline.train import launcher
 from estimator_pipeline.train import plan as plan_lib
 
 BAR = 0.9  # What single-process training reaches on this data (test_train.py).
@@ -234,3 +236,21 @@ def test_nan_in_a_parameter_server_cluster_stops_it_and_keeps_finite_checkpoints
   latest = tf.train.latest_checkpoint(model_dir)
   assert latest and latest + '.index' in checkpoints
   support.assert_no_process_left(pids)
+
+
+def test_a_cluster_chief_lists_the_params_keys_it_does_not_apply(tmp_path):
+  # As a single process does (tests/test_seqnn_train.py): the chief speaks for the run.
+  records = seq_helpers.write_dataset(tmp_path / 'data', 'new', n_train=4, n_valid=2)
+  params = seq_helpers.write_params(tmp_path / 'params.json')
+  log = str(tmp_path / 'chief.log')
+  chief = support.start_task(
+      launcher.make_cluster(1, 0, False), 'chief',
+      ['--model_name=seqnn', '--params_file=' + params, '--batch_size=2',
+       '--model_dir=' + str(tmp_path / 'run'), '--num_steps=2',
+       '--train_record_path=' + os.path.join(records, 'train-*.tfr')], log)
+  try:
+    assert chief.wait(timeout=600) == 0, support.read(log)[-3000:]
+  finally:
+    support.stop_all([chief])
+  assert ('note: %s train.train_epochs_max is not applied (counts epochs; the run '
+          'counts steps: set --num_steps).' % params) in support.read(log).splitlines()

@@ -87,9 +87,10 @@ def evaluate(model_dir, records, output_dir, checkpoint='latest', progress=True)
         model_dir, checkpoint, cfg.early_stopping_metric or
         plan.task.default_metric(plan), cfg.early_stopping_mode)
     exporting.check_checkpoint(plan, ckpt)
-    plan.config = cfg.replace(model_dir=os.path.join(scratch, 'run'))
+    plan = dataclasses.replace(plan, config=cfg.replace(
+        model_dir=os.path.join(scratch, 'run')))
     report = reports.for_plan(plan, test_files)
-    plan.spec = _with_report_metrics(plan.spec, report)
+    plan = dataclasses.replace(plan, spec=_with_report_metrics(plan.spec, report))
     estimator = estimator_lib.build_estimator(plan)
     input_fn = plan.task.eval_input_fn(plan)
     try:

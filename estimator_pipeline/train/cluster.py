@@ -46,11 +46,12 @@ def _no_eval_input():
   raise UserError('--eval_record_path is empty, so there is nothing to evaluate.')
 
 
-def run(cfg, task, not_applied=()):
+def run(cfg, task, params=None, not_applied=()):
   """Runs this process as `task`; returns a summary.Result (None on a ps task).
 
-  not_applied: the params file's train keys the run does not apply, (key, why) pairs
-  the chief lists as a single process does.
+  params, not_applied: the params file as driver.run read it, and its train keys the
+  run does not apply (see plan.preflight); the chief lists them as a single process
+  does.
   """
   start = time.time()
   processes.watch_launcher()  # Started by launch_local: end with it.
@@ -76,27 +77,23 @@ def run(cfg, task, not_applied=()):
   # Before preflight: multi_worker_mirrored configures collective ops, which TensorFlow
   # allows only before the first eager op (preflight reads records eagerly).
   strategy = strategies.make_strategy(cfg.distribution, task)
-  plan = plan_lib.preflight(cfg, chief=task.is_chief)
-  # plan.config: what preflight resolved (the best metric among it).
-  plan.config = plan.config.replace(num_classes=plan.num_classes,
-                                    image_size=plan.image_size)
+  plan = plan_lib.preflight(cfg, chief=task.is_chief, params=params,
+                            not_applied=not_applied)
   held = (lock_lib.ModelDirLock(cfg.model_dir, cluster=task.cluster) if task.is_chief
           else contextlib.nullcontext())
   with held, safety.StopSignals(saving=False) as signals:
     if task.is_chief:
       held.announce(console.line)
       safety.clean_partial_files(cfg.model_dir)
-    return _run_task(plan, task, strategy, signals, start, [
-        'note: %s train.%s is not applied (%s).' % (cfg.params_file, key, why)
-        for key, why in not_applied])
+    return _run_task(plan, task, strategy, signals, start)
 
 
-def _run_task(plan, task, strategy, signals, start, notes=()):
+def _run_task(plan, task, strategy, signals, start):
   """Trains (or evaluates) as this task of the cluster; returns a summary.Result."""
   cfg = plan.config
   role = run_hooks.Role(name=task.name, chief=task.is_chief,
                         asynchronous=bool(task.num_ps))
-  run_hooks.write_run_files(plan, role, notes)
+  run_hooks.write_run_files(plan, role)
   layout = strategies.layout(cfg.distribution, task, cfg.batch_size)
   if task.type == distribute.EVALUATOR:
     console.line(strategies.evaluator_note(cfg.model_dir))

@@ -43,12 +43,13 @@ def run(cfg, typed_flags=None):
   a checkpoint of NaN or Inf weights is never saved (safety.py).
   """
   start = time.time()
-  cfg, _, not_applied = params_lib.resolve_config(cfg, explicit=typed_flags)
+  # The one read of the params file: its train section here, the rest in preflight.
+  cfg, params, not_applied = params_lib.resolve_config(cfg, explicit=typed_flags)
   task = cluster_config.task_from_env()
   cluster_config.check(cfg.distribution, task)
   if task.in_cluster:
-    return cluster.run(cfg, task, not_applied)
-  plan = plan_lib.preflight(cfg)
+    return cluster.run(cfg, task, params, not_applied)
+  plan = plan_lib.preflight(cfg, params=params, not_applied=not_applied)
   if plan.finished:
     # A finished job re-run: say so, write nothing, succeed (exit 0), as make does.
     console.line(plan.finished)
@@ -62,7 +63,7 @@ def run(cfg, typed_flags=None):
       console.line('Removed what a killed run left half-written: %s' % ', '.join(
           removed[:5]) + (' ...' if len(removed) > 5 else ''))
     try:
-      return local.run_locked(plan, signals, start, not_applied)
+      return local.run_locked(plan, signals, start)
     except OSError as e:
       # Python-side writes (config.json, exports' pruning) on a full or read-only disk.
       if e.errno not in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):

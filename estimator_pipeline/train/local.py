@@ -20,15 +20,10 @@ from estimator_pipeline.train import strategies
 from estimator_pipeline.train import summary
 
 
-def run_locked(plan, signals, start, not_applied):
+def run_locked(plan, signals, start):
   """Writes the run's files, trains, evaluates and exports; returns a summary.Result."""
   cfg = plan.config
-  # The resolved values, so a later run compares against what was really built.
-  cfg = plan.config = cfg.replace(num_classes=plan.num_classes,
-                                  image_size=plan.image_size)
-  run_hooks.write_run_files(plan, notes=[
-      'note: %s train.%s is not applied (%s).' % (cfg.params_file, key, why)
-      for key, why in not_applied])
+  run_hooks.write_run_files(plan)
   task = cluster.Task()
   layout = strategies.layout(cfg.distribution, task, cfg.batch_size)
   strategy = strategies.make_strategy(cfg.distribution, task)

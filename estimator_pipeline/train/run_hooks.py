@@ -120,7 +120,7 @@ class RunHooks:
                                     failures.guard_advice(cfg)) from None
 
 
-def write_run_files(plan, role=LOCAL, notes=()):
+def write_run_files(plan, role=LOCAL):
   """What the process that owns model_dir writes before training, and says: config
   .json (what preflight resolved), flags.txt, the task's files and notes, the params
   file's keys not applied, and what the run starts from. The other tasks write
@@ -134,7 +134,7 @@ def write_run_files(plan, role=LOCAL, notes=()):
     flagfile.save_flagfile(cfg)
   for line in plan.task.write_run_files(plan, exports=True):
     console.line(line)
-  for line in notes:
+  for line in plan.notes:
     console.line(line)
   announce(plan)
 
