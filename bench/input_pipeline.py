@@ -27,7 +27,7 @@ from bench import data as data_lib
 from estimator_pipeline.core import files
 from estimator_pipeline.data import image_ops as preprocessing
 from estimator_pipeline.data import input_fn as input_lib
-from estimator_pipeline.data import parse
+from estimator_pipeline.data import image_parse
 
 FAMILY = 'vgg'  # resnet_v1_50's preprocessing.
 
@@ -55,7 +55,7 @@ def run(work_dir, toy=False, repeats=3):
     # Evaluation reads its files once: naming them `passes` times reads them as often.
     fn = input_lib.make_input_fn(
         record_files * (1 if is_training else passes), is_training=is_training,
-        batch_size=batch, parse_fn=parse.make_image_parse_fn(
+        batch_size=batch, parse_fn=image_parse.make_image_parse_fn(
             is_training=is_training, num_classes=4, family=FAMILY, image_size=size))
     return lambda: _count_rate(fn(), batch, warmup, total)
 

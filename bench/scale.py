@@ -32,13 +32,13 @@ def child(records, count, batch, image_size, reads):
   import estimator_pipeline  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from estimator_pipeline.core import files as files_lib  # pylint: disable=g-import-not-at-top
   from estimator_pipeline.data import input_fn as input_lib  # pylint: disable=g-import-not-at-top
-  from estimator_pipeline.data import parse  # pylint: disable=g-import-not-at-top
+  from estimator_pipeline.data import image_parse  # pylint: disable=g-import-not-at-top
   files = files_lib.list_files(records)
   rates = {}
   for is_training in (True, False):
     fn = input_lib.make_input_fn(
         files if is_training else files * max(1, reads // count),
-        is_training=is_training, batch_size=batch, **parse.image_parse_fns(
+        is_training=is_training, batch_size=batch, **image_parse.image_parse_fns(
             is_training=is_training, num_classes=4, family='vgg',
             image_size=image_size))
     iterator = iter(fn())

@@ -36,6 +36,7 @@ from absl import flags as absl_flags
 import numpy as np
 
 import flags
+from estimator_pipeline.analysis import exports
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import run_main
 from estimator_pipeline.records import dna
@@ -83,13 +84,16 @@ def read_records(pattern):
 
 
 def held_out_pearsonr(saved_model, pattern, batch_size=64):
-  """Pearson R per target between the export's predictions and the records' targets."""
-  import tensorflow as tf
+  """Pearson R per target between the export's predictions and the records' targets.
+
+  The export's serving_default gets the DNA text, as a TF Serving client sends it.
+  """
   texts, targets = read_records(pattern)
-  loaded = tf.saved_model.load(files.saved_model_version(saved_model))
-  signature = loaded.signatures['serving_default']
+  export = exports.load_export(saved_model)
+  inputs, outputs = export.tensors('serving_default')
   preds = np.concatenate([
-      signature(sequence=tf.constant(texts[i:i + batch_size]))['predictions'].numpy()
+      export.session.run(outputs['predictions'], {inputs['sequence']: np.array(
+          [t.encode() for t in texts[i:i + batch_size]], dtype=object)})
       for i in range(0, len(texts), batch_size)])
   targets = targets.reshape(preds.shape)
   flat_p = preds.reshape(-1, preds.shape[-1])

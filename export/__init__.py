@@ -7,10 +7,16 @@ Serving as they are (REST on 8501, gRPC on 8500):
       -e MODEL_NAME=x tensorflow/serving
 
   __main__.py     export a checkpoint without training (`python -m export`)
-  predict.py      batch inference to .csv/.jsonl (`python -m export.predict`)
+  predict.py      batch inference: images to .csv/.jsonl, genome regions to .h5
+                  (`python -m export.predict`)
+  variants.py     variant effects of a VCF, basenji_sad.py (`python -m export.variants`)
+  mutagenesis.py  saturation mutagenesis, basenji_sat_bed.py
+                  (`python -m export.mutagenesis`)
   saliency.py     per-base contribution scores (`python -m export.saliency`)
+  evaluate.py     the test-set report (`python -m export.evaluate`)
   client.py       TF Serving REST client (`python -m export.client`)
 
-Each program maps its flags onto the library: estimator_pipeline/train/exporting.py,
-serving/ (receivers, warm-up, exporters) and the record format modules in records/.
+Each program defines its flags, makes one call into the library and turns bad input
+into one line and exit status 2: the library is estimator_pipeline/train/exporting.py
+(export) and estimator_pipeline/analysis/ (everything after training).
 """

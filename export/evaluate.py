@@ -37,6 +37,7 @@ from absl import flags as absl_flags
 import flags
 from estimator_pipeline.analysis import evaluation
 from estimator_pipeline.analysis import model_source
+from estimator_pipeline.analysis import sequence_evaluation
 from estimator_pipeline.core import errors
 from flags import analysis as analysis_flags
 from flags import common
@@ -76,12 +77,9 @@ def main(argv):
     result = evaluation.evaluate(FLAGS.model_dir, FLAGS.records, FLAGS.output_dir,
                                  FLAGS.checkpoint)
   elif FLAGS.saved_model or FLAGS.params_file:
-    if FLAGS.params_file and not FLAGS['checkpoint'].present:
-      raise errors.UserError('--params_file=%s needs --checkpoint: the .h5 basenji\'s '
-                             'SeqNN.save wrote, a model_dir or a checkpoint.'
-                             % FLAGS.params_file)
-    model = model_source.load(**analysis_flags.model_kwargs())
-    result = evaluation.evaluate_model(model, FLAGS.records, FLAGS.output_dir)
+    model = model_source.load(takes_model_dir=True, **analysis_flags.model_kwargs())
+    result = sequence_evaluation.evaluate_model(model, FLAGS.records,
+                                                FLAGS.output_dir)
   else:
     raise errors.UserError('--model_dir is empty: name the directory train.py '
                            'trained, e.g. --model_dir=runs/flowers (or a sequence '

@@ -33,6 +33,7 @@ import flags
 from estimator_pipeline.analysis import model_source
 from estimator_pipeline.analysis import mutagenesis
 from estimator_pipeline.analysis import mutagenesis_output
+from estimator_pipeline.analysis import variant_stats
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core.errors import run_main
 from flags import analysis as analysis_flags
@@ -63,7 +64,7 @@ common.define_own(absl_flags.DEFINE_string, 'output_dir', '', 'Folder to write '
 def main(argv):
   FLAGS = common.command_flags(argv)  # pylint: disable=invalid-name
   # Everything that needs no model is checked first: loading one takes a while.
-  stats = mutagenesis.parse_stats(FLAGS.stats)
+  stats = variant_stats.parse_stats(FLAGS.stats, mutagenesis.STATS)
   if not FLAGS.fasta or not FLAGS.output_dir:
     raise UserError('--%s is required, e.g. --%s' % (
         ('fasta', 'fasta=genome.fa') if not FLAGS.fasta else

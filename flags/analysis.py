@@ -5,17 +5,21 @@
   python -m export.variants --saved_model=runs/cage/export/best ...
 
 Each command calls define_model_flags() at import and passes model_kwargs() to
-estimator_pipeline.analysis.model_source.load.
+estimator_pipeline.analysis.model_source.load, which checks them (check_source).
 """
 
 from absl import flags as absl_flags
 
 from estimator_pipeline.config import controls
-from estimator_pipeline.core.errors import UserError
 from flags import common
 from flags import export as export_flags
 
 FLAGS = absl_flags.FLAGS
+
+# Read with --params_file only; passed on only when typed, so that a command whose
+# --checkpoint has a default (export.evaluate's `latest`) is not taken for a user who
+# typed one beside --saved_model.
+_PARAMS_ONLY = ('checkpoint', 'head', 'gelu')
 
 
 def define_model_flags(batch_size=8):
@@ -41,23 +45,10 @@ def define_model_flags(batch_size=8):
 
 
 def model_kwargs():
-  """The parsed flags -> keyword arguments of model_source.load (checked)."""
-  if bool(FLAGS.saved_model) == bool(FLAGS.params_file):
-    raise UserError('pass the model either as --saved_model=DIR (an export) or as '
-                    '--params_file=params.json with --checkpoint=model_best.h5; %s.'
-                    % ('both are set' if FLAGS.saved_model else 'neither is set'))
-  if FLAGS.saved_model:
-    for name in ('checkpoint', 'head', 'gelu'):
-      if FLAGS[name].present:
-        raise UserError('--%s is read with --params_file; --saved_model=%s holds its '
-                        'own: leave --%s out.' % (name, FLAGS.saved_model, name))
-  elif not FLAGS.checkpoint:
-    raise UserError('--params_file=%s needs --checkpoint: the .h5 basenji\'s '
-                    'SeqNN.save wrote, a model_dir or a checkpoint.' % FLAGS.params_file)
-  if FLAGS.batch_size <= 0:
-    raise UserError('--batch_size=%d must be positive, e.g. 8.' % FLAGS.batch_size)
+  """The parsed flags -> keyword arguments of model_source.load."""
+  typed = {name: '' if FLAGS[name].using_default_value else FLAGS[name].value
+           for name in _PARAMS_ONLY}
   return dict(saved_model=FLAGS.saved_model, params_file=FLAGS.params_file,
-              checkpoint=FLAGS.checkpoint, head=FLAGS.head, gelu=FLAGS.gelu,
               ensemble_rc=FLAGS.ensemble_rc,
               ensemble_shifts=controls.parse_shifts(FLAGS.ensemble_shifts),
-              batch_size=FLAGS.batch_size)
+              batch_size=FLAGS.batch_size, **typed)

@@ -30,6 +30,10 @@ def pytest_configure(config):
   config.addinivalue_line(
       'markers', 'under_load: a cluster or signal test that must hold on a busy '
       'machine; it runs with two busy-looping processes beside it (cpu_hogs).')
+  config.addinivalue_line(
+      'markers', 'both_kernels: trains, evaluates, exports or serves a SeqNN with '
+      'dilated convolutions; make test runs it again with oneDNN off '
+      '(TF_ENABLE_ONEDNN_OPTS=0), as TensorFlow runs on a CPU without AVX-512.')
 
 
 def _alive(pid):
@@ -171,9 +175,44 @@ def scalars(event_dir):
   return values
 
 
+_RUNNER = []  # The cli_runner.Runner of this session, once started (or None).
+
+
+def _command_runner(env):
+  """The session's command runner, when it can run a command with env; else None.
+
+  TESTS_FORK_COMMANDS=0 runs every command as a plain subprocess instead.
+  """
+  if os.environ.get('TESTS_FORK_COMMANDS', '1') == '0':
+    return None
+  if not _RUNNER:
+    import cli_runner  # pylint: disable=g-import-not-at-top
+    _RUNNER.append(cli_runner.Runner.start(REPO, env))
+  runner = _RUNNER[0]
+  if runner is None or not runner.alive():
+    return None
+  import cli_runner  # pylint: disable=g-import-not-at-top
+  if any(env.get(name) != runner.env.get(name)
+         for name in cli_runner.IMPORT_TIME_VARIABLES):
+    return None
+  return runner
+
+
+def pytest_sessionfinish(session, exitstatus):
+  del session, exitstatus
+  for runner in _RUNNER:
+    if runner is not None:
+      runner.stop()
+
+
 def run_cli(args, cwd=REPO, timeout=600):
-  """Runs a project command-line entry point; returns the CompletedProcess."""
+  """Runs a project command-line entry point (`python *args`) in a process of its
+  own; returns the CompletedProcess. Forked from the session's cli_runner server,
+  which has TensorFlow imported already, where it can be."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  runner = _command_runner(env)
+  if runner is not None:
+    return runner.run(args, cwd, env, timeout)
   return subprocess.run([sys.executable] + list(args), cwd=cwd, env=env,
                         capture_output=True, text=True, timeout=timeout)
 

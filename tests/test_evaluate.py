@@ -19,10 +19,12 @@ from estimator_pipeline import config
 from estimator_pipeline import train
 from estimator_pipeline.analysis import evaluation
 from estimator_pipeline.analysis import model_source
-from estimator_pipeline.analysis import reports
+from estimator_pipeline.analysis import sequence_evaluation
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.models.seqnn import metrics as seq_metrics
+from estimator_pipeline.models.seqnn import report as seqnn_report
+from estimator_pipeline.train.tasks import base as tasks_base
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
@@ -109,8 +111,8 @@ def test_sequence_report_of_a_model_without_its_model_dir(seq_run, tmp_path):
   export = files.newest_version(os.path.join(cfg.model_dir, 'export', 'final'))
   model = model_source.load(saved_model=export, batch_size=5)
   out = str(tmp_path / 'report')
-  result = evaluation.evaluate_model(model, os.path.join(records, 'valid-*.tfr'), out,
-                                     progress=False)
+  result = sequence_evaluation.evaluate_model(
+      model, os.path.join(records, 'valid-*.tfr'), out, progress=False)
   # The same records, made again, through the export: numpy's Pearson R per target.
   bases, targets = seq_helpers.make_examples(12, seed=2)
   targets = targets.astype(np.float16).astype(np.float32)
@@ -137,7 +139,7 @@ def test_bce_report_has_auroc_and_auprc_per_target(tmp_path):
   rng = np.random.RandomState(3)
   labels = (rng.rand(6, 16, 3) < [0.2, 0.5, 0.7]).astype(np.float32)
   preds = np.clip(labels * 0.3 + rng.rand(6, 16, 3) * 0.7, 0, 1).astype(np.float32)
-  report = reports.SequenceReport(3, True, [str(tmp_path / 'test-0.tfr')])
+  report = seqnn_report.SequenceReport(3, True, [str(tmp_path / 'test-0.tfr')])
   with tf.Graph().as_default():
     y, p = tf.constant(labels), tf.constant(preds)
     ours = report.eval_metrics({'predictions': p}, y)
@@ -192,3 +194,63 @@ def test_bad_input_is_one_line_and_writes_nothing(seq_run, serving_run, tmp_path
   assert not os.path.exists(out)
   assert before == {p: os.path.getmtime(os.path.join(cfg.model_dir, p))
                     for p in os.listdir(cfg.model_dir)}
+
+
+def test_a_layout_without_a_report_says_so():
+  # The report comes from the task of the model's layout; one without is refused in
+  # one line (not given another layout's report).
+  class NewTask(tasks_base.Task):
+    layout = 'audio'
+
+  with pytest.raises(UserError, match='the audio record layout have no test-set '
+                     'report'):
+    NewTask().test_report(None, ['test-0.tfrecord'])
+
+
+def test_saved_model_of_an_image_classifier_is_refused_plainly(serving_run, tmp_path):
+  """export.evaluate's --checkpoint defaults to latest: that default must not read as a
+  --checkpoint the user typed beside --saved_model."""
+  model_dir = serving_run['cfg'].model_dir
+  version = serving_run['exports']['encoded_image']
+  out = tmp_path / 'report'
+  cli = run_cli(['-m', 'export.evaluate',
+                 '--saved_model=' + os.path.join(model_dir, 'export', 'final'),
+                 '--records=' + serving_run['cfg'].eval_record_path,
+                 '--output_dir=' + str(out)])
+  assert cli.returncode == 2 and 'Traceback' not in cli.stderr
+  assert cli.stderr.strip().splitlines()[-1] == (
+      "error: --saved_model=%s is an image classifier's export, and --saved_model is "
+      'for sequence models: evaluate an image classifier by --model_dir=%s.' % (
+          version, model_dir))
+  assert not out.exists()
+  # An export outside its model_dir: the flag, without a folder to name.
+  other = serving_run['exports']['image_tensor']
+  with pytest.raises(UserError) as e:
+    model_source.load(saved_model=other, takes_model_dir=True)
+  assert str(e.value) == (
+      "--saved_model=%s is an image classifier's export, and --saved_model is for "
+      'sequence models: evaluate an image classifier by its --model_dir.' % other)
+  with pytest.raises(UserError) as e:
+    model_source.load(saved_model=other)
+  assert str(e.value) == (
+      "--saved_model=%s is an image classifier's export, and --saved_model is for "
+      'sequence models (--model_name=seqnn).' % other)
+
+
+def test_sequence_export_on_the_command_line(seq_run, tmp_path):
+  cfg, records, _ = seq_run
+  cli = run_cli(['-m', 'export.evaluate',
+                 '--saved_model=' + os.path.join(cfg.model_dir, 'export', 'final'),
+                 '--records=' + os.path.join(records, 'valid-*.tfr'),
+                 '--output_dir=' + str(tmp_path / 'cli')])
+  assert cli.returncode == 0, cli.stderr[-3000:]
+  assert len(_rows(tmp_path / 'cli' / 'acc.tsv')) == 2
+  # A --checkpoint typed beside --saved_model is named.
+  cli = run_cli(['-m', 'export.evaluate', '--saved_model=' + cfg.model_dir,
+                 '--checkpoint=best', '--records=' + os.path.join(records, 'valid-*'),
+                 '--output_dir=' + str(tmp_path / 'bad')])
+  assert cli.returncode == 2
+  assert cli.stderr.strip().splitlines()[-1] == (
+      'error: --checkpoint is read with --params_file only; --saved_model=%s holds its '
+      'own weights, head and gelu: leave --checkpoint out.' % cfg.model_dir)
+  assert not (tmp_path / 'bad').exists()

@@ -19,7 +19,8 @@ COMMANDS = {
     '-m export.mutagenesis': ['--bed', '--mutate_length', '--checkpoint', '--head'],
     '-m export.evaluate': ['--records', '--model_dir', '--output_dir'],
     '-m export.predict': ['--saved_model', '--bed', '--bigwig_dir'],
-    '-m export.saliency': ['--saved_model', '--fasta', '--target_index'],
+    '-m export.saliency': ['--saved_model', '--fasta', '--target_index',
+                           '--params_file', '--checkpoint', '--head', '--gelu'],
     '-m estimator_pipeline.records sequences': ['--fasta', '--targets_file',
                                                 '--stride'],
 }

@@ -19,6 +19,7 @@ from conftest import write_image_records
 from estimator_pipeline.data import input_fn
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core import files
+from estimator_pipeline.data import image_parse
 from estimator_pipeline.data import parse
 from estimator_pipeline.records import image_format
 
@@ -37,7 +38,7 @@ def _image_input_fn(pattern, *, is_training, batch_size, num_classes, family,
   """An input_fn over image records: a glob in, batches of images out."""
   return input_fn.make_input_fn(
       files.list_files(pattern, flag_name), is_training=is_training,
-      batch_size=batch_size, **parse.image_parse_fns(
+      batch_size=batch_size, **image_parse.image_parse_fns(
           is_training=is_training, num_classes=num_classes, family=family,
           image_size=image_size), **kwargs)
 
@@ -210,7 +211,7 @@ def test_batch_parse_gives_what_record_parse_gives(tmp_path, family):
   """Evaluation is deterministic, so both paths must give the same pixels, in order,
   with the short last batch; the batch function gives the same eagerly."""
   files = _mixed_records(tmp_path)
-  fns = parse.image_parse_fns(is_training=False, num_classes=3, family=family,
+  fns = image_parse.image_parse_fns(is_training=False, num_classes=3, family=family,
                                  image_size=32)
   assert fns['batch_parse_fn'] is not None
   per_record = input_fn.make_input_fn(files, is_training=False, batch_size=3,
@@ -231,8 +232,8 @@ def test_batch_parse_gives_what_record_parse_gives(tmp_path, family):
 
 def test_batch_parse_is_for_small_images_only():
   kwargs = dict(is_training=True, num_classes=3, family='vgg')
-  assert parse.image_parse_fns(image_size=32, **kwargs)['batch_parse_fn']
-  assert parse.image_parse_fns(image_size=224, **kwargs)['batch_parse_fn'] is None
+  assert image_parse.image_parse_fns(image_size=32, **kwargs)['batch_parse_fn']
+  assert image_parse.image_parse_fns(image_size=224, **kwargs)['batch_parse_fn'] is None
 
 
 def test_batch_parse_training_draws_a_crop_and_flip_per_image(tmp_path):
@@ -246,7 +247,7 @@ def test_batch_parse_training_draws_a_crop_and_flip_per_image(tmp_path):
     for _ in range(16):
       writer.write(image_example(encoded, 1, 32, 32).SerializeToString())
   fn = input_fn.make_input_fn([path], is_training=True, batch_size=16,
-                              **parse.image_parse_fns(
+                              **image_parse.image_parse_fns(
                                   is_training=True, num_classes=3, family='cifarnet',
                                   image_size=32, deterministic=True))
   images = next(iter(fn()))[0]['image'].numpy()
@@ -256,7 +257,7 @@ def test_batch_parse_training_draws_a_crop_and_flip_per_image(tmp_path):
 
 def test_batch_parse_label_check_names_the_first_bad_label(tmp_path):
   write_image_records(str(tmp_path / 'train-0'), [0, 9, 1, 5])
-  fns = parse.image_parse_fns(is_training=True, num_classes=3, family='cifarnet',
+  fns = image_parse.image_parse_fns(is_training=True, num_classes=3, family='cifarnet',
                                  image_size=32)
   dataset = input_fn.make_input_fn([str(tmp_path / 'train-0')], is_training=False,
                                    batch_size=4, **fns)()

@@ -22,7 +22,7 @@ from estimator_pipeline.core.errors import UserError
 from estimator_pipeline import train
 from estimator_pipeline.train import estimator as estimator_lib
 from estimator_pipeline.core import files
-from estimator_pipeline.data import parse
+from estimator_pipeline.data import image_parse
 from estimator_pipeline.data import speed
 
 
@@ -88,7 +88,7 @@ def test_steps_per_loop_matches_one_step_per_call(image_data, tmp_path, capsys):
 
 def test_stacked_input_and_thread_pool(image_data):
   record_files = files.list_files(str(image_data / 'train-*.tfrecord'))
-  parse_fn = parse.make_image_parse_fn(is_training=True, num_classes=3,
+  parse_fn = image_parse.make_image_parse_fn(is_training=True, num_classes=3,
                                        family='cifarnet', image_size=32)
   base = input_lib.make_input_fn(record_files, is_training=True, batch_size=4,
                                  parse_fn=parse_fn)

@@ -15,6 +15,7 @@ from conftest import run_cli
 from estimator_pipeline.analysis import model_source
 from estimator_pipeline.analysis import mutagenesis
 from estimator_pipeline.analysis import mutagenesis_output
+from estimator_pipeline.analysis import variant_stats
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.records import dna
 
@@ -120,7 +121,7 @@ def test_bad_input_names_the_file_and_writes_nothing(model, tmp_path):
       mutagenesis_output.run(model, GENOME, out, **kwargs)
     assert not os.path.exists(out)
   with pytest.raises(UserError, match='known statistics are sum, center, scd, js'):
-    mutagenesis.parse_stats('sum,SAD')
+    variant_stats.parse_stats('sum,SAD', mutagenesis.STATS)
   cli = run_cli(['-m', 'export.mutagenesis', '--fasta=' + GENOME,
                  '--bed=' + str(short_bed), '--stats=sum,bogus', '--output_dir=' + out,
                  '--saved_model=' + str(tmp_path)])

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from estimator_pipeline import train
 from estimator_pipeline.config import params as params_lib
+from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.models.seqnn import network
 from estimator_pipeline.models.seqnn import weights
@@ -71,6 +72,7 @@ def exports(tmp_path_factory):
   return found
 
 
+@pytest.mark.both_kernels
 @pytest.mark.parametrize('lib', ['basenji', 'baskerville'])
 @pytest.mark.parametrize('ensembled', [False, True], ids=['plain', 'rc_shifts'])
 def test_h5_export_predicts_as_basenji(exports, lib, ensembled):
@@ -155,7 +157,7 @@ def test_other_hdf5_and_image_models_are_refused(tmp_path):
   path = str(tmp_path / 'other.h5')
   with h5py.File(path, 'w') as f:
     f['x'] = np.zeros(3)
-  assert weights.is_h5(path) and not weights.is_h5(_ref('basenji_params.json'))
+  assert files.is_hdf5(path) and not files.is_hdf5(_ref('basenji_params.json'))
   with pytest.raises(UserError, match='is an HDF5 file but not Keras weights'):
     weights.H5Weights(path)
   with pytest.raises(UserError, match='only sequence models'):

@@ -6,6 +6,8 @@ the newer losses and per-variable gradient clipping.
   .venv/bin/python -m pytest -q tests/test_seqnn_blocks.py
 """
 
+import functools
+import inspect
 import os
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from conftest import REPO
 import tensorflow as tf
 
 from estimator_pipeline import config
+from estimator_pipeline.config import params_blocks
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.data import sequence_ops
 from estimator_pipeline.models import optimization
@@ -281,3 +284,46 @@ def test_new_flags_are_checked(values, words):
   with pytest.raises(UserError) as e:
     cfg.validate()
   assert words in str(e.value)
+
+
+# Blocks that take some keys themselves and pass the others on to another block.
+_FORWARDS = {'conv_tower': 'conv_block', 'conv_tower_nac': 'conv_nac',
+             'res_tower': 'conv_nac', 'convnext_tower': 'conv_next',
+             'dilated_residual': 'conv_block', 'dilated_residual_nac': 'conv_nac',
+             'dilated_dense': 'conv_block', 'transformer_tower': 'transformer'}
+
+
+def _keywords(function):
+  """(keyword arguments a block function takes after x and ctx, whether it takes
+  **kwargs)."""
+  fixed = {}
+  if isinstance(function, functools.partial):
+    fixed, function = function.keywords, function.func
+  params = list(inspect.signature(function).parameters.values())[2:]
+  names = {p.name for p in params
+           if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)} - set(fixed)
+  return names, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+def test_params_blocks_table_matches_the_block_functions():
+  """config/params_blocks.py's keys of each block are the keyword arguments of its
+  function (or of the block it passes them on to): a key the table lets through
+  reaches the block, and a key the block takes can be written in a params file."""
+  assert sorted(blocks.FUNCTIONS) == sorted(params_blocks.BLOCKS)
+  assert not set(params_blocks.UNSUPPORTED) & set(params_blocks.BLOCKS)
+  for name, function in blocks.FUNCTIONS.items():
+    spec = params_blocks.BLOCKS[name]
+    own, passes_on = _keywords(function)
+    used = set(spec.used)
+    # Ignored keys are dropped before the call (network.block_args).
+    assert not own & set(spec.ignored), (name, own & set(spec.ignored))
+    if passes_on:
+      inner, _ = _keywords(blocks.FUNCTIONS[_FORWARDS[name]])
+      assert own <= used, (name, sorted(own - used))
+      assert used - own <= inner, (name, sorted(used - own - inner))
+    else:
+      assert own == used, (name, sorted(own ^ used))
+    for required in spec.required:
+      assert set(required.split(' or ')) <= used, (name, required)
+  with pytest.raises(LookupError, match="names block 'no_such_block', which none"):
+    blocks._function('no_such_block')  # pylint: disable=protected-access

@@ -24,6 +24,8 @@ from estimator_pipeline import models
 from estimator_pipeline.config import params as params_lib
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.models import overview
+from estimator_pipeline.models.image import describe as image_describe
+from estimator_pipeline.models.seqnn import describe as seqnn_describe
 
 DATA = os.path.join(REPO, 'tests', 'data', 'basenji')
 PARAMS = os.path.join(DATA, 'params')
@@ -49,7 +51,8 @@ def test_every_published_params_file_builds_with_basenjis_parameter_count():
     assert head == row['head'], row['params_file']
     key = json.dumps(params['model'], sort_keys=True)
     if key not in built:
-      built[key] = overview.sequence_overview(models.get('seqnn'), _path(row))[0]
+      built[key] = seqnn_describe.sequence_overview(models.get('seqnn'),
+                                                    _path(row))[0]
     found = built[key]
     checked.append((row['params_file'], found.trainable, str(found.output_shape)))
     assert (found.trainable, str(found.output_shape)) == (
@@ -76,12 +79,12 @@ def test_summary_command_prints_blocks_field_and_count():
 
 
 def test_summary_of_a_slim_net_and_a_conv_only_field():
-  found = overview.image_overview(models.get('cifarnet'), num_classes=10)
+  found = image_describe.image_overview(models.get('cifarnet'), num_classes=10)
   assert [r[0] for r in found.rows][:2] == ['CifarNet/conv1', 'CifarNet/pool1']
   # conv 5 -> pool 2 -> conv 5 -> pool 2: 5, 6 (jump 2), 14, 16; then flattened.
   assert found.receptive_field == overview.WHOLE and found.largest_finite == 16
   assert found.trainable == 4864 + 102464 + 1573248 + 73920 + 1930
-  tutorial, _ = overview.sequence_overview(
+  tutorial, _ = seqnn_describe.sequence_overview(
       models.get('seqnn'), os.path.join(DATA, 'basenji_params.json'))
   # 15 -> pool 8 -> 2 x (5, pool 4) -> 6 dilated 3-wide convs, rates 1..32.
   assert tutorial.receptive_field == 22 + 4 * 8 + 3 * 8 + 4 * 32 + 3 * 32 + 2 * 63 * 128

@@ -30,6 +30,9 @@ from estimator_pipeline.config import params as params_lib
 from estimator_pipeline.models.seqnn import network
 from estimator_pipeline.train import plan as plan_lib
 
+# Dilated convolutions trained, evaluated, exported and served: again with oneDNN off.
+pytestmark = pytest.mark.both_kernels
+
 BASES = 'ACGT'
 
 

@@ -16,13 +16,13 @@ import served_model
 import serving_support
 import tensorflow as tf
 
+from estimator_pipeline.analysis import image_predictions as predict
+from estimator_pipeline.analysis import rest_client as client
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.data import image_ops as preprocessing
 from estimator_pipeline.train import estimator as estimator_lib
 from estimator_pipeline.train import exporting as export_lib
 from estimator_pipeline.train import plan as plan_lib
-from export import client
-from export import predict
 
 SAVED_MODEL_CLI = ['-m', 'tensorflow.python.tools.saved_model_cli']
 

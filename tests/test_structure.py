@@ -26,6 +26,30 @@ PROGRAMS = ('estimator_pipeline/demo.py', 'estimator_pipeline/demo_seq.py',
 CODE = ('estimator_pipeline', 'export', 'flags', 'bench', 'train.py')
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 80
+# The domains: the modules of estimator_pipeline/ that know one record layout, by path
+# under it (a prefix: a folder, a file, or the start of a file's name). Every other
+# module there is the engine, which never imports a domain's modules and never asks
+# for a layout by name: it reaches a domain through the registries (record formats,
+# models, serving inputs, tasks) and what they hand out (the task of a layout, a
+# ModelSpec). A domain's modules may import the engine and their own domain.
+DOMAINS = {
+    'image': ('records/image_format.py', 'records/image_files.py', 'records/images.py',
+              'data/image_ops.py', 'data/image_parse.py', 'models/image/',
+              'serving/image.py', 'train/tasks/image.py',
+              'analysis/image_predictions.py', 'analysis/rest_client.py'),
+    'sequence': ('records/sequence_format.py', 'records/sequence_output.py',
+                 'records/sequences.py', 'records/dna.py', 'records/genome_',
+                 'records/fasta_index.py', 'records/tracks.py',
+                 'records/targets_table.py', 'records/vcf.py',
+                 'records/synthetic_genome.py', 'records/interval_store.py',
+                 'config/params.py', 'config/params_blocks.py',
+                 'data/sequence_ops.py', 'data/sequence_parse.py', 'models/seqnn/',
+                 'serving/sequence.py', 'train/tasks/sequence.py',
+                 'analysis/model_source.py', 'analysis/mutagenesis',
+                 'analysis/plots.py', 'analysis/regions.py', 'analysis/saliency.py',
+                 'analysis/sequence_evaluation.py', 'analysis/sequence_model.py',
+                 'analysis/variant', 'analysis/windows.py'),
+}
 
 
 def python_files(root, tops):
@@ -111,6 +135,55 @@ def wrong_imports(root, tops=CODE):
   return wrong
 
 
+def domain_of(path):
+  """The domain a module of estimator_pipeline/ belongs to, 'engine', or None for a
+  program (programs may use any domain)."""
+  if layer_of(path) in (None, PROGRAM_LAYER):
+    return None
+  inside = path.split(os.sep, 1)[1] if os.sep in path else path
+  for domain, prefixes in DOMAINS.items():
+    if inside.startswith(prefixes):
+      return domain
+  return 'engine'
+
+
+def _layout_branches(path, source):
+  """Lines of `x.layout == 'name'` (or !=, in) comparisons with a domain's name."""
+  found = []
+  for node in ast.walk(ast.parse(source, path)):
+    if not isinstance(node, ast.Compare):
+      continue
+    sides = [node.left] + node.comparators
+    names = [s.value for s in ast.walk(node) if isinstance(s, ast.Constant)
+             and s.value in DOMAINS]
+    if names and any(isinstance(s, ast.Attribute) and s.attr == 'layout'
+                     for s in sides):
+      found.append('%s:%d asks whether the layout is %r: ask the task (or the '
+                   'ModelSpec) instead' % (path, node.lineno, names[0]))
+  return found
+
+
+def domain_leaks(root, tops=('estimator_pipeline',)):
+  """Every engine module's import of a domain's module, every import across domains,
+  and every engine branch on a layout's name."""
+  leaks = []
+  for path in python_files(root, tops):
+    mine = domain_of(path)
+    if mine is None:
+      continue
+    for target, line in imports_of(root, path):
+      theirs = domain_of(target)
+      if theirs in (None, 'engine', mine):
+        continue
+      leaks.append('%s:%d (%s) imports %s (the %s domain): %s' % (
+          path, line, mine, target, theirs,
+          'reach it through the task of its layout or a registry' if mine == 'engine'
+          else 'a domain uses only the engine and itself'))
+    if mine == 'engine':
+      leaks.extend(_layout_branches(path, open(os.path.join(root, path)).read()))
+  return leaks
+
+
 def import_cycles(root, tops=CODE):
   graph = {path: sorted({t for t, _ in imports_of(root, path)})
            for path in python_files(root, tops)}
@@ -162,6 +235,20 @@ def test_imports_point_down():
   assert not wrong, '\n'.join(wrong)
 
 
+def test_the_task_is_the_only_door_into_a_domain():
+  leaks = domain_leaks(REPO)
+  assert not leaks, '\n'.join(leaks)
+
+
+def test_every_domain_prefix_names_a_module():
+  # A prefix left behind by a rename would let a new module slip into a domain.
+  modules = python_files(REPO, ('estimator_pipeline',))
+  for domain, prefixes in DOMAINS.items():
+    for prefix in prefixes:
+      assert any(m.startswith(os.path.join('estimator_pipeline', prefix))
+                 for m in modules), '%s: %s names no module' % (domain, prefix)
+
+
 def test_no_import_cycles():
   cycles = import_cycles(REPO)
   assert not cycles, 'import cycles:\n' + '\n'.join(' -> '.join(c) for c in cycles)
@@ -206,3 +293,29 @@ def test_the_checks_find_what_they_look_for(tmp_path):
   big = too_big(str(tmp_path), ('export',))
   assert len(big) == 2 and 'export/x.py has 411 lines' in big[0]
   assert 'g() has 81 lines' in big[1]
+
+
+def test_the_domain_check_finds_what_it_looks_for(tmp_path):
+  """An engine module importing a domain's, a domain importing another's, and an
+  engine branch on a layout's name: each named; a domain's own imports pass."""
+  pkg = 'estimator_pipeline'
+  for path in ('__init__.py', 'data/__init__.py', 'train/__init__.py',
+               'train/tasks/__init__.py', 'models/__init__.py',
+               'models/seqnn/__init__.py'):
+    _write(tmp_path, '%s/%s' % (pkg, path), '')
+  _write(tmp_path, pkg + '/data/image_ops.py', '')
+  _write(tmp_path, pkg + '/data/sequence_ops.py',
+         'from estimator_pipeline.data import image_ops\n')
+  _write(tmp_path, pkg + '/models/seqnn/layers.py',
+         'from estimator_pipeline.data import sequence_ops\n')
+  _write(tmp_path, pkg + '/train/plan.py',
+         'from estimator_pipeline.data import input_fn\n'
+         'def f(spec):\n  from estimator_pipeline.models.seqnn import layers\n'
+         '  return spec.layout != "sequence"\n')
+  _write(tmp_path, pkg + '/data/input_fn.py', '')
+  leaks = domain_leaks(str(tmp_path))
+  assert len(leaks) == 3, leaks
+  assert 'data/sequence_ops.py:1 (sequence) imports %s/data/image_ops.py (the image ' \
+         'domain)' % pkg in leaks[0]
+  assert 'train/plan.py:3 (engine) imports %s/models/seqnn/layers.py' % pkg in leaks[1]
+  assert "plan.py:4 asks whether the layout is 'sequence'" in leaks[2]

@@ -24,7 +24,7 @@ from estimator_pipeline import train
 from estimator_pipeline.train import plan as plan_lib
 from estimator_pipeline.core import files
 from estimator_pipeline.records import image_format
-from export import predict
+from estimator_pipeline.analysis import image_predictions as predict
 
 
 _config = image_config  # 30 steps of 16, a checkpoint and evaluation every 15.

@@ -177,14 +177,14 @@ def test_cli_scores_and_refuses_bad_flags(genome, tmp_path):
                   '--stats=SAD,CAGE', '--output_dir=' + str(tmp_path / 'bad')])
   assert proc.returncode == 2
   assert [l for l in proc.stderr.splitlines() if 'error' in l.lower()] == [
-      'error: --stats=SAD,CAGE: unknown statistic CAGE; the statistics are '
-      + ','.join(ALL)]
+      'error: --stats=SAD,CAGE: unknown statistic CAGE; the known statistics are '
+      + ', '.join(ALL) + '.']
   assert not (tmp_path / 'bad').exists()
 
 
 @pytest.mark.parametrize('kwargs, expected', [
-    (dict(saved_model='a', params_file='b'), 'both are set'),
-    (dict(), 'neither is set'),
+    (dict(saved_model='a', params_file='b'), 'are both set: pass the model one way'),
+    (dict(), 'no model given'),
     (dict(params_file=PARAMS), 'needs --checkpoint'),
     (dict(saved_model='a', head='head_mouse'), '--head is read with --params_file'),
     (dict(saved_model=REF), 'holds no saved_model.pb'),

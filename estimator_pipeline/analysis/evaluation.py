@@ -9,18 +9,14 @@ the records are read by the task of its layout with the input_fn training evalua
 with. Two passes over the records:
 1. the Estimator's own evaluate, with the model_fn training used: its numbers are the
    ones training logged under eval/ for the same checkpoint and records;
-2. the Estimator's predict, each prediction carrying its label, feeding the layout's
-   report (reports.py): the per-class or per-target tables and figures.
+2. the Estimator's predict, each prediction carrying its label, feeding the report
+   the task of the model's layout hands out (Task.test_report, models/report.py):
+   the per-class or per-target tables and figures.
 The Estimator works in a scratch folder: nothing is written to model_dir, and
 --output_dir is written only when both passes are done.
 
 A sequence model without a model_dir (an export, or basenji's params file with its
-.h5: analysis/model_source.py) is evaluated by evaluate_model, with the ensemble it
-was loaded with: one pass of its predictions, Pearson R and R2 per target from
-float64 sums.
-
-  python -m export.evaluate --params_file=params.json --checkpoint=model_best.h5 \
-      --records='data/tfrecords/test-*.tfr' --output_dir=report/
+.h5) is evaluated by sequence_evaluation.py.
 """
 
 import dataclasses
@@ -31,17 +27,13 @@ from typing import Dict, List
 
 import tensorflow as tf
 
-from estimator_pipeline.analysis import reports
 from estimator_pipeline.core import console
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core.errors import short_tf_message
-from estimator_pipeline.data import parse
-from estimator_pipeline.records import sequence_format
 from estimator_pipeline.train import estimator as estimator_lib
 from estimator_pipeline.train import exporting
 from estimator_pipeline.train import plan as plan_lib
-from estimator_pipeline.train.tasks import sequence as sequence_task
 
 # The feature under which the predict pass carries each record's label.
 LABEL_KEY = 'evaluate/label'
@@ -89,9 +81,9 @@ def evaluate(model_dir, records, output_dir, checkpoint='latest', progress=True)
     exporting.check_checkpoint(plan, ckpt)
     plan = dataclasses.replace(plan, config=cfg.replace(
         model_dir=os.path.join(scratch, 'run')))
-    report = reports.for_plan(plan, test_files)
-    plan = dataclasses.replace(plan, spec=_with_report_metrics(plan.spec, report))
-    estimator = estimator_lib.build_estimator(plan)
+    report = plan.task.test_report(plan, test_files)
+    estimator = estimator_lib.build_estimator(
+        plan, extra_eval_metrics=_prefixed(report.eval_metrics))
     input_fn = plan.task.eval_input_fn(plan)
     try:
       metrics = _evaluate(estimator, input_fn, ckpt, progress)
@@ -112,61 +104,6 @@ def evaluate(model_dir, records, output_dir, checkpoint='latest', progress=True)
   return Result(checkpoint=ckpt, metrics=metrics, paths=paths, lines=lines)
 
 
-def _with_report_metrics(spec, report):
-  """The ModelSpec whose models also evaluate report.eval_metrics, beside their own:
-  the report's per-target values come from the same ops on the same batches."""
-
-  def build(*args, **kwargs):
-    model = spec.build(*args, **kwargs)
-    accuracy = model.accuracy
-
-    def with_report(outputs, labels):
-      found = accuracy(outputs, labels)
-      found.update({REPORT_PREFIX + name: value for name, value in
-                    report.eval_metrics(outputs, labels).items()})
-      return found
-
-    model.accuracy = with_report
-    return model
-
-  return dataclasses.replace(spec, build=build)
-
-
-def evaluate_model(model, records, output_dir, progress=True):
-  """Evaluates a model_source.SequenceModel on basenji records; writes acc.tsv and
-  scatter.png. Returns a Result (metrics: the means over targets)."""
-  if not output_dir:
-    raise UserError('--output_dir is empty: name the folder of the report, e.g. '
-                    '--output_dir=report/.')
-  test_files = files.list_files(records, '--records')
-  layout = sequence_task.records_layout(
-      test_files, model.seq_length, model.bins, model.num_targets,
-      'the model %s' % model.source)
-  parse_fn = parse.make_sequence_parse_fn(layout, is_training=False)
-  dataset = tf.data.TFRecordDataset(
-      test_files, compression_type=sequence_format.FORMAT.tf_compression).map(
-          parse_fn).batch(model.batch_size)
-  report = reports.SequenceReport(model.num_targets, False, test_files)
-  moments = reports.TargetMoments(model.num_targets)
-  batches = ((labels.numpy(), features['sequence'].numpy())
-             for features, labels in dataset)
-  try:
-    with console.Progress(0, 'predicting', unit='seq', enabled=progress) as meter:
-      for labels, preds in model.predict_pairs(batches):
-        moments.add(labels, preds)
-        report.add(labels, {'predictions': preds})
-        meter.update(len(labels))
-  except tf.errors.OpError as e:
-    raise UserError('--records=%s cannot be evaluated: %s' % (
-        records, short_tf_message(e))) from None
-  values = moments.values()
-  files.make_output_dir(output_dir)
-  paths, lines = report.write(output_dir, '%s, %s' % (model.source, records), values)
-  metrics = {name: float(v.mean()) for name, v in values.items()}
-  lines.insert(0, 'Test %s: %s' % (model.source, console.metrics_text(metrics)))
-  return Result(checkpoint=model.source, metrics=metrics, paths=paths, lines=lines)
-
-
 class _ProgressHook(tf.estimator.SessionRunHook):
   """Counts the batches of an evaluation on the one progress display."""
 
@@ -176,6 +113,13 @@ class _ProgressHook(tf.estimator.SessionRunHook):
   def after_run(self, run_context, run_values):
     del run_context, run_values
     self._meter.update()
+
+
+def _prefixed(eval_metrics):
+  """The report's metrics under REPORT_PREFIX, beside the model's own: the per-target
+  values come from the same ops on the same batches as the evaluation's."""
+  return lambda outputs, labels: {REPORT_PREFIX + name: value for name, value in
+                                  eval_metrics(outputs, labels).items()}
 
 
 def _evaluate(estimator, input_fn, checkpoint, progress):

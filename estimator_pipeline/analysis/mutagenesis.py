@@ -7,13 +7,13 @@ scores of what changed.
       --ensemble_rc --ensemble_shifts=1,0,-1 --output_dir=out/
 
 For each BED line the window of the model's length is centred on the region (N past a
-chromosome end) and, on the `-` strand, reverse-complemented; with a VCF instead, each
-variant's reference window and one window per ALT (basenji's snps_seq1). One-hot has
-N all zero. The --mutate_length positions from L/2 - mutate_length/2 are mutated in
-order, each base A, C, G, T in order that differs from the one there; the unmutated
-window comes first. Mutants of consecutive regions share batches, built on a second
-thread while the network runs, and every prediction [bins, targets] is reduced to its
-statistics as it arrives:
+chromosome end: analysis/windows.py has the rule) and, on the `-` strand,
+reverse-complemented; with a VCF instead, each variant's reference window and one
+window per ALT (basenji's snps_seq1). One-hot has N all zero. The --mutate_length
+positions from L/2 - mutate_length/2 are mutated in order, each base A, C, G, T in
+order that differs from the one there; the unmutated window comes first. Mutants of
+consecutive regions share batches, built on a second thread while the network runs,
+and every prediction [bins, targets] is reduced to its statistics as it arrives:
 
   sum     sum over bins                      } minus their mean over the 4 bases
   center  sum over the 1 or 2 centre bins    } at each position
@@ -30,7 +30,7 @@ from typing import List, Optional
 import numpy as np
 from scipy import special
 
-from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.analysis import windows
 from estimator_pipeline.records import dna
 from estimator_pipeline.records import genome_files
 from estimator_pipeline.records import vcf as vcf_lib
@@ -38,17 +38,6 @@ from estimator_pipeline.records import vcf as vcf_lib
 STATS = ('sum', 'center', 'scd', 'js')
 CENTRED = ('sum', 'center')
 DEFAULT_STATS = 'sum'
-
-
-def parse_stats(text):
-  """'sum,center' -> ('sum', 'center'); UserError naming an unknown one."""
-  stats = tuple(s.strip().lower() for s in text.split(',') if s.strip())
-  unknown = [s for s in stats if s not in STATS]
-  if unknown or not stats:
-    raise UserError('--stats=%s: %s; the known statistics are %s.' % (
-        text, 'unknown statistic %s' % ', '.join(unknown) if unknown else 'empty',
-        ', '.join(STATS)))
-  return tuple(dict.fromkeys(stats))
 
 
 @dataclasses.dataclass
@@ -70,43 +59,35 @@ def mutated_span(seq_length, mutate_length):
 
 
 def bed_regions(bed, genome, seq_length, mutate_length, skipped):
-  """Yields a Region per BED line; lines on chromosomes the FASTA lacks go to
-  skipped as (line, reason)."""
-  reader = genome.reader()
+  """Yields a Region per BED line (windows.bed_windows, reverse-complemented on `-`);
+  regions on chromosomes the FASTA lacks go to skipped as (BED Region, reason)."""
   begin, _ = mutated_span(seq_length, mutate_length)
-  try:
-    for number, chrom, start, end, fields in genome_files.iter_bed(bed):
-      if chrom not in genome.lengths:
-        skipped.append((number, 'chromosome %s is not in the FASTA' % chrom))
-        continue
-      strand = (fields[5].strip().decode('utf-8', 'replace') if len(fields) > 5
-                else '+')
-      window_start, window_end = genome_files.window_of(
-          genome_files.Region(number, chrom, start, end), seq_length)
-      codes = reader.codes(chrom, window_start, window_end)
-      if strand == '-':
-        codes = dna.reverse_complement_codes(codes)
-        mut_end = window_end - begin
-        mut_start = mut_end - mutate_length
-      else:
-        mut_start = window_start + begin
-        mut_end = mut_start + mutate_length
-      yield Region(codes, chrom, mut_start, mut_end, strand, name='%s:%d-%d(%s)' % (
-          chrom, mut_start, mut_end, strand))
-  finally:
-    reader.close()
+  for window in windows.bed_windows(genome, bed, seq_length, skipped):
+    codes, chrom = window.codes, window.region.chrom
+    if window.strand == '-':
+      codes = dna.reverse_complement_codes(codes)
+      mut_end = window.end - begin
+      mut_start = mut_end - mutate_length
+    else:
+      mut_start = window.start + begin
+      mut_end = mut_start + mutate_length
+    yield Region(codes, chrom, mut_start, mut_end, window.strand,
+                 name='%s:%d-%d(%s)' % (chrom, mut_start, mut_end, window.strand))
 
 
 def vcf_regions(vcf, genome, seq_length, skipped):
   """Yields the reference window and one window per ALT of each variant, labelled
-  ID_allele as basenji_sat_vcf.py does; unscorable variants go to skipped."""
+  ID_allele as basenji_sat_vcf.py does; unscorable variants go to skipped as
+  (Region of the variant's line, reason)."""
   reader = genome.reader()
   try:
     for variant in vcf_lib.iter_vcf(vcf):
       try:
         ref, alts = vcf_lib.allele_windows(variant, seq_length, reader)
       except vcf_lib.Skip as e:
-        skipped.append((variant.line, '%s: %s' % (variant.snp, e)))
+        skipped.append((genome_files.Region(variant.line, variant.chrom,
+                                            variant.pos - 1, variant.pos),
+                        '%s: %s' % (variant.snp, e)))
         continue
       for allele, codes in zip((variant.ref,) + variant.alts, [ref] + alts):
         label = '%s_%s' % (variant.snp, allele)

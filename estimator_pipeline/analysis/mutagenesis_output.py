@@ -64,8 +64,8 @@ def run(model, fasta, output_dir, bed='', vcf='', mutate_length=20, stats=('sum'
       _plot_all(done, stats[0], output_dir)
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
-  for line, reason in skipped[:_NAMED]:
-    console.line('skipped line %d: %s' % (line, reason))
+  for region, reason in skipped[:_NAMED]:
+    console.line('skipped line %d: %s' % (region.line, reason))
   console.line('Mutated %d region(s) x %d bp (%d sequences each)%s; wrote %s.' % (
       len(done), mutate_length, per_region, ', %d skipped' % len(skipped)
       if skipped else '', os.path.join(output_dir, SCORES_FILE)))
@@ -77,7 +77,7 @@ def _check_done(done, skipped, path, genome):
     return
   if skipped:
     raise UserError('%s: none of its regions could be mutated (first, line %d: %s); '
-                    'the FASTA has %s.' % (path, skipped[0][0], skipped[0][1],
+                    'the FASTA has %s.' % (path, skipped[0][0].line, skipped[0][1],
                                           ', '.join(list(genome.lengths)[:8])))
   raise UserError('%s holds no region to mutate.' % path)
 

@@ -4,14 +4,14 @@ r"""Predictions over BED regions (basenji_predict_bed.py): preds.h5 and bigWig t
       --fasta=genome.fa --bed=regions.bed --output=preds.h5 \
       --bigwig_dir=tracks/ --targets_file=targets.txt
 
-Each region is centred in a window of the model's length, mid = (start + end) // 2, as
-basenji does; bases past a chromosome's end are N (all-zero one-hot, as basenji's
-predict script encodes them). The windows are built on a second thread while the
-network runs. preds.h5 holds `preds` (float16 [regions, bins, targets]) and the
-coordinates its bins cover, `chrom`, `start`, `end`, centred on each region. With a
-targets table only its targets are kept, in its order (no untransform, as basenji's
-predict script). With --bigwig_dir one bigWig per target, named by its identifier,
-holds every region's bins; where regions overlap the earlier region's bins stay.
+Each region is centred in a window of the model's length, N past a chromosome's end
+(analysis/windows.py has the rule, basenji's). The windows are built on a second
+thread while the network runs. preds.h5 holds `preds` (float16 [regions, bins,
+targets]) and the coordinates its bins cover, `chrom`, `start`, `end`, centred on each
+region. With a targets table only its targets are kept, in its order (no untransform,
+as basenji's predict script). With --bigwig_dir one bigWig per target, named by its
+identifier, holds every region's bins; where regions overlap the earlier region's bins
+stay.
 """
 
 import os
@@ -23,35 +23,38 @@ import numpy as np
 import pyBigWig
 
 from estimator_pipeline.analysis import variant_stats
+from estimator_pipeline.analysis import windows
 from estimator_pipeline.core import console
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.records import dna
 from estimator_pipeline.records import fasta_index
-from estimator_pipeline.records import genome_files
+
+
+def check_inputs(fasta, bed, output, targets_file=''):
+  """What needs no model, checked before one is loaded."""
+  if not (fasta and bed and output):
+    raise UserError('sequence predictions need --fasta, --bed and --output=preds.h5 '
+                    'together.')
+  for flag, path in (('fasta', fasta), ('bed', bed), ('targets_file', targets_file)):
+    if path and not os.path.isfile(path):
+      raise UserError('--%s=%s is not a file.' % (flag, path))
+  if not output.endswith('.h5'):
+    raise UserError('--output=%s: name the .h5 file to write, e.g. preds.h5' % output)
 
 
 def region_batches(genome, bed, seq_length, batch_size, skipped):
-  """Yields ([Region], one-hot [n, L, 4]) of the BED's regions on genome's
-  chromosomes; appends (Region, reason) of the others to skipped."""
-  reader = genome.reader()
+  """Yields ([Region], one-hot [n, L, 4]) of the BED's windows (windows.bed_windows);
+  appends (Region, reason) of the regions skipped to skipped."""
   regions, codes = [], []
-  try:
-    for line, chrom, start, end, _ in genome_files.iter_bed(bed):
-      region = genome_files.Region(line, chrom, start, end)
-      if chrom not in genome.lengths:
-        skipped.append((region, 'chromosome %s is not in the FASTA' % chrom))
-        continue
-      window_start, window_end = genome_files.window_of(region, seq_length)
-      regions.append(region)
-      codes.append(reader.codes(chrom, window_start, window_end))
-      if len(regions) >= batch_size:
-        yield regions, dna.one_hot(np.stack(codes))
-        regions, codes = [], []
-    if regions:
+  for window in windows.bed_windows(genome, bed, seq_length, skipped):
+    regions.append(window.region)
+    codes.append(window.codes)
+    if len(regions) >= batch_size:
       yield regions, dna.one_hot(np.stack(codes))
-  finally:
-    reader.close()
+      regions, codes = [], []
+  if regions:
+    yield regions, dna.one_hot(np.stack(codes))
 
 
 def predict_regions(model, fasta, bed, output, targets_file='', bigwig_dir='',
@@ -61,8 +64,7 @@ def predict_regions(model, fasta, bed, output, targets_file='', bigwig_dir='',
   bin_size: bp per predicted bin; 0 takes seq_length // bins (a model that does not
   crop). Returns (regions written, [(Region, reason) skipped]).
   """
-  if not output.endswith('.h5'):
-    raise UserError('--output=%s: name the .h5 file to write, e.g. preds.h5' % output)
+  check_inputs(fasta, bed, output, targets_file)
   bin_size = bin_size or model.seq_length // model.bins
   span = bin_size * model.bins
   if span > model.seq_length:
@@ -85,8 +87,7 @@ def predict_regions(model, fasta, bed, output, targets_file='', bigwig_dir='',
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
   for region, reason in skipped:
-    console.line('skipped --bed line %d (%s:%d-%d): %s' % (
-        region.line, region.chrom, region.start, region.end, reason))
+    console.line('skipped --bed %s: %s' % (windows.describe(region), reason))
   console.line('Wrote predictions of %d regions to %s%s%s.' % (
       rows, output, ' and %d bigWig tracks to ' % len(ids) if bigwig_dir else '',
       bigwig_dir))

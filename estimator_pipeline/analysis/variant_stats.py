@@ -31,14 +31,26 @@ DEFAULT_STATS = 'SAD'
 _F16 = np.finfo(np.float16)
 
 
-def parse_stats(text, flag='--stats'):
-  """'SAD,logSAD' -> ('SAD', 'logSAD'); UserError naming the known ones."""
+def parse_stats(text, known=STATS, flag='--stats'):
+  """'SAD,logSAD' -> ('SAD', 'logSAD'), duplicates dropped; UserError naming the
+  unknown ones and the known ones.
+
+  The one parser of --stats, export.variants' (known=STATS) and export.mutagenesis'
+  (known=mutagenesis.STATS). Names are case-sensitive, as basenji_sad.py and
+  basenji_sat_bed.py compare them (logSAD and LOGSAD would otherwise be one name);
+  a name that differs from a known one only in case is named with it.
+  """
   names = tuple(s.strip() for s in str(text).split(',') if s.strip())
-  unknown = [n for n in names if n not in STATS]
-  if unknown or not names:
-    raise UserError('%s=%s: %s; the statistics are %s' % (
-        flag, text, 'unknown statistic %s' % ', '.join(unknown) if unknown else
-        'name at least one', ','.join(STATS)))
+  if not names:
+    raise UserError('%s=%s: name at least one statistic; the known statistics are '
+                    '%s.' % (flag, text, ', '.join(known)))
+  by_lower = {k.lower(): k for k in known}
+  for name in names:
+    if name not in known:
+      hint = by_lower.get(name.lower())
+      raise UserError('%s=%s: unknown statistic %s%s; the known statistics are %s.' % (
+          flag, text, name, ' (did you mean %s?)' % hint if hint else '',
+          ', '.join(known)))
   return tuple(dict.fromkeys(names))
 
 

@@ -16,7 +16,6 @@ import math
 
 from estimator_pipeline.config import cluster
 from estimator_pipeline.config import controls
-from estimator_pipeline.config import params
 from estimator_pipeline.core.errors import UserError
 
 # The smallest value of each count flag, and what that bound means. A count field not
@@ -203,10 +202,10 @@ def _validate_early_stopping(cfg):
 
 def check_sequence_flags(cfg):
   """The sequence models' own flags (also used by the export command)."""
-  if cfg.gelu not in params.GELU_FORMS:
+  if cfg.gelu not in controls.GELU_FORMS:
     _fail('--gelu=%s is not known; known: %s (tanh for basenji 0.6 and later and '
           'baskerville, sigmoid for basenji 0.5.1 and earlier).'
-          % (cfg.gelu, ', '.join(params.GELU_FORMS)))
+          % (cfg.gelu, ', '.join(controls.GELU_FORMS)))
   if cfg.head and not cfg.params_file:
     _fail('--head=%s picks a head of --params_file, which is empty: pass the params '
           'file, or leave --head out.' % cfg.head)

@@ -20,6 +20,10 @@ LR_SCHEDULE_CHOICES = LR_SCHEDULES + tuple(sorted(LR_SCHEDULE_ALIASES))
 
 EARLY_STOPPING_MODES = ('auto', 'min', 'max')
 
+# --gelu: how a sequence model computes gelu. basenji 0.6 and later, and baskerville,
+# use the tanh form; basenji 0.5.1 and earlier x * sigmoid(1.702 x).
+GELU_FORMS = ('tanh', 'sigmoid')
+
 # AdamW's decoupled weight decay when --weight_decay is left negative (PyTorch's and
 # Loshchilov & Hutter's default).
 ADAMW_DEFAULT_WEIGHT_DECAY = 0.01

@@ -83,9 +83,6 @@ LOSSES = ('poisson', 'mse', 'bce', 'poisson_mn', 'poisson_kl', 'mse_udot')
 # basenji optimizer name -> this project's; basenji's 'sgd' is SGD with momentum (0.99).
 OPTIMIZER_NAMES = {'sgd': 'momentum', 'momentum': 'momentum', 'adam': 'adam',
                    'adamw': 'adamw', 'rmsprop': 'rmsprop'}
-# How gelu is computed: basenji 0.6 and later, and baskerville, use the tanh form;
-# basenji 0.5.1 and earlier x * sigmoid(1.702 x).
-GELU_FORMS = ('tanh', 'sigmoid')
 # Keras' Adam epsilon (basenji's optimizers are Keras'); TF1's is 1e-8.
 KERAS_ADAM_EPSILON = 1e-7
 

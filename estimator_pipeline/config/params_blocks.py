@@ -1,12 +1,14 @@
 """What a basenji/baskerville params file may say about its blocks, as data.
 
-config/ lies below models/, so the blocks are described here by their keys only; their
-semantics are basenji's (basenji/blocks.py, baskerville/blocks.py) and live in
-models/seqnn/blocks.py under the same names. Per block: the keys the block uses, the
-keys it needs, the keys basenji's function takes but does nothing with (listed on the
-console as not applied, never refused), and whether basenji's function swallows any
-other key (**kwargs), which decides whether a model-level key it does not take would
-have stopped basenji:
+BLOCKS is the one table of block names: config/ lies below models/, so the blocks are
+described here by their keys only; their semantics are basenji's (basenji/blocks.py,
+baskerville/blocks.py) and live in models/seqnn/blocks.py, which finds each block's
+function by the name given here (tests/test_seqnn_blocks.py checks the keys against
+each function's keyword arguments). Per block: the keys the block uses, the keys it
+needs, the keys basenji's function takes but does nothing with (listed on the console
+as not applied, never refused), and whether basenji's function swallows any other key
+(**kwargs), which decides whether a model-level key it does not take would have
+stopped basenji:
 
   python -c "
   from estimator_pipeline.config import params_blocks as b

@@ -114,6 +114,19 @@ def fresh_dir(path):
   return path
 
 
+# The first bytes of every HDF5 file (what Keras' .h5 files are).
+HDF5_SIGNATURE = b'\x89HDF\r\n\x1a\n'
+
+
+def is_hdf5(path):
+  """Whether path is an HDF5 file: a checkpoint flag can name a Keras .h5 or a
+  TensorFlow checkpoint, and only the bytes tell them apart."""
+  if not path or not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
+    return False
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    return f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+
+
 def list_files(pattern, flag_name='--train_record_path'):
   """Expands a glob or a comma list of globs to a sorted list of existing files."""
   files = []

@@ -8,9 +8,9 @@ is_training=True), 'vgg').shape)"
 The work is split in two on purpose:
 
 - `preprocess_image` / `decode_and_preprocess` do the geometric and colour part. They run
-  on the CPU inside `tf.data` (data/parse.py's parallel map) and inside the serving graph
-  (export decodes bytes, then calls the same eval preprocessing), and return float32
-  [height, width, 3] on the 0..255 scale.
+  on the CPU inside `tf.data` (data/image_parse.py's parallel map) and inside the
+  serving graph (export decodes bytes, then calls the same eval preprocessing), and
+  return float32 [height, width, 3] on the 0..255 scale.
 - `normalize` maps that to the network's input range. It runs inside the model, so it is
   part of the exported graph and runs on the accelerator.
 

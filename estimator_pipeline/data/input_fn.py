@@ -1,16 +1,17 @@
 """Files -> tf.data: list, interleave, shuffle, parallel decode, batch, prefetch.
 
 `make_input_fn` returns the `input_fn` an Estimator calls; it never imports model code:
-the record layout's parse function arrives ready-made (data/parse.py), and the files
-as a list (core/files.py's list_files expands the flags' globs).
+the record layout's parse function arrives ready-made (data/image_parse.py,
+data/sequence_parse.py), and the files as a list (core/files.py's list_files expands
+the flags' globs).
 
   python -c "
   import estimator_pipeline
   from estimator_pipeline.core import files
-  from estimator_pipeline.data import input_fn, parse
+  from estimator_pipeline.data import input_fn, image_parse
   fn = input_fn.make_input_fn(files.list_files('data/train-*'), is_training=True,
-      batch_size=8, **parse.image_parse_fns(is_training=True, num_classes=5,
-                                            family='vgg', image_size=224))
+      batch_size=8, **image_parse.image_parse_fns(
+          is_training=True, num_classes=5, family='vgg', image_size=224))
   print(fn().element_spec)"
 """
 

@@ -22,7 +22,7 @@ from absl import flags as absl_flags
 
 import flags
 from estimator_pipeline import models
-from estimator_pipeline.config import params as params_lib
+from estimator_pipeline.config import controls
 from estimator_pipeline.core import errors
 from estimator_pipeline.models import overview
 from flags import common
@@ -51,24 +51,17 @@ def main(argv):
                            % argv[1])
   console.quiet()
   spec = models.get(FLAGS.model_name)
-  if FLAGS.gelu not in params_lib.GELU_FORMS:
+  if FLAGS.gelu not in controls.GELU_FORMS:
     raise errors.UserError('--gelu=%s is not known; known: %s.'
-                           % (FLAGS.gelu, ', '.join(params_lib.GELU_FORMS)))
+                           % (FLAGS.gelu, ', '.join(controls.GELU_FORMS)))
   if FLAGS.seq_length < 0:
     raise errors.UserError('--seq_length=%d must be >= 0 (0 keeps the params file\'s).'
                            % FLAGS.seq_length)
-  if spec.layout == 'sequence':
-    found, head = overview.sequence_overview(spec, FLAGS.params_file, FLAGS.head,
-                                             FLAGS.seq_length, FLAGS.gelu)
-    print('%s from %s, %s, %d bp' % (spec.name, FLAGS.params_file, head,
-                                     found.input_length))
-  else:
-    if FLAGS.params_file:
-      raise errors.UserError('--params_file is read by sequence models '
-                             '(--model_name=seqnn), not by --model_name=%s: leave it '
-                             'out.' % spec.name)
-    found = overview.image_overview(spec, FLAGS.num_classes, FLAGS.image_size)
-    print('%s, %d x %d px' % (spec.name, found.input_length, found.input_length))
+  title, found = spec.describe(
+      spec, params_file=FLAGS.params_file, head=FLAGS.head, gelu=FLAGS.gelu,
+      seq_length=FLAGS.seq_length, num_classes=FLAGS.num_classes,
+      image_size=FLAGS.image_size)
+  print(title)
   for line in overview.lines(found):
     print(line)
 

@@ -1,4 +1,4 @@
-"""The Model contract every registered model implements (see DESIGN.md).
+"""The Model contract every registered model implements (BUILD.md, "Where to add").
 
 model_fn calls, in order: preprocess -> predict -> postprocess, then loss and accuracy
 when labels exist, or serving_outputs when exporting. A model never reads files; its

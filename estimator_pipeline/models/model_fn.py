@@ -46,7 +46,7 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
                   learning_rate=0.01, decay_steps=1000, decay_rate=0.94, momentum=0.9,
                   warm_start_checkpoint=None, warm_start_map=None, trainable_scopes=(),
                   scopes_to_freeze=(), summarize_gradients=False, train_options=None,
-                  training_chief_hooks=()):
+                  training_chief_hooks=(), extra_eval_metrics=None):
   """Builds the Estimator model_fn for a registered model.
 
   Args:
@@ -66,6 +66,8 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
       accumulation, moving averages); overrides the five arguments above.
     training_chief_hooks: hooks that run after the Estimator's checkpoint saver in
       each step (early stopping stops right after the evaluation that decides it).
+    extra_eval_metrics: (postprocessed outputs, labels) -> {name: metric}, evaluated
+      beside the model's own (a test-set report's per-target values), or None.
 
   Returns:
     model_fn(features, labels, mode, params, config) -> tf.estimator.EstimatorSpec.
@@ -98,7 +100,8 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
     if mode != TRAIN:
       return tf.estimator.EstimatorSpec(
           mode, loss=total_loss, scaffold=averaged_scaffold(),
-          eval_metric_ops=_eval_metrics(model, outputs, labels, losses))
+          eval_metric_ops=_eval_metrics(model, outputs, labels, losses,
+                                        extra_eval_metrics))
     if warm_start_checkpoint and warm_start_map:
       _warm_start(warm_start_checkpoint, warm_start_map)
     return _train_spec(model, features, labels, outputs, losses, total_loss,
@@ -118,8 +121,10 @@ def _losses(model, prediction, labels):
   return losses, total_loss
 
 
-def _eval_metrics(model, outputs, labels, losses):
+def _eval_metrics(model, outputs, labels, losses, extra=None):
   metrics = model.accuracy(outputs, labels)
+  if extra:
+    metrics.update(extra(outputs, labels))
   for name, value in losses.items():
     if name != 'loss':  # The Estimator reports 'loss' (the total) itself.
       metrics[name] = tf.compat.v1.metrics.mean(value)

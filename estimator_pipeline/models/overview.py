@@ -1,6 +1,7 @@
 """See a model before training it: one row per block (its name, output shape and
 trainable parameters), the receptive field, and the trainable parameters in all, as
-basenji users read them from `seqnn_model.model.summary()`:
+basenji users read them from `seqnn_model.model.summary()`. Each model family builds
+its model for it (ModelSpec.describe: seqnn/describe.py, image/describe.py):
 
   python -m estimator_pipeline.models --model_name=seqnn --params_file=params.json
   python -m estimator_pipeline.models --model_name=resnet_v1_50
@@ -13,7 +14,6 @@ position-wise, except the ops a model marks in RECEPTIVE_FIELD (attention, flatt
 global pooling, upsampling), which can see every position.
 """
 
-import copy
 import dataclasses
 import math
 from typing import List, Optional, Tuple
@@ -22,9 +22,6 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import tensor_util  # pylint: disable=g-direct-tensorflow-import
 
-from estimator_pipeline.config import params as params_lib
-from estimator_pipeline.core.errors import UserError
-from estimator_pipeline.core.errors import short_tf_message
 
 v1 = tf.compat.v1
 
@@ -196,38 +193,6 @@ def describe(model, features, source, unit='bp'):
                   input_length=int(source.shape[-2]),
                   receptive_field=fields.get(output.name, (WHOLE, 1))[0],
                   largest_finite=int(max(finite)) if finite else None, unit=unit)
-
-
-def sequence_overview(spec, params_file, head='', seq_length=0, gelu='tanh'):
-  """(Overview, the head's key) of a sequence model built from a params file."""
-  params, head = params_lib.select_head(params_lib.load(params_file), head)
-  section = copy.deepcopy(params['model'])
-  section['seq_length'] = seq_length or section['seq_length']
-  with tf.Graph().as_default():
-    sequence = v1.placeholder(tf.float32, [None, section['seq_length'], 4])
-    model = spec.build(is_training=False, num_classes=1, params=section, gelu=gelu)
-    try:
-      found = describe(model, {'sequence': sequence}, sequence, 'bp')
-    except (ValueError, TypeError) as e:
-      raise UserError('--params_file=%s: the model cannot be built for %d bp (%s).'
-                      % (params_file, section['seq_length'],
-                         short_tf_message(e))) from None
-  return found, head
-
-
-def image_overview(spec, num_classes=0, image_size=0):
-  """The Overview of an image classifier (1000 classes, its default size unless
-  given)."""
-  size = image_size or spec.default_image_size
-  with tf.Graph().as_default():
-    image = v1.placeholder(tf.float32, [None, size, size, 3])
-    model = spec.build(is_training=False, num_classes=num_classes or 1000,
-                       image_size=size)
-    try:
-      return describe(model, {'image': image}, image, 'px')
-    except ValueError as e:
-      raise UserError('--model_name=%s cannot be built at --image_size=%d (%s).'
-                      % (spec.name, size, short_tf_message(e))) from None
 
 
 def lines(overview):

@@ -17,3 +17,7 @@ class ModelSpec:
   default_image_size: int = 0
   # Scopes a fine-tuning user usually excludes from warm start (the classifier head).
   head_scopes: Tuple[str, ...] = ()
+  # (spec, *, params_file, head, gelu, seq_length, num_classes, image_size) ->
+  # (title line, overview.Overview): what `python -m estimator_pipeline.models` shows.
+  # Each family reads its own options and refuses the others' when they are set.
+  describe: Optional[Callable] = None

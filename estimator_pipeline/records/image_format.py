@@ -114,8 +114,8 @@ class ImageRecordDecoder:
 
     One tf.io.parse_example over the batch with the same features and defaults:
     TFExampleDecoder parses one record at a time, and on small images the per-record
-    cost of tf.data outweighs the decoding (see data/parse.py). Every item here is a
-    plain Tensor handler, so the values are the same.
+    cost of tf.data outweighs the decoding (see data/image_parse.py). Every item here
+    is a plain Tensor handler, so the values are the same.
     """
     parsed = tf.io.parse_example(serialized, self._keys_to_features)
     return {item: parsed[KEYS[item]] for item in _DECODED}

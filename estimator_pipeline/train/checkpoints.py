@@ -22,15 +22,15 @@ from typing import Mapping, Optional, Tuple
 
 import tensorflow as tf
 
+from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core.errors import short_tf_message
 from estimator_pipeline.models import model_fn as model_fn_lib
-from estimator_pipeline.models.seqnn import weights as h5_weights
 
 
 def is_keras_h5(path):
   """Whether a --checkpoint_path / --checkpoint is a Keras .h5 file (HDF5)."""
-  return h5_weights.is_h5(path)
+  return files.is_hdf5(path)
 
 
 def import_h5(plan, path, exclude_scopes=(), ignore_missing=False,

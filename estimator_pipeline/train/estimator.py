@@ -30,9 +30,10 @@ EXPORT_DIR = 'export'
 
 
 def build_estimator(plan, training_chief_hooks=(), train_distribute=None,
-                    saving_listeners=()):
+                    extra_eval_metrics=None, saving_listeners=()):
   """The Estimator of a Plan: its model_fn (with --steps_per_loop) and RunConfig.
 
+  extra_eval_metrics: see models/model_fn.make_model_fn (a test-set report's).
   saving_listeners: given to the chief's saver itself, not through train(): in a
   cluster with a strategy, train_and_evaluate drops a TrainSpec's listeners
   (distribute_coordinator_training). multi_worker_mirrored takes none (TensorFlow's
@@ -55,7 +56,8 @@ def build_estimator(plan, training_chief_hooks=(), train_distribute=None,
       warm_start_map=plan.warm_start_map,
       trainable_scopes=cfg.scopes('trainable_scopes'),
       scopes_to_freeze=cfg.scopes('scopes_to_freeze'),
-      summarize_gradients=cfg.summarize_gradients)
+      summarize_gradients=cfg.summarize_gradients,
+      extra_eval_metrics=extra_eval_metrics)
   fn = loops.make_looped_model_fn(fn, cfg.steps_per_loop, max_steps=cfg.num_steps,
                                   every_steps=cfg.effective_save_checkpoints_steps)
   run_config = tf.estimator.RunConfig(

@@ -24,6 +24,7 @@ from tf_slim.nets import vgg
 
 from estimator_pipeline.models import spec
 from estimator_pipeline.models.image import classifier
+from estimator_pipeline.models.image import describe
 
 
 
@@ -101,5 +102,5 @@ SPECS = [
                                 arg_scope_fn=scope, family=family,
                                 takes_dropout=dropout),
         layout='image', preprocessing=family, default_image_size=size,
-        head_scopes=head)
+        head_scopes=head, describe=describe.describe)
     for name, (fn, scope, size, family, dropout, head) in sorted(_NETS.items())]

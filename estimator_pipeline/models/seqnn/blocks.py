@@ -1,5 +1,6 @@
-"""basenji's SeqNN blocks by name: the one name -> function table (basenji/blocks.py's
-name_func), over the modules that build them in graph-mode TF1 ops.
+"""basenji's SeqNN blocks by name (basenji/blocks.py's name_func): each block that
+config/params_blocks.py's BLOCKS names, found under that name in the modules that build
+them in graph-mode TF1 ops.
 
 Each block takes `[batch, length, channels]` and builds its variables with
 `tf.compat.v1.get_variable` inside readable variable scopes (`conv/kernel`,
@@ -25,12 +26,15 @@ collection, as slim's batch_norm does:
                    unet_conv, unet_concat (and basenji's fpn_unet, upsample_unet)
   layers.py        the Keras layers they are made of
 
-Which keys each block takes is config/params_blocks.py's BLOCKS; blocks basenji has and
-this project refuses (2D, ...) are its UNSUPPORTED.
+config/params_blocks.py's BLOCKS is the one table of block names and of the keys each
+takes (tests/test_seqnn_blocks.py checks those keys against each function's keyword
+arguments); blocks basenji has and this project refuses (2D, ...) are its UNSUPPORTED.
+A new block is a row there and a function of the same name in one of these modules.
 """
 
 import functools
 
+from estimator_pipeline.config import params_blocks
 from estimator_pipeline.models.seqnn import attention
 from estimator_pipeline.models.seqnn import conv_blocks
 from estimator_pipeline.models.seqnn import dense_blocks
@@ -39,36 +43,33 @@ from estimator_pipeline.models.seqnn import towers
 
 activate = layers.activate
 
-FUNCTIONS = {
-    'conv_block': conv_blocks.conv_block,
-    'conv_nac': conv_blocks.conv_nac,
-    'conv_dna': conv_blocks.conv_dna,
-    'conv_next': conv_blocks.conv_next,
-    'tconv_nac': conv_blocks.tconv_nac,
-    'conv_tower': towers.conv_tower,
-    'conv_tower_nac': towers.conv_tower_nac,
-    'res_tower': towers.res_tower,
-    'convnext_tower': towers.convnext_tower,
-    'dilated_residual': towers.dilated_residual,
-    'dilated_residual_nac': towers.dilated_residual_nac,
-    'dilated_dense': towers.dilated_dense,
-    'transformer': attention.transformer,
-    'transformer_tower': attention.transformer_tower,
-    'squeeze_excite': dense_blocks.squeeze_excite,
-    'wheeze_excite': dense_blocks.wheeze_excite,
-    'dense_block': dense_blocks.dense_block,
-    'dense_nac': dense_blocks.dense_nac,
-    'final': dense_blocks.final,
-    'dense': dense_blocks.dense,
-    'center_slice': dense_blocks.center_slice,
-    'center_average': dense_blocks.center_average,
-    'average_pooling': dense_blocks.average_pooling,
-    'unet_conv': dense_blocks.unet_conv,
-    'unet_concat': dense_blocks.unet_concat,
+# The block modules, searched by block name.
+_MODULES = (conv_blocks, towers, attention, dense_blocks)
+# basenji's names whose function here has another name or a fixed argument.
+_ALIASES = {
     'fpn_unet': functools.partial(dense_blocks.unet_conv, upsample_conv=True),
     'upsample_unet': dense_blocks.unet_concat,
     'Cropping1D': dense_blocks.cropping_1d,
 }
+
+
+def _function(name):
+  """The function of a block of config/params_blocks.py's table, by name."""
+  if name in _ALIASES:
+    return _ALIASES[name]
+  found = [getattr(m, name) for m in _MODULES
+           if getattr(getattr(m, name, None), '__module__', None) == m.__name__]
+  if len(found) != 1:
+    raise LookupError('config/params_blocks.py names block %r, which %s of %s '
+                      'defines: define it in one, or name its function in _ALIASES.' % (
+                          name, 'more than one' if found else 'none',
+                          ', '.join(m.__name__ for m in _MODULES)))
+  return found[0]
+
+
+# The one table of block names is config/params_blocks.py's BLOCKS (with each block's
+# keys; config/ lies below models/); this maps each name to its function.
+FUNCTIONS = {name: _function(name) for name in params_blocks.BLOCKS}
 
 
 def build(name, x, block_args, *, is_training=None, ctx=None, gelu='tanh'):

@@ -24,6 +24,7 @@ from estimator_pipeline.data import sequence_ops
 from estimator_pipeline.models import model
 from estimator_pipeline.models import spec
 from estimator_pipeline.models.seqnn import blocks
+from estimator_pipeline.models.seqnn import describe
 from estimator_pipeline.models.seqnn import layers
 from estimator_pipeline.models.seqnn import metrics
 
@@ -230,4 +231,4 @@ class SeqNN(model.Model):
 
 
 SPECS = [spec.ModelSpec(name='seqnn', build=SeqNN, layout='sequence',
-                        head_scopes=('head',))]
+                        head_scopes=('head',), describe=describe.describe)]

@@ -28,20 +28,11 @@ from estimator_pipeline.models.seqnn import layers
 
 v1 = tf.compat.v1
 
-HDF5_SIGNATURE = b'\x89HDF\r\n\x1a\n'
 _FIX = ('pass the params file (and --head) the .h5 was saved from, or name the block in '
         '--checkpoint_exclude_scopes to train it anew')
 
 FileLayer = collections.namedtuple('FileLayer', 'name weights')  # weights: (name, shape)
 ModelLayer = collections.namedtuple('ModelLayer', 'scope block variables')
-
-
-def is_h5(path):
-  """Whether path is an HDF5 file (what Keras' .h5 files are)."""
-  if not path or not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
-    return False
-  with tf.io.gfile.GFile(path, 'rb') as f:
-    return f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
 
 
 def _text(value):

@@ -150,6 +150,13 @@ class Task:
     del plan
     return 'loss'
 
+  def test_report(self, plan, test_files):
+    """The models.report.TestReport of `python -m export.evaluate` for this layout's
+    models, over the records test_files."""
+    del plan, test_files
+    raise UserError('models of the %s record layout have no test-set report yet: '
+                    'evaluate them with train.py --eval_record_path.' % self.layout)
+
   def import_weights(self, plan, path, directory, exclude_scopes=(),
                      ignore_missing=False, flag='--checkpoint_path'):
     """A Keras .h5 of weights -> (checkpoint prefix written under directory,

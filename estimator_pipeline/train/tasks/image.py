@@ -17,7 +17,8 @@ import tensorflow as tf
 from estimator_pipeline import serving
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core.errors import short_tf_message
-from estimator_pipeline.data import parse
+from estimator_pipeline.data import image_parse
+from estimator_pipeline.models.image import report
 from estimator_pipeline.records import image_format
 from estimator_pipeline.train.tasks import base
 
@@ -58,9 +59,12 @@ class ImageTask(base.Task):
                     if names else None)
     return _prepared(cfg, spec, cfg.num_classes, ImageData(class_names_file=names_file))
 
+  def test_report(self, plan, test_files):
+    return report.ImageReport(plan.num_classes, plan.data.class_names_file, test_files)
+
   def parse_fns(self, plan, is_training):
     cfg = plan.config
-    return parse.image_parse_fns(
+    return image_parse.image_parse_fns(
         is_training=is_training, num_classes=plan.num_classes,
         family=plan.spec.preprocessing, image_size=plan.image_size,
         random_flip=cfg.random_flip if is_training else True,

@@ -27,7 +27,8 @@ from estimator_pipeline.config import controls
 from estimator_pipeline.config import params as params_lib
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core.errors import short_tf_message
-from estimator_pipeline.data import parse
+from estimator_pipeline.data import sequence_parse
+from estimator_pipeline.models.seqnn import report
 from estimator_pipeline.models.seqnn import weights
 from estimator_pipeline.records import sequence_format
 from estimator_pipeline.train.tasks import base
@@ -124,6 +125,9 @@ class SequenceTask(base.Task):
         target_names=names if names and len(names) == model.num_targets else None)
     return dataclasses.replace(found, data=data, model_params=model_params(cfg, data))
 
+  def test_report(self, plan, test_files):
+    return report.SequenceReport(plan.num_classes, plan.data.loss == 'bce', test_files)
+
   def default_metric(self, plan):
     return _default_metric(plan.data)
 
@@ -153,8 +157,8 @@ class SequenceTask(base.Task):
   def parse_fns(self, plan, is_training):
     data = plan.data
     if not is_training:
-      return {'parse_fn': parse.make_sequence_parse_fn(data.layout, is_training=False)}
-    return {'parse_fn': parse.make_sequence_parse_fn(
+      return {'parse_fn': sequence_parse.make_sequence_parse_fn(data.layout, is_training=False)}
+    return {'parse_fn': sequence_parse.make_sequence_parse_fn(
         data.layout, is_training=True, augment_rc=data.augment_rc,
         augment_shift=data.augment_shift, seed=plan.config.seed,
         strand_pair=data.strand_pair)}
