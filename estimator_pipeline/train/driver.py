@@ -1,10 +1,10 @@
 """run(config): the whole training run, from a Config to checkpoints, events and exports.
 
 The driver reads top to bottom and never asks which record layout it runs: the task
-answers (train/tasks/). The params file's train section is applied, the process's
-place in a TF_CONFIG cluster decides between cluster.py and a single process, preflight
-checks everything before anything is written, and the run holds model_dir's lock from
-its first write to its end:
+answers (train/tasks/). The task applies the params file's train section (the run's
+one read of the file), the process's place in a TF_CONFIG cluster decides between
+cluster.py and a single process, preflight checks everything before anything is
+written, and the run holds model_dir's lock from its first write to its end:
 
   python -c "
   import estimator_pipeline
@@ -20,8 +20,8 @@ import time
 
 import tensorflow as tf
 
+from estimator_pipeline import models
 from estimator_pipeline.config import cluster as cluster_config
-from estimator_pipeline.config import params as params_lib
 from estimator_pipeline.core import console
 from estimator_pipeline.core import files
 from estimator_pipeline.train import cluster
@@ -31,6 +31,7 @@ from estimator_pipeline.train import lock as lock_lib
 from estimator_pipeline.train import plan as plan_lib
 from estimator_pipeline.train import safety
 from estimator_pipeline.train import summary
+from estimator_pipeline.train import tasks
 
 
 def run(cfg, typed_flags=None):
@@ -43,8 +44,9 @@ def run(cfg, typed_flags=None):
   a checkpoint of NaN or Inf weights is never saved (safety.py).
   """
   start = time.time()
+  layout_task = tasks.for_model(models.get(cfg.model_name))
   # The one read of the params file: its train section here, the rest in preflight.
-  cfg, params, not_applied = params_lib.resolve_config(cfg, explicit=typed_flags)
+  cfg, params, not_applied = layout_task.apply_params_file(cfg, explicit=typed_flags)
   task = cluster_config.task_from_env()
   cluster_config.check(cfg.distribution, task)
   if task.in_cluster:

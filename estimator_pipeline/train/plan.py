@@ -76,7 +76,7 @@ def preflight(cfg, chief=True, params=None, not_applied=()):
   cfg.validate()
   spec = models.get(cfg.model_name)
   task = tasks.for_model(spec)
-  if cfg.params_file and spec.layout != 'sequence':
+  if cfg.params_file and not task.reads_params_file:
     raise UserError('--params_file is read by sequence models (--model_name=seqnn), '
                     'not by --model_name=%s: leave it out.' % cfg.model_name)
   train_files = files.list_files(cfg.train_record_path, '--train_record_path')

@@ -90,12 +90,22 @@ class Task:
 
   # The record layout (records/format.py) this task trains on.
   layout = ''
+  # Whether this layout's models are described by --params_file (read by prepare).
+  reads_params_file = False
 
   @property
   def record_format(self):
     return format_lib.get(self.layout)
 
   # What a subclass says about its layout.
+
+  def apply_params_file(self, cfg, explicit=None):
+    """(cfg with --params_file's train section where the user typed no flag, the
+    params file as read, [(key, why)] of its train keys not applied): driver.run's
+    one read of the file, whose params it hands on to preflight. explicit: the flags
+    the user typed (None: every field off its default)."""
+    del explicit
+    return cfg, None, ()
 
   def prepare(self, cfg, spec, train_files, eval_files, params=None):
     """Reads what the run needs to know from the records and the flags, and builds

@@ -51,6 +51,10 @@ class SequenceTask(base.Task):
   """Sequence-to-coverage regression (or bce classification) on basenji records."""
 
   layout = 'sequence'
+  reads_params_file = True
+
+  def apply_params_file(self, cfg, explicit=None):
+    return params_lib.resolve_config(cfg, explicit=explicit)
 
   def prepare(self, cfg, spec, train_files, eval_files, params=None):
     params = _params_with_head(cfg, params)
