@@ -15,16 +15,19 @@ import re
 import signal
 import subprocess
 
+import numpy as np
 import pytest
 
 import cluster_support as support
 from conftest import image_config
 from conftest import write_image_data
+import seq_helpers
 import tensorflow as tf
 
 from estimator_pipeline import config
 from estimator_pipeline.core import files
 from estimator_pipeline.train import estimator as estimator_lib
+from estimator_pipeline.train import launcher
 from estimator_pipeline.train import plan as plan_lib
 
 BAR = 0.9  # What single-process training reaches on this data (test_train.py).
@@ -190,3 +193,64 @@ def test_every_checkpoint_holds_the_step_it_is_named_after(data, tmp_path):
   # What the evaluator reports (and exports) is a step model_dir names.
   metrics = estimator.evaluate(eval_input, checkpoint_path=state.model_checkpoint_path)
   assert metrics['global_step'] == files.checkpoint_step(state.model_checkpoint_path)
+
+
+def _non_finite_variables(model_dir):
+  """'checkpoint: variable' of every float variable in model_dir's checkpoints that
+  holds a NaN or an Inf."""
+  found = []
+  for index in sorted(glob.glob(os.path.join(model_dir, 'model.ckpt-*.index'))):
+    prefix = index[:-len('.index')]
+    reader = tf.train.load_checkpoint(prefix)
+    for name in reader.get_variable_to_shape_map():
+      value = np.asarray(reader.get_tensor(name))
+      if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+        found.append('%s: %s' % (os.path.basename(prefix), name))
+  return found
+
+
+def test_nan_in_a_parameter_server_cluster_stops_it_and_keeps_finite_checkpoints(
+    data, tmp_path):
+  # As tests/test_bad_records.py makes a NaN: a learning rate no weight survives, here
+  # one past float32's range, so the first update turns the weights Inf while the loss
+  # of that step (of the weights before it) is still finite. With a checkpoint every
+  # step the chief's saver would keep them; the other worker's updates meanwhile land
+  # between the chief's check of the weights and its save.
+  model_dir = str(tmp_path / 'nan_run')
+  code, out, pids = _run_cluster(
+      ['--num_workers=2', '--num_ps=1'],
+      support.train_flags(data, model_dir, distribution='parameter_server',
+                          eval_record_path='', num_steps=1000, learning_rate=1e39,
+                          save_checkpoints_steps=1, log_every_steps=1))
+  # As a single process: bad input, exit status 2, one line naming the step.
+  assert code == 2, out[-5000:]
+  assert 'Traceback' not in out, out[-5000:]
+  error = [l for l in out.splitlines() if l.startswith('error:')]
+  assert len(error) == 1, out[-5000:]
+  assert re.search(r'became NaN or Inf at step \d+; nothing from that step was saved',
+                   error[0]), error[0]
+  assert 'lower --learning_rate (now 1e+39)' in error[0]
+  checkpoints = glob.glob(os.path.join(model_dir, 'model.ckpt-*.index'))
+  assert checkpoints, os.listdir(model_dir)  # The chief's first save, at step 0.
+  assert not _non_finite_variables(model_dir)
+  latest = tf.train.latest_checkpoint(model_dir)
+  assert latest and latest + '.index' in checkpoints
+  support.assert_no_process_left(pids)
+
+
+def test_a_cluster_chief_lists_the_params_keys_it_does_not_apply(tmp_path):
+  # As a single process does (tests/test_seqnn_train.py): the chief speaks for the run.
+  records = seq_helpers.write_dataset(tmp_path / 'data', 'new', n_train=4, n_valid=2)
+  params = seq_helpers.write_params(tmp_path / 'params.json')
+  log = str(tmp_path / 'chief.log')
+  chief = support.start_task(
+      launcher.make_cluster(1, 0, False), 'chief',
+      ['--model_name=seqnn', '--params_file=' + params, '--batch_size=2',
+       '--model_dir=' + str(tmp_path / 'run'), '--num_steps=2',
+       '--train_record_path=' + os.path.join(records, 'train-*.tfr')], log)
+  try:
+    assert chief.wait(timeout=600) == 0, support.read(log)[-3000:]
+  finally:
+    support.stop_all([chief])
+  assert ('note: %s train.train_epochs_max is not applied (counts epochs; the run '
+          'counts steps: set --num_steps).' % params) in support.read(log).splitlines()

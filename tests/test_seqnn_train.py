@@ -5,6 +5,7 @@ test-time ensemble; the train.py command line.
   .venv/bin/python -m pytest -q tests/test_seqnn_train.py
 """
 
+import dataclasses
 import glob
 import json
 import os
@@ -25,6 +26,8 @@ from estimator_pipeline import models
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline import train
 from estimator_pipeline.train import exporting
+from estimator_pipeline.config import params as params_lib
+from estimator_pipeline.models.seqnn import network
 from estimator_pipeline.train import plan as plan_lib
 
 # Dilated convolutions trained, evaluated, exported and served: again with oneDNN off.
@@ -322,3 +325,41 @@ def test_missing_params_file_is_a_user_error(tmp_path):
     plan_lib.preflight(_config(records, tmp_path / 'run', ''))
   with pytest.raises(UserError, match='does not exist'):
     plan_lib.preflight(_config(records, tmp_path / 'run', str(tmp_path / 'no.json')))
+
+
+def test_params_read_once_model_built_once_and_the_plan_frozen(trained, tmp_path,
+                                                               monkeypatch):
+  cfg, _, records, _ = trained
+  cfg = cfg.replace(model_dir=str(tmp_path / 'run'), num_steps=2,
+                    save_checkpoints_steps=2, early_stopping_metric='')
+  reads, builds = [], []
+  load, build = params_lib.load, network.build_network
+  monkeypatch.setattr(params_lib, 'load', lambda path: reads.append(path) or load(path))
+  monkeypatch.setattr(network, 'build_network',
+                      lambda *args: builds.append(args) or build(*args))
+  # What driver.run does: the params file read once, its train section applied.
+  resolved, params, not_applied = params_lib.resolve_config(cfg)
+  plan = plan_lib.preflight(resolved, params=params, not_applied=not_applied)
+  assert len(reads) == 1 and len(builds) == 1  # variables and metrics: one graph
+  assert plan.notes == ('note: %s train.train_epochs_max is not applied (counts '
+                        'epochs; the run counts steps: set --num_steps).'
+                        % cfg.params_file,)
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    plan.num_classes = 3
+  # Resolved once, in preflight: what the Estimator runs with and config.json keeps.
+  assert (plan.config.num_classes, plan.config.early_stopping_metric) == (
+      2, 'pearsonr')
+  reads.clear()
+  train.run(cfg)
+  assert reads == [cfg.params_file]
+  assert config.load(cfg.model_dir) == plan.config
+
+  # A head the records' targets refit changes its variables: the one second build.
+  refit = json.loads(json.dumps(seq_helpers.TINY_PARAMS))
+  refit['model']['head']['units'] = 3
+  builds.clear()
+  plan = plan_lib.preflight(cfg.replace(
+      model_dir=str(tmp_path / 'refit'), params_file=seq_helpers.write_params(
+          tmp_path / 'refit.json', refit)))
+  assert len(builds) == 2
+  assert plan.variables['head/final_0/dense/kernel'][-1] == 2, plan.variables

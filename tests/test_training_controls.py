@@ -224,10 +224,7 @@ def test_resume_with_another_optimizer_or_new_averages_is_refused(data, tmp_path
 # Weight decay, AdamW and label smoothing.
 
 def _image_model_params(cfg):
-  plan = plan_lib.Plan(config=cfg, spec=models.get('cifarnet'), task=image_task.TASK,
-                       train_files=[], eval_files=None, image_size=32,
-                       data=image_task.ImageData())
-  return image_task.TASK.model_params(plan)
+  return image_task.model_params(cfg, 32, image_task.ImageData())
 
 
 def test_adamw_replaces_the_l2_term_by_decoupled_decay():

@@ -45,6 +45,14 @@ def _rename(prefix, new_prefix):
   return new_prefix
 
 
+class WrittenCheckpointListener(tf.estimator.CheckpointSaverListener):
+  """A saving listener that also sees each checkpoint's files once they are written,
+  before the `checkpoint` index names them (StepNamedCheckpointSaverHook calls it)."""
+
+  def after_write(self, prefix, step):
+    """May refuse the checkpoint at prefix: remove its files and raise."""
+
+
 class StepNamedCheckpointSaverHook(tf.compat.v1.train.CheckpointSaverHook):
   """CheckpointSaverHook whose checkpoints hold the global step they are named after.
 
@@ -65,6 +73,9 @@ class StepNamedCheckpointSaverHook(tf.compat.v1.train.CheckpointSaverHook):
       path = _rename(path, '%s-%d' % (self._save_path, held))
       step = held
       self._timer.update_last_triggered_step(step)
+    for listener in self._listeners:
+      if isinstance(listener, WrittenCheckpointListener):
+        listener.after_write(path, step)
     # What Saver.save does with write_state=True, for the final name.
     # pylint: disable=protected-access
     saver._RecordLastCheckpoint(path)

@@ -14,9 +14,11 @@ checkpoint:
 """
 
 import atexit
+import dataclasses
 import os
 import shutil
 import tempfile
+from typing import Mapping, Optional, Tuple
 
 import tensorflow as tf
 
@@ -46,17 +48,26 @@ def import_h5(plan, path, exclude_scopes=(), ignore_missing=False,
   return found
 
 
+@dataclasses.dataclass(frozen=True)
+class WarmStart:
+  """Where a run's variables start from, as preflight's Plan holds it."""
+  warm_start_checkpoint: Optional[str] = None  # a checkpoint prefix
+  warm_start_map: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  skipped_vars: Tuple[str, ...] = ()  # what --ignore_missing_vars left out
+
+
 def warm_start(plan):
-  """Sets plan's warm-start checkpoint and map from --checkpoint_path."""
+  """The WarmStart of --checkpoint_path for the model of plan (a checkpoint, or an
+  .h5 the task reads into one)."""
   cfg = plan.config
   excluded = cfg.scopes('checkpoint_exclude_scopes')
   if is_keras_h5(cfg.checkpoint_path):
-    plan.warm_start_checkpoint, plan.warm_start_map, plan.skipped_vars = import_h5(
-        plan, cfg.checkpoint_path, excluded, cfg.ignore_missing_vars)
-    return
-  plan.warm_start_checkpoint = resolve_checkpoint(cfg.checkpoint_path)
-  plan.warm_start_map, plan.skipped_vars = warm_start_map(
-      plan.variables, plan.warm_start_checkpoint, excluded, cfg.ignore_missing_vars)
+    return WarmStart(*import_h5(plan, cfg.checkpoint_path, excluded,
+                                cfg.ignore_missing_vars))
+  checkpoint = resolve_checkpoint(cfg.checkpoint_path)
+  mapping, skipped = warm_start_map(plan.variables, checkpoint, excluded,
+                                    cfg.ignore_missing_vars)
+  return WarmStart(checkpoint, mapping, skipped)
 
 
 def resolve_checkpoint(path):

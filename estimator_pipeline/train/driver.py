@@ -1,10 +1,10 @@
 """run(config): the whole training run, from a Config to checkpoints, events and exports.
 
 The driver reads top to bottom and never asks which record layout it runs: the task
-answers (train/tasks/). The params file's train section is applied, the process's
-place in a TF_CONFIG cluster decides between cluster.py and a single process, preflight
-checks everything before anything is written, and the run holds model_dir's lock from
-its first write to its end:
+answers (train/tasks/). The task applies the params file's train section (the run's
+one read of the file), the process's place in a TF_CONFIG cluster decides between
+cluster.py and a single process, preflight checks everything before anything is
+written, and the run holds model_dir's lock from its first write to its end:
 
   python -c "
   import estimator_pipeline
@@ -20,15 +20,18 @@ import time
 
 import tensorflow as tf
 
+from estimator_pipeline import models
 from estimator_pipeline.config import cluster as cluster_config
-from estimator_pipeline.config import params as params_lib
 from estimator_pipeline.core import console
+from estimator_pipeline.core import files
 from estimator_pipeline.train import cluster
 from estimator_pipeline.train import failures
 from estimator_pipeline.train import local
 from estimator_pipeline.train import lock as lock_lib
 from estimator_pipeline.train import plan as plan_lib
 from estimator_pipeline.train import safety
+from estimator_pipeline.train import summary
+from estimator_pipeline.train import tasks
 
 
 def run(cfg, typed_flags=None):
@@ -41,17 +44,20 @@ def run(cfg, typed_flags=None):
   a checkpoint of NaN or Inf weights is never saved (safety.py).
   """
   start = time.time()
-  cfg, _, not_applied = params_lib.resolve_config(cfg, explicit=typed_flags)
+  layout_task = tasks.for_model(models.get(cfg.model_name))
+  # The one read of the params file: its train section here, the rest in preflight.
+  cfg, params, not_applied = layout_task.apply_params_file(cfg, explicit=typed_flags)
   task = cluster_config.task_from_env()
   cluster_config.check(cfg.distribution, task)
   if task.in_cluster:
-    return cluster.run(cfg, task)
-  plan = plan_lib.preflight(cfg)
+    return cluster.run(cfg, task, params, not_applied)
+  plan = plan_lib.preflight(cfg, params=params, not_applied=not_applied)
   if plan.finished:
     # A finished job re-run: say so, write nothing, succeed (exit 0), as make does.
     console.line(plan.finished)
-    return local.result(plan.config, plan.latest_checkpoint, None, start,
-                        finished=plan.finished)
+    return summary.finish(plan.config, start,
+                          files.checkpoint_step(plan.latest_checkpoint),
+                          finished=plan.finished)
   with lock_lib.ModelDirLock(cfg.model_dir) as held, safety.StopSignals() as signals:
     held.announce(console.line)
     removed = safety.clean_partial_files(cfg.model_dir)
@@ -59,7 +65,7 @@ def run(cfg, typed_flags=None):
       console.line('Removed what a killed run left half-written: %s' % ', '.join(
           removed[:5]) + (' ...' if len(removed) > 5 else ''))
     try:
-      return local.run_locked(plan, signals, start, not_applied)
+      return local.run_locked(plan, signals, start)
     except OSError as e:
       # Python-side writes (config.json, exports' pruning) on a full or read-only disk.
       if e.errno not in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):

@@ -30,10 +30,14 @@ EXPORT_DIR = 'export'
 
 
 def build_estimator(plan, training_chief_hooks=(), train_distribute=None,
-                    extra_eval_metrics=None):
+                    extra_eval_metrics=None, saving_listeners=()):
   """The Estimator of a Plan: its model_fn (with --steps_per_loop) and RunConfig.
 
   extra_eval_metrics: see models/model_fn.make_model_fn (a test-set report's).
+  saving_listeners: given to the chief's saver itself, not through train(): in a
+  cluster with a strategy, train_and_evaluate drops a TrainSpec's listeners
+  (distribute_coordinator_training). multi_worker_mirrored takes none (TensorFlow's
+  collective save path refuses them).
   """
   cfg = plan.config
   if cfg.distribution != 'multi_worker_mirrored':
@@ -42,7 +46,8 @@ def build_estimator(plan, training_chief_hooks=(), train_distribute=None,
     # TensorFlow's collective path, which adds its own saver (and has no ps race).
     training_chief_hooks = [checkpoint_saver.StepNamedCheckpointSaverHook(
         cfg.model_dir, save_steps=cfg.effective_save_checkpoints_steps,
-        save_secs=cfg.save_checkpoints_secs or None)] + list(training_chief_hooks)
+        save_secs=cfg.save_checkpoints_secs or None,
+        listeners=list(saving_listeners))] + list(training_chief_hooks)
   fn = model_fn_lib.make_model_fn(
       plan.spec, num_classes=plan.num_classes, model_params=plan.model_params,
       train_options=optimization.TrainOptions.from_config(cfg),
@@ -132,10 +137,9 @@ def evaluate_and_export(estimator, plan, eval_input, exporters, eval_hooks=()):
   return metrics
 
 
-def train_spec(plan, train_input, train_hooks, saving_listeners=()):
+def train_spec(plan, train_input, train_hooks):
   return tf.estimator.TrainSpec(train_input, max_steps=plan.config.num_steps,
-                                hooks=list(train_hooks),
-                                saving_listeners=list(saving_listeners))
+                                hooks=list(train_hooks))
 
 
 def eval_spec(plan, eval_input, exporters, eval_hooks=(), throttle_secs=None):

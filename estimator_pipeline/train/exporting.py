@@ -98,7 +98,7 @@ def choose_checkpoint(model_dir, checkpoint, metric='loss', mode='auto'):
 
 def check_checkpoint(plan, checkpoint):
   """Refuses a checkpoint that is not of this model, naming the first variable off."""
-  want, _ = plan.task.model_variables(plan)
+  want = plan.variables
   try:
     have = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
   except (tf.errors.OpError, ValueError) as e:

@@ -79,6 +79,30 @@ class ProgressHook(tf.compat.v1.train.SessionRunHook):
       self._progress = None
 
 
+class StepCounter(tf.compat.v1.train.SessionRunHook):
+  """Counts the steps this task ran and the last global step it saw.
+
+  With parameter servers the workers step independently; the count shows how the
+  steps were shared (a worker that joins late may run few or none).
+  """
+
+  def __init__(self):
+    self.steps = 0
+    self.global_step = None
+
+  def begin(self):
+    self._global_step = training_util._get_or_create_global_step_read()  # pylint: disable=protected-access
+
+  def before_run(self, run_context):
+    del run_context
+    return tf.compat.v1.train.SessionRunArgs(self._global_step)
+
+  def after_run(self, run_context, run_values):
+    del run_context
+    self.steps += 1
+    self.global_step = int(run_values.results) + 1
+
+
 class EvalReporter(tf.estimator.Exporter):
   """Prints one line after each evaluation.
 

@@ -122,11 +122,16 @@ class ProfileHook(tf.compat.v1.train.SessionRunHook):
                   % (self._first, self._step, self.profile_dir))
 
 
-def training_hooks(cfg, model_params=None):
-  """The hooks above for a run's Config: examples/sec, config text, profile if asked."""
+def training_hooks(cfg, model_params=None, examples_per_step=None):
+  """The hooks above for a run's Config: examples/sec, config text, profile if asked.
+
+  examples_per_step: what one global step consumes (every replica's batch, times
+  --grad_accum_steps); --batch_size by default.
+  """
   values = dict(cfg.to_dict())
   values.update({'model_params.%s' % k: v for k, v in (model_params or {}).items()})
-  hooks = [ExamplesPerSecondHook(cfg.batch_size, cfg.log_every_steps, cfg.model_dir),
+  hooks = [ExamplesPerSecondHook(examples_per_step or cfg.batch_size,
+                                 cfg.log_every_steps, cfg.model_dir),
            ConfigSummaryHook(values, cfg.model_dir)]
   profile = controls.parse_profile_steps(cfg.profile_steps, cfg.num_steps)
   if profile:

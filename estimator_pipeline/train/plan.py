@@ -1,9 +1,11 @@
-"""preflight(config): every check a run can make before it writes, in one Plan.
+"""preflight(config): every check a run can make before it writes, in one frozen Plan.
 
 Everything that can be wrong with the input is checked here, before the Estimator
 writes anything, so a failed run leaves an existing model_dir as it was: the flags
 (config/checks.py), the records and what the task learns from them (train/tasks/),
-model_dir (model_dir.py), and the checkpoints a run starts from (checkpoints.py):
+model_dir (model_dir.py), and the checkpoints a run starts from (checkpoints.py). The
+Plan is built from what these return (the task's Prepared, the warm start), and its
+config is what the Estimator runs with and config.json saves:
 
   python -c "
   import estimator_pipeline
@@ -14,7 +16,7 @@ model_dir (model_dir.py), and the checkpoints a run starts from (checkpoints.py)
 """
 
 import dataclasses
-from typing import Any, Dict, Optional, Set, Tuple
+from typing import Any, FrozenSet, Mapping, Optional, Tuple
 
 from estimator_pipeline import models
 from estimator_pipeline.config import controls
@@ -27,9 +29,15 @@ from estimator_pipeline.train import model_dir as model_dir_lib
 from estimator_pipeline.train import tasks
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Plan:
-  """What preflight decided: everything a run needs, computed without writing."""
+  """What preflight decided: everything a run needs, computed without writing.
+
+  Frozen: built once from what the task and the checks return. A caller that needs
+  another (an evaluation in a scratch folder) makes one with dataclasses.replace.
+  """
+  # What the run is built with: the flags with what preflight resolved (num_classes,
+  # image_size, early_stopping_metric), as config.json saves it.
   config: Config
   spec: models.ModelSpec
   task: Any  # the tasks.base.Task of spec's record layout
@@ -40,56 +48,59 @@ class Plan:
   image_size: int = 0
   # The task's own findings (tasks/image.py ImageData, tasks/sequence.py SequenceData).
   data: Any = None
-  model_params: Dict[str, Any] = dataclasses.field(default_factory=dict)
-  variables: Optional[Dict[str, list]] = None  # {name: shape}
-  trainable: Set[str] = dataclasses.field(default_factory=set)
+  model_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  variables: Optional[Mapping[str, list]] = None  # {name: shape}
+  trainable: FrozenSet[str] = frozenset()
   latest_checkpoint: Optional[str] = None
   warm_start_checkpoint: Optional[str] = None
-  warm_start_map: Dict[str, str] = dataclasses.field(default_factory=dict)
+  warm_start_map: Mapping[str, str] = dataclasses.field(default_factory=dict)
   skipped_vars: Tuple[str, ...] = ()
   # Set when model_dir has nothing left to train: the line that says why.
   finished: Optional[str] = None
   # The last checkpoint is at --num_steps, but the run died before its final
   # evaluation and export: the run does only those.
   finish_only: bool = False
+  # Console lines the process that owns model_dir shows before training: the params
+  # file's train keys the run does not apply.
+  notes: Tuple[str, ...] = ()
 
 
-def preflight(cfg, chief=True):
+def preflight(cfg, chief=True, params=None, not_applied=()):
   """Checks flags, files, model and checkpoints; writes nothing. Returns a Plan.
 
   chief=False (a cluster's workers and evaluator) leaves the checks of model_dir's
   checkpoints to the chief: they change under the other tasks while the chief trains.
+  params: the --params_file dict as driver.run read it (None: the task reads it);
+  not_applied: (key, why) of its train keys the run does not apply (plan.notes).
   """
   cfg.validate()
   spec = models.get(cfg.model_name)
   task = tasks.for_model(spec)
-  if cfg.params_file and spec.layout != 'sequence':
+  if cfg.params_file and not task.reads_params_file:
     raise UserError('--params_file is read by sequence models (--model_name=seqnn), '
                     'not by --model_name=%s: leave it out.' % cfg.model_name)
-  plan = Plan(config=cfg, spec=spec, task=task,
-              train_files=files.list_files(cfg.train_record_path, '--train_record_path'),
-              eval_files=(files.list_files(cfg.eval_record_path, '--eval_record_path')
-                          if cfg.eval_record_path else None))
-  task.prepare(plan)
-  if not cfg.early_stopping_metric:
-    # '' is the model's own default (pearsonr for sequence models): the task decides.
-    cfg = plan.config = cfg.replace(early_stopping_metric=task.default_metric(plan))
-  latest, finish_only = model_dir_lib.check(cfg, plan.num_classes, plan.image_size,
+  train_files = files.list_files(cfg.train_record_path, '--train_record_path')
+  eval_files = (files.list_files(cfg.eval_record_path, '--eval_record_path')
+                if cfg.eval_record_path else None)
+  found = task.prepare(cfg, spec, train_files, eval_files, params)
+  cfg = _resolved(cfg, found)
+  latest, finish_only = model_dir_lib.check(cfg, found.num_classes, found.image_size,
                                             chief=chief)
+  plan = _plan(cfg, spec, task, found, train_files, eval_files,
+               latest_checkpoint=latest, finish_only=finish_only,
+               finished=(None if finish_only else
+                         model_dir_lib.finished_message(cfg, latest)),
+               notes=tuple('note: %s train.%s is not applied (%s).' % (
+                   cfg.params_file, key, why) for key, why in not_applied))
   task.check_records(plan)
-  plan.model_params = task.model_params(plan)
-  if plan.variables is None:
-    plan.variables, plan.trainable = task.model_variables(plan)
   checkpoints.check_scopes(cfg, plan.variables)
   model_dir_lib.check_space(cfg, plan.variables, plan.trainable)
   if latest and chief:
     checkpoints.check_resume_shapes(cfg, plan.variables, latest)
-  if plan.eval_files:
-    _check_metric(plan)
-  plan.latest_checkpoint, plan.finish_only = latest, finish_only
-  plan.finished = None if finish_only else model_dir_lib.finished_message(cfg, latest)
+  if eval_files:
+    _check_metric(cfg, found.metric_names)
   if cfg.checkpoint_path and not latest:
-    checkpoints.warm_start(plan)
+    plan = dataclasses.replace(plan, **dataclasses.asdict(checkpoints.warm_start(plan)))
   trainable = model_fn_lib.variables_to_train(
       [_Named(n) for n in sorted(plan.trainable)], cfg.scopes('trainable_scopes'),
       cfg.scopes('scopes_to_freeze'))
@@ -105,20 +116,35 @@ def plan_for_export(cfg, model_dir, scratch, eval_files=None):
   records of a test set to evaluate on (plan.eval_files), read as the task says.
   """
   spec = models.get(cfg.model_name)
-  plan = Plan(config=cfg, spec=spec, task=tasks.for_model(spec), train_files=[],
-              eval_files=eval_files)
+  task = tasks.for_model(spec)
   if eval_files:
-    plan.task.prepare_evaluation(plan, model_dir, eval_files, scratch)
+    found = task.prepare_evaluation(cfg, spec, model_dir, eval_files, scratch)
   else:
-    plan.task.prepare_export(plan, model_dir, scratch)
-  plan.model_params = plan.task.model_params(plan)
+    found = task.prepare_export(cfg, spec, model_dir, scratch)
+  plan = _plan(_resolved(cfg, found), spec, task, found, [], eval_files)
+  if eval_files:
+    task.check_eval_records(plan, eval_files)
   return plan
 
 
-def _check_metric(plan):
+def _resolved(cfg, found):
+  """The Config a run is built with: what the task found, in the flags' place."""
+  # '' is the model's own default metric (pearsonr for sequence models).
+  return cfg.replace(num_classes=found.num_classes, image_size=found.image_size,
+                     early_stopping_metric=(cfg.early_stopping_metric or
+                                            found.default_metric))
+
+
+def _plan(cfg, spec, task, found, train_files, eval_files, **checkpoint_state):
+  return Plan(config=cfg, spec=spec, task=task, train_files=train_files,
+              eval_files=eval_files, num_classes=found.num_classes,
+              image_size=found.image_size, data=found.data,
+              model_params=found.model_params, variables=found.variables,
+              trainable=found.trainable, **checkpoint_state)
+
+
+def _check_metric(cfg, known):
   """A mistyped --early_stopping_metric is refused before training starts."""
-  cfg = plan.config
-  known = plan.task.metric_names(plan)
   if cfg.early_stopping_metric not in known:
     raise UserError('--early_stopping_metric=%s is not an evaluation metric of '
                     '--model_name=%s; its metrics: %s.' % (

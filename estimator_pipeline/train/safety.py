@@ -21,6 +21,7 @@ import shutil
 import signal
 import threading
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.python.training import training_util  # pylint: disable=g-direct-tensorflow-import
 
@@ -28,6 +29,7 @@ from estimator_pipeline.core import console
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import Interrupted
 from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.train import checkpoint_saver
 
 # Left by a killed tf.compat.v1.train.Saver (sharded V2 save), by
 # file_io.atomic_write_string_to_file (the `checkpoint` index), by core/files.py's
@@ -152,7 +154,7 @@ class SafetyHook(tf.compat.v1.train.SessionRunHook):
     return tf.compat.v1.train.SessionRunArgs(self._global_step)
 
   def after_run(self, run_context, run_values):
-    if self._global_step is not None and self._save:
+    if self._global_step is not None:
       self.last_step = int(run_values.results) + 1
     if self._signals.received is None:
       return
@@ -178,16 +180,20 @@ class SafetyHook(tf.compat.v1.train.SessionRunHook):
                                     self._resume))
 
 
-class FiniteCheckpointListener(tf.estimator.CheckpointSaverListener):
+class FiniteCheckpointListener(checkpoint_saver.WrittenCheckpointListener):
   """Refuses to save non-finite variables, so a NaN never replaces a good checkpoint.
 
   The loss check (slim's check_numerics) catches a NaN loss, but the update of the step
   before it may already have written Inf into the weights; the Saver would keep them.
+  reread: with parameter servers another worker's update can land between this check
+  and the save, so the written checkpoint is read back too, and removed before the
+  `checkpoint` index names it if it holds a NaN or an Inf.
   """
 
-  def __init__(self, model_dir, advice):
+  def __init__(self, model_dir, advice, reread=False):
     self._model_dir = model_dir
     self._advice = advice
+    self._reread = reread
 
   def begin(self):
     checks = [tf.reduce_all(tf.math.is_finite(v))
@@ -198,6 +204,17 @@ class FiniteCheckpointListener(tf.estimator.CheckpointSaverListener):
     if not session.run(self._all_finite):
       raise non_finite_error(global_step_value, self._model_dir, self._advice,
                              what='the weights')
+
+  def after_write(self, prefix, step):
+    if not self._reread:
+      return
+    reader = tf.train.load_checkpoint(prefix)
+    for name in reader.get_variable_to_shape_map():
+      value = np.asarray(reader.get_tensor(name))
+      if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+        for path in tf.io.gfile.glob(prefix + '.*'):
+          tf.io.gfile.remove(path)
+        raise non_finite_error(step, self._model_dir, self._advice, what='the weights')
 
 
 def non_finite_error(step, model_dir, advice, what='the loss'):

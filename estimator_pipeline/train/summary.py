@@ -9,12 +9,14 @@
 
 import dataclasses
 import os
+import time
 from typing import Dict, Optional, Tuple
 
 from estimator_pipeline.config import controls
 from estimator_pipeline.core import console
 from estimator_pipeline.core import files
 from estimator_pipeline.train import early_stopping
+from estimator_pipeline.train import estimator as estimator_lib
 
 
 @dataclasses.dataclass
@@ -37,6 +39,29 @@ class Result:
   eval_skipped_records: Optional[int] = None
   eval_records_read: Optional[int] = None
   unreadable: Tuple[str, ...] = ()
+
+
+def finish(cfg, start, global_step, eval_metrics=None, writes_exports=True,
+           finished=None, stopped_early=None, skips=None):
+  """The Result of a run, a single process or one task of a cluster, and its closing
+  lines (none when the run found nothing to do: `finished` says why).
+
+  start: the run's time.time() at its start. writes_exports: whether this process
+  judged the best checkpoint and wrote exports (else neither is reported). skips: the
+  run's skips.SkipCounters, with --skip_corrupt_records.
+  """
+  outcome = Result(
+      model_dir=cfg.model_dir, global_step=global_step,
+      eval_metrics=dict(eval_metrics) if eval_metrics else None,
+      best_metrics=best_metrics(cfg) if writes_exports else None,
+      exports=(estimator_lib.newest_exports(cfg.model_dir) if writes_exports
+               else {'best': None, 'final': None}),
+      seconds=time.time() - start, best_metric=cfg.early_stopping_metric,
+      finished=finished, stopped_early=stopped_early,
+      **(skips.result_fields() if skips else {}))
+  if not finished:
+    print_summary(outcome)
+  return outcome
 
 
 def best_metrics(cfg, model_dir=None):

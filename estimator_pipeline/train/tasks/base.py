@@ -13,7 +13,9 @@ record is found:
   print(tasks.names(), tasks.get('image'))"
 """
 
+import dataclasses
 import os
+from typing import Any, FrozenSet, Mapping, Tuple
 
 import tensorflow as tf
 
@@ -33,11 +35,63 @@ SKIP_ADVICE = ('pass --skip_corrupt_records to train without the bad records, or
 WARMUP_FILE = 'tf_serving_warmup_requests'
 
 
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+  """What a task learned about a run from its flags, files and one build of its
+  model, without writing: preflight (and plan_for_export) build the Plan from it."""
+  num_classes: int  # classes of a classifier, targets of a sequence model
+  image_size: int  # the input side of an image model (0: none)
+  data: Any  # the task's own findings (image.py ImageData, sequence.py SequenceData)
+  model_params: Mapping[str, Any]  # the keyword arguments the Model is built with
+  variables: Mapping[str, list]  # {name: shape} of every variable of the model
+  trainable: FrozenSet[str]
+  metric_names: Tuple[str, ...]  # what an evaluation reports
+  default_metric: str = 'loss'  # what judges the best checkpoint by default
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFacts:
+  """What one throw-away build of a model tells (inspect_model)."""
+  variables: Mapping[str, list]
+  trainable: FrozenSet[str]
+  metric_names: Tuple[str, ...]
+  predictions: Mapping[str, list]  # the shape of each output of Model.predict
+
+
+def inspect_model(spec, num_classes, model_params, features, labels):
+  """Builds the model once, for training, in a throw-away graph -> ModelFacts.
+
+  features: {name: (dtype, shape)} of one batch. labels: (dtype, shape), or a function
+  of predict's outputs (tensors) that returns it, for layouts whose labels take the
+  model's output shape. The metrics come from the same graph: Model.loss and
+  Model.accuracy, with what model_fn reports besides.
+  """
+  with tf.Graph().as_default():
+    inputs = {name: tf.compat.v1.placeholder(dtype, shape)
+              for name, (dtype, shape) in features.items()}
+    model = spec.build(is_training=True, num_classes=num_classes, **model_params)
+    prediction = model.predict(model.preprocess(inputs))
+    # The model's own variables: read before the loss and the metrics add theirs.
+    variables = {v.op.name: v.shape.as_list() for v in tf.compat.v1.global_variables()}
+    trainable = frozenset(v.op.name for v in tf.compat.v1.trainable_variables())
+    dtype, shape = labels(prediction) if callable(labels) else labels
+    label = tf.compat.v1.placeholder(dtype, shape)
+    names = set(model.accuracy(model.postprocess(prediction), label))
+    names.update(model.loss(prediction, label))
+  return ModelFacts(
+      variables=variables, trainable=trainable,
+      # model_fn reports these besides the model's own.
+      metric_names=tuple(sorted(names | {'loss', 'regularization_loss'})),
+      predictions={k: v.shape.as_list() for k, v in prediction.items()})
+
+
 class Task:
   """One record layout's part of a run. Subclasses fill in the abstract methods."""
 
   # The record layout (records/format.py) this task trains on.
   layout = ''
+  # Whether this layout's models are described by --params_file (read by prepare).
+  reads_params_file = False
 
   @property
   def record_format(self):
@@ -45,22 +99,34 @@ class Task:
 
   # What a subclass says about its layout.
 
-  def prepare(self, plan):
-    """Reads what the run needs to know from the records and the flags (never
-    writing): sets plan.num_classes, plan.image_size and plan.data, and may set
-    plan.variables / plan.trainable when it had to build the model to learn them."""
+  def apply_params_file(self, cfg, explicit=None):
+    """(cfg with --params_file's train section where the user typed no flag, the
+    params file as read, [(key, why)] of its train keys not applied): driver.run's
+    one read of the file, whose params it hands on to preflight. explicit: the flags
+    the user typed (None: every field off its default)."""
+    del explicit
+    return cfg, None, ()
+
+  def prepare(self, cfg, spec, train_files, eval_files, params=None):
+    """Reads what the run needs to know from the records and the flags, and builds
+    the model once to learn its variables (never writing); returns a Prepared.
+
+    cfg: the run's Config as the user gave it; spec: the models.ModelSpec of
+    --model_name. params: the --params_file dict as the run already read it (None:
+    read it here if this layout needs it).
+    """
     raise NotImplementedError
 
-  def prepare_export(self, plan, model_dir, scratch):
+  def prepare_export(self, cfg, spec, model_dir, scratch):
     """Like prepare, for exporting a trained model_dir without its records; files
     an export needs and model_dir lacks may be written to the folder scratch."""
     raise NotImplementedError
 
-  def prepare_evaluation(self, plan, model_dir, files, scratch):
-    """Like prepare_export, then learns from the records `files` (a test set) what
-    evaluating on them needs, refusing records the model cannot read."""
-    self.prepare_export(plan, model_dir, scratch)
-    self.check_eval_records(plan, files)
+  def prepare_evaluation(self, cfg, spec, model_dir, files, scratch):
+    """Like prepare_export, and learns from the records `files` (a test set) what
+    evaluating on them needs. plan_for_export then checks their first records."""
+    del files
+    return self.prepare_export(cfg, spec, model_dir, scratch)
 
   def check_eval_records(self, plan, files, flag='--records'):
     """The first record of every file of a test set, as this model reads them."""
@@ -69,14 +135,6 @@ class Task:
         fix='pass test records of the layout the model was trained on (%s %s '
         'records)' % (inspect_lib.describe_compression(self.record_format.compression),
                       self.layout))
-
-  def model_params(self, plan):
-    """The keyword arguments the Model is built with."""
-    raise NotImplementedError
-
-  def example_inputs(self, plan):
-    """(features, labels) placeholders of one batch, to build the model on."""
-    raise NotImplementedError
 
   def parse_fns(self, plan, is_training):
     """{'parse_fn': ..., 'batch_parse_fn': ... or None} for data/input_fn.py."""
@@ -97,7 +155,8 @@ class Task:
     return []
 
   def default_metric(self, plan):
-    """The evaluation metric that judges the best checkpoint by default."""
+    """The evaluation metric that judges the best checkpoint by default (what
+    prepare found: Prepared.default_metric)."""
     del plan
     return 'loss'
 
@@ -215,25 +274,3 @@ class Task:
     return exporters.write_warmup_file(plan.spec, plan.config.serving_input,
                                        os.path.join(directory, WARMUP_FILE),
                                        **self.serving_params(plan))
-
-  def model_variables(self, plan):
-    """({name: shape}, trainable names) of the model, from a throw-away graph."""
-    with tf.Graph().as_default():
-      features, _ = self.example_inputs(plan)
-      model = plan.spec.build(is_training=True, num_classes=plan.num_classes,
-                              **plan.model_params)
-      model.predict(model.preprocess(features))
-      return ({v.op.name: v.shape.as_list() for v in tf.compat.v1.global_variables()},
-              {v.op.name for v in tf.compat.v1.trainable_variables()})
-
-  def metric_names(self, plan):
-    """The evaluation metrics the model reports, from a throw-away graph."""
-    with tf.Graph().as_default():
-      features, labels = self.example_inputs(plan)
-      model = plan.spec.build(is_training=False, num_classes=plan.num_classes,
-                              **plan.model_params)
-      prediction = model.predict(model.preprocess(features))
-      names = set(model.accuracy(model.postprocess(prediction), labels))
-      names.update(model.loss(prediction, labels))
-    # model_fn reports these besides the model's own.
-    return sorted(names | {'loss', 'regularization_loss'})

@@ -23,7 +23,7 @@ from estimator_pipeline.records import image_format
 from estimator_pipeline.train.tasks import base
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class ImageData:
   """What the image task found: the class names and the file that ships them."""
   class_names: Optional[Tuple[str, ...]] = None
@@ -36,59 +36,31 @@ class ImageTask(base.Task):
 
   layout = 'image'
 
-  def prepare(self, plan):
-    cfg = plan.config
-    class_names = _find_labels(cfg, plan.train_files)
-    plan.num_classes = _resolve_num_classes(cfg, class_names)
-    plan.image_size = cfg.image_size or plan.spec.default_image_size
+  def prepare(self, cfg, spec, train_files, eval_files, params=None):
+    del eval_files, params  # The first records are checked with the others.
+    class_names = _find_labels(cfg, train_files)
     # An unknown --serving_input fails here, before anything is written.
-    serving.get(plan.spec, cfg.serving_input)
-    plan.data = ImageData(class_names=class_names, class_names_file=(
-        os.path.join(cfg.model_dir, image_format.CLASS_NAMES_FILE)
-        if class_names else None))
+    serving.get(spec, cfg.serving_input)
+    return _prepared(cfg, spec, _resolve_num_classes(cfg, class_names), ImageData(
+        class_names=class_names, class_names_file=(
+            os.path.join(cfg.model_dir, image_format.CLASS_NAMES_FILE)
+            if class_names else None)))
 
-  def prepare_export(self, plan, model_dir, scratch):
-    cfg = plan.config
-    serving.get(plan.spec, cfg.serving_input)
+  def prepare_export(self, cfg, spec, model_dir, scratch):
+    serving.get(spec, cfg.serving_input)
     if not cfg.num_classes:
       raise UserError('%s has no num_classes: re-run train.py once to record it.'
                       % os.path.join(model_dir, 'config.json'))
-    plan.num_classes = cfg.num_classes
-    plan.image_size = cfg.image_size or plan.spec.default_image_size
     names_file = os.path.join(model_dir, image_format.CLASS_NAMES_FILE)
     if not tf.io.gfile.exists(names_file):
       # A run trained before class_names.txt existed: its labels.txt, when found.
       names = _training_labels(cfg)
-      names_file = (image_format.write_class_names(scratch, names, plan.num_classes)
+      names_file = (image_format.write_class_names(scratch, names, cfg.num_classes)
                     if names else None)
-    plan.data = ImageData(class_names_file=names_file)
+    return _prepared(cfg, spec, cfg.num_classes, ImageData(class_names_file=names_file))
 
   def test_report(self, plan, test_files):
     return report.ImageReport(plan.num_classes, plan.data.class_names_file, test_files)
-
-  def model_params(self, plan):
-    cfg = plan.config
-    # AdamW decays the weights itself (decoupled): no L2 term in the loss as well.
-    weight_decay = 0.0 if cfg.optimizer == 'adamw' else cfg.weight_decay
-    return {'image_size': plan.image_size, 'weight_decay': weight_decay,
-            'dropout_keep_prob': cfg.dropout_keep_prob,
-            'label_smoothing': cfg.label_smoothing,
-            'class_names': plan.data.class_names,
-            'class_names_file': plan.data.class_names_file}
-
-  def example_inputs(self, plan):
-    size = plan.image_size
-    return ({'image': tf.compat.v1.placeholder(tf.float32, [1, size, size, 3])},
-            tf.compat.v1.placeholder(tf.int64, [1]))
-
-  def model_variables(self, plan):
-    try:
-      return super().model_variables(plan)
-    except ValueError as e:
-      raise UserError('--model_name=%s cannot be built at --image_size=%d (%s): use '
-                      'its default size %d or a larger one.' % (
-                          plan.spec.name, plan.image_size, short_tf_message(e),
-                          plan.spec.default_image_size)) from None
 
   def parse_fns(self, plan, is_training):
     cfg = plan.config
@@ -110,6 +82,36 @@ class ImageTask(base.Task):
       image_format.write_class_names(plan.config.model_dir, plan.data.class_names,
                                      plan.num_classes)
     return []
+
+
+def model_params(cfg, image_size, data):
+  """The keyword arguments an image Model is built with."""
+  # AdamW decays the weights itself (decoupled): no L2 term in the loss as well.
+  weight_decay = 0.0 if cfg.optimizer == 'adamw' else cfg.weight_decay
+  return {'image_size': image_size, 'weight_decay': weight_decay,
+          'dropout_keep_prob': cfg.dropout_keep_prob,
+          'label_smoothing': cfg.label_smoothing,
+          'class_names': data.class_names,
+          'class_names_file': data.class_names_file}
+
+
+def _prepared(cfg, spec, num_classes, data):
+  """The Prepared of an image model: the net built once at the run's input size."""
+  image_size = cfg.image_size or spec.default_image_size
+  params = model_params(cfg, image_size, data)
+  try:
+    facts = base.inspect_model(
+        spec, num_classes, params,
+        features={'image': (tf.float32, [1, image_size, image_size, 3])},
+        labels=(tf.int64, [1]))
+  except ValueError as e:
+    raise UserError('--model_name=%s cannot be built at --image_size=%d (%s): use '
+                    'its default size %d or a larger one.' % (
+                        spec.name, image_size, short_tf_message(e),
+                        spec.default_image_size)) from None
+  return base.Prepared(num_classes=num_classes, image_size=image_size, data=data,
+                       model_params=params, variables=facts.variables,
+                       trainable=facts.trainable, metric_names=facts.metric_names)
 
 
 def _find_labels(cfg, train_files):

@@ -6,10 +6,11 @@
 
 Preflight reads the params file and the first record of the training and evaluation
 files, decides the record layout (statistics.json when present, else byte lengths and
-the params), builds the model's graph once to learn its target length and variables,
-and reports every mismatch as one line naming the file and both lengths. The records
-are the truth about the sequence length and the number of targets: a params file
-written for another data set is built for these records, and the console says so.
+the params), builds the model's graph once to learn its target length, variables and
+metrics (a second time only when the head is refit to the records' targets), and
+reports every mismatch as one line naming the file and both lengths. The records are
+the truth about the sequence length and the number of targets: a params file written
+for another data set is built for these records, and the console says so.
 The params file's head is --head (basenji's first head by default); keys basenji takes
 and this pipeline does not use are listed once, as notes. Weights of basenji's and
 baskerville's Keras .h5 files become a checkpoint of this graph (import_weights).
@@ -18,7 +19,7 @@ baskerville's Keras .h5 files become a checkpoint of this graph (import_weights)
 import copy
 import dataclasses
 import os
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import tensorflow as tf
 
@@ -33,15 +34,15 @@ from estimator_pipeline.records import sequence_format
 from estimator_pipeline.train.tasks import base
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class SequenceData:
-  layout: sequence_format.SequenceLayout
+  layout: Optional[sequence_format.SequenceLayout]
   params: dict  # the resolved params file (model section as built, train section)
   augment_rc: bool
   augment_shift: int
   loss: str
   target_names: Optional[Tuple[str, ...]] = None
-  notices: List[str] = dataclasses.field(default_factory=list)
+  notices: Tuple[str, ...] = ()
   # The head's strand_pair: the target each target becomes on the other strand.
   strand_pair: Optional[Tuple[int, ...]] = None
 
@@ -50,74 +51,56 @@ class SequenceTask(base.Task):
   """Sequence-to-coverage regression (or bce classification) on basenji records."""
 
   layout = 'sequence'
+  reads_params_file = True
 
-  def prepare(self, plan):
-    cfg = plan.config
-    params = _params_with_head(cfg)
-    layout, seq_length, seq_1hot, stats_path = _layout_from_records(
-        plan.train_files[0], params)
-    plan.data = data = _data(cfg, params, layout)
-    plan.image_size = 0
-    if params['model']['seq_length'] != seq_length:
-      data.notices.append(
+  def apply_params_file(self, cfg, explicit=None):
+    return params_lib.resolve_config(cfg, explicit=explicit)
+
+  def prepare(self, cfg, spec, train_files, eval_files, params=None):
+    params = _params_with_head(cfg, params)
+    model = params['model']
+    layout, seq_length, seq_1hot, stats_path = _layout_from_records(train_files[0],
+                                                                    params)
+    data = _data(cfg, params)
+    notices = list(data.notices)
+    if model['seq_length'] != seq_length:
+      notices.append(
           '%s: seq_length %d, but the records hold %d bp; the model is built for %d '
           '(its convolutions take any length).' % (
-              cfg.params_file, params['model']['seq_length'], seq_length, seq_length))
-      params['model']['seq_length'] = seq_length
-    plan.num_classes = 1
-    (target_length, units), _ = self._build(plan)
+              cfg.params_file, model['seq_length'], seq_length, seq_length))
+      model['seq_length'] = seq_length
+    facts, (target_length, units) = _build(cfg, spec, data)
     if layout is None:
-      data.layout = _layout_from_bins(plan.train_files[0], cfg.params_file,
-                                      seq_length, seq_1hot, target_length)
+      layout = _layout_from_bins(train_files[0], cfg.params_file, seq_length, seq_1hot,
+                                 target_length)
     elif layout.target_length != target_length:
       raise UserError(
           '--params_file=%s predicts %d bins for %d bp, but %s says target_length %d: '
           'change the pooling or cropping in the params to match the records.'
           % (cfg.params_file, target_length, seq_length, stats_path,
              layout.target_length))
-    plan.num_classes = num_targets = data.layout.num_targets
+    num_targets = layout.num_targets
     if cfg.num_classes and cfg.num_classes != num_targets:
       raise UserError('--num_classes=%d, but the records hold %d targets: leave '
                       '--num_classes at 0 for sequence models.'
                       % (cfg.num_classes, num_targets))
     if units != num_targets:
-      _fit_head(cfg.params_file, params['model'], units, num_targets, data.notices)
-    data.strand_pair = _strand_pair(cfg.params_file, params['model'], num_targets)
-    _, (plan.variables, plan.trainable) = self._build(plan)
-    for eval_file in (plan.eval_files or [])[:1]:
-      sequence_format.check_record(
-          data.layout, sequence_format.inspect_record(eval_file),
-          'the training records (%s)' % plan.train_files[0])
-    names = sequence_format.target_names(plan.train_files[0])
-    data.target_names = names if names and len(names) == num_targets else None
+      _fit_head(cfg.params_file, model, units, num_targets, notices)
+      # The head's last variables take the new units: the one build that changes.
+      facts, _ = _build(cfg, spec, data)
+    for eval_file in (eval_files or [])[:1]:
+      sequence_format.check_record(layout, sequence_format.inspect_record(eval_file),
+                                   'the training records (%s)' % train_files[0])
+    names = sequence_format.target_names(train_files[0])
+    return _prepared(cfg, num_targets, facts, dataclasses.replace(
+        data, layout=layout, notices=tuple(notices),
+        target_names=names if names and len(names) == num_targets else None,
+        strand_pair=_strand_pair(cfg.params_file, model, num_targets)))
 
-  def _build(self, plan):
-    """((target_length, units), (variables, trainable)) on [1, L, 4]."""
-    plan.model_params = self.model_params(plan)
-    seq_length = plan.data.params['model']['seq_length']
-    with tf.Graph().as_default():
-      sequence = tf.compat.v1.placeholder(tf.float32, [1, seq_length, 4])
-      try:
-        model = plan.spec.build(is_training=True, num_classes=plan.num_classes,
-                                **plan.model_params)
-        preds = model.predict(model.preprocess({'sequence': sequence}))['predictions']
-      except (ValueError, TypeError) as e:
-        raise UserError('--params_file: the model cannot be built for %d bp (%s).'
-                        % (seq_length, short_tf_message(e)))
-      if preds.shape.rank != 3:
-        raise UserError('--params_file: the head gives predictions of shape %s; a '
-                        'sequence model must give [batch, length, targets].'
-                        % preds.shape.as_list())
-      variables = {v.op.name: v.shape.as_list()
-                   for v in tf.compat.v1.global_variables()}
-      trainable = {v.op.name for v in tf.compat.v1.trainable_variables()}
-    return (int(preds.shape[1]), int(preds.shape[2])), (variables, trainable)
-
-  def prepare_export(self, plan, model_dir, scratch):
+  def prepare_export(self, cfg, spec, model_dir, scratch):
     """From model_dir's params.json, or without a model_dir from --params_file (and
-    --head): then the head's units are the number of targets."""
+    --head): the head's units are the number of targets."""
     del scratch
-    cfg = plan.config
     params = params_lib.load_resolved(model_dir) if model_dir else None
     if params is None and model_dir:
       raise UserError('--model_dir=%s holds no %s: train it with this version of the '
@@ -125,48 +108,32 @@ class SequenceTask(base.Task):
                       % (model_dir, params_lib.PARAMS_FILE))
     if params is None:
       params = _params_with_head(cfg)
-    layout = sequence_format.SequenceLayout(
-        seq_length=params['model']['seq_length'], seq_1hot=False, target_length=0,
-        num_targets=cfg.num_classes, target_bytes=True)
-    plan.data = data = _data(cfg, params, layout)
-    plan.num_classes, plan.image_size = cfg.num_classes or 1, 0
-    if not model_dir:
-      (target_length, units), _ = self._build(plan)
-      data.layout = dataclasses.replace(layout, target_length=target_length,
-                                        num_targets=units)
-      plan.num_classes = units
-      data.strand_pair = _strand_pair(cfg.params_file, params['model'], units)
+    data = _data(cfg, params)
+    facts, (target_length, units) = _build(cfg, spec, data)
+    return _prepared(cfg, units, facts, dataclasses.replace(
+        data, layout=sequence_format.SequenceLayout(
+            seq_length=params['model']['seq_length'], seq_1hot=False,
+            target_length=target_length, num_targets=units, target_bytes=True),
+        strand_pair=_strand_pair(cfg.params_file, params['model'], units)))
 
-  def prepare_evaluation(self, plan, model_dir, files, scratch):
+  def prepare_evaluation(self, cfg, spec, model_dir, files, scratch):
     """The records' layout (statistics.json, else their byte lengths and the model's
     bins), which must be the trained model's length and targets."""
-    self.prepare_export(plan, model_dir, scratch)
-    data = plan.data
-    (target_length, units), _ = self._build(plan)
-    data.layout = records_layout(files, data.params['model']['seq_length'],
-                                 target_length, units,
-                                 'the model of --model_dir=%s' % model_dir)
+    found = self.prepare_export(cfg, spec, model_dir, scratch)
+    model = found.data.layout
+    layout = records_layout(files, model.seq_length, model.target_length,
+                            model.num_targets, 'the model of --model_dir=%s' % model_dir)
     names = sequence_format.target_names(files[0])
-    data.target_names = names if names and len(names) == units else None
-    self.check_eval_records(plan, files)
-
-  def model_params(self, plan):
-    cfg, data = plan.config, plan.data
-    train = data.params.get('train', {})
-    return {'params': data.params['model'], 'loss': data.loss,
-            'loss_params': {k: train[k] for k in params_lib.TRAIN_MODEL_KEYS
-                            if k != 'loss' and k in train},
-            'gelu': cfg.gelu, 'ensemble_rc': cfg.ensemble_rc,
-            'ensemble_shifts': controls.parse_shifts(cfg.ensemble_shifts),
-            'target_names': data.target_names}
+    data = dataclasses.replace(
+        found.data, layout=layout,
+        target_names=names if names and len(names) == model.num_targets else None)
+    return dataclasses.replace(found, data=data, model_params=model_params(cfg, data))
 
   def test_report(self, plan, test_files):
     return report.SequenceReport(plan.num_classes, plan.data.loss == 'bce', test_files)
 
   def default_metric(self, plan):
-    """basenji's trainer keeps the model of the best validation Pearson R (AUROC with
-    a bce loss)."""
-    return 'auroc' if plan.data.loss == 'bce' else 'pearsonr'
+    return _default_metric(plan.data)
 
   def import_weights(self, plan, path, directory, exclude_scopes=(),
                      ignore_missing=False, flag='--checkpoint_path'):
@@ -174,7 +141,6 @@ class SequenceTask(base.Task):
 
     Returns (checkpoint prefix, {checkpoint name: variable name}, skipped variables).
     """
-    plan.model_params = self.model_params(plan)
     with tf.Graph().as_default() as graph:
       sequence = tf.compat.v1.placeholder(
           tf.float32, [1, plan.data.params['model']['seq_length'], 4])
@@ -191,13 +157,6 @@ class SequenceTask(base.Task):
     finally:
       h5.close()
     return prefix, {name: name for name in mapping}, tuple(skipped)
-
-  def example_inputs(self, plan):
-    lay = plan.data.layout
-    return ({'sequence': tf.compat.v1.placeholder(tf.float32,
-                                                  [1, lay.seq_length, 4])},
-            tf.compat.v1.placeholder(tf.float32,
-                                     [1, lay.target_length, lay.num_targets]))
 
   def parse_fns(self, plan, is_training):
     data = plan.data
@@ -220,22 +179,73 @@ class SequenceTask(base.Task):
     return ['note: ' + notice for notice in plan.data.notices]
 
 
-def _params_with_head(cfg):
-  """The params file with --head's head (basenji's first by default) as its head."""
-  params, _ = params_lib.select_head(params_lib.load(cfg.params_file), cfg.head)
+def model_params(cfg, data):
+  """The keyword arguments a SeqNN is built with."""
+  train = data.params.get('train', {})
+  return {'params': data.params['model'], 'loss': data.loss,
+          'loss_params': {k: train[k] for k in params_lib.TRAIN_MODEL_KEYS
+                          if k != 'loss' and k in train},
+          'gelu': cfg.gelu, 'ensemble_rc': cfg.ensemble_rc,
+          'ensemble_shifts': controls.parse_shifts(cfg.ensemble_shifts),
+          'target_names': data.target_names}
+
+
+def _default_metric(data):
+  """basenji's trainer keeps the model of the best validation Pearson R (AUROC with
+  a bce loss)."""
+  return 'auroc' if data.loss == 'bce' else 'pearsonr'
+
+
+def _prepared(cfg, num_targets, facts, data):
+  return base.Prepared(num_classes=num_targets, image_size=0, data=data,
+                       model_params=model_params(cfg, data), variables=facts.variables,
+                       trainable=facts.trainable, metric_names=facts.metric_names,
+                       default_metric=_default_metric(data))
+
+
+def _build(cfg, spec, data):
+  """(ModelFacts, (target_length, units)) of the model of data.params as it is now,
+  built on [1, seq_length, 4]; its labels take the predictions' shape."""
+  seq_length = data.params['model']['seq_length']
+
+  def labels(prediction):
+    preds = prediction['predictions']
+    if preds.shape.rank != 3:
+      raise UserError('--params_file: the head gives predictions of shape %s; a '
+                      'sequence model must give [batch, length, targets].'
+                      % preds.shape.as_list())
+    return tf.float32, preds.shape
+
+  try:
+    # The number of targets, not yet known, changes no variable and no metric name.
+    facts = base.inspect_model(spec, 1, model_params(cfg, data),
+                               {'sequence': (tf.float32, [1, seq_length, 4])}, labels)
+  except (ValueError, TypeError) as e:
+    raise UserError('--params_file: the model cannot be built for %d bp (%s).'
+                    % (seq_length, short_tf_message(e)))
+  _, target_length, units = facts.predictions['predictions']
+  return facts, (int(target_length), int(units))
+
+
+def _params_with_head(cfg, params=None):
+  """The params file (params: as already read, else read now) with --head's head
+  (basenji's first by default) as its head: a copy the task may change."""
+  params, _ = params_lib.select_head(
+      params if params is not None else params_lib.load(cfg.params_file), cfg.head)
   return copy.deepcopy(params)
 
 
-def _data(cfg, params, layout):
+def _data(cfg, params):
+  """What the params say, before the records have been read (no layout yet)."""
   model = params['model']
   notices = ['%s %s is not applied (%s).' % (cfg.params_file, key, why)
              for key, why in params_lib.not_applied(params)]
   return SequenceData(
-      layout=layout, params=params, loss=params.setdefault('train', {}).get(
+      layout=None, params=params, loss=params.setdefault('train', {}).get(
           'loss', 'poisson'),
       augment_rc=bool(model.get('augment_rc', False)),
       augment_shift=_augment_shift(model.get('augment_shift', 0), cfg.params_file),
-      notices=notices)
+      notices=tuple(notices))
 
 
 def _strand_pair(params_file, model, num_targets):
