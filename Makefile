@@ -31,11 +31,15 @@ browser:
 	  || { echo "error: could not install $(CHROMIUM_PACKAGES); install them (apt-get install -y $(CHROMIUM_PACKAGES)) and re-run make test" >&2; exit 1; }; \
 	fi
 
-# Then the SeqNN tests again on Eigen's kernels: TensorFlow turns oneDNN on by default
-# only on CPUs with AVX-512, so this covers a CPU without it on every machine.
+# Two pytest workers (pytest-xdist), each test file on one of them, so a file's shared
+# fixtures are made once. Then the SeqNN tests again on Eigen's kernels: TensorFlow
+# turns oneDNN on by default only on CPUs with AVX-512, so this covers a CPU without it
+# on every machine.
+TEST_WORKERS ?= 2
 test: $(STAMP) browser
-	$(PY) -m pytest -q --durations=15 tests
-	TF_ENABLE_ONEDNN_OPTS=0 $(PY) -m pytest -q -m both_kernels tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests
+	TF_ENABLE_ONEDNN_OPTS=0 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile \
+	    -m both_kernels tests
 
 # Benchmarks (< 10 min on 2 cores): writes bench/results.json and bench/RESULTS.md.
 bench: $(STAMP)

@@ -10,8 +10,9 @@ program as `python` would (`runpy`, `__main__`, sys.argv, atexit, a non-zero sta
 on an uncaught exception), in its own process group, with the environment, working
 directory and output files it is given:
 
-  runner = cli_runner.Runner.start()
-  done = runner.run(['train.py', '--model_dir=runs/x', ...])   # a CompletedProcess
+  runner = cli_runner.Runner.start(repo, env)
+  done = runner.run(['train.py', '--model_dir=runs/x', ...], repo, env, timeout=600)
+  process = runner.start_command(['train.py', ...], repo, env, 'run.log')  # Popen-like
   runner.stop()
 
 Only library modules are imported ahead: flags/ and the programs are imported by each
@@ -23,11 +24,13 @@ cannot be served and runs as a plain subprocess (conftest.run_cli decides).
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 # Read by TensorFlow once, when it is imported: a command that sets one of these to
 # another value than the server started with needs a process of its own.
@@ -44,6 +47,7 @@ PRELOAD = ('numpy', 'tensorflow', 'tensorflow_estimator', 'tf_slim', 'h5py',
 
 
 def _read_message(conn):
+  """The server side's read of one request line."""
   data = b''
   while not data.endswith(b'\n'):
     chunk = conn.recv(65536)
@@ -55,6 +59,68 @@ def _read_message(conn):
 
 def _send(conn, message):
   conn.sendall(json.dumps(message).encode() + b'\n')
+
+
+class Process:
+  """A command running as a fork of the server, with Popen's way of being watched:
+  pid, poll(), wait(timeout), send_signal(), terminate(), kill(), returncode."""
+
+  def __init__(self, conn, args):
+    self.args = [sys.executable] + list(args)
+    self.returncode = None
+    self._conn = conn
+    self._buffer = b''
+    self.pid = self._message(None)['pid']
+
+  def _message(self, timeout):
+    """The server's next line, or None when none came within timeout (seconds)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while b'\n' not in self._buffer:
+      left = None if deadline is None else max(0.0, deadline - time.monotonic())
+      ready, _, _ = select.select([self._conn], [], [], left)
+      if not ready:
+        return None
+      chunk = self._conn.recv(65536)
+      if not chunk:
+        raise RuntimeError('the command runner went away while running %s'
+                           % ' '.join(self.args))
+      self._buffer += chunk
+    line, self._buffer = self._buffer.split(b'\n', 1)
+    return json.loads(line)
+
+  def poll(self):
+    if self.returncode is None:
+      done = self._message(0)
+      if done is not None:
+        self._finish(done['returncode'])
+    return self.returncode
+
+  def wait(self, timeout=None):
+    if self.returncode is None:
+      done = self._message(timeout)
+      if done is None:
+        raise subprocess.TimeoutExpired(self.args, timeout)
+      self._finish(done['returncode'])
+    return self.returncode
+
+  def _finish(self, returncode):
+    self.returncode = returncode
+    self._conn.close()
+
+  def send_signal(self, sig):
+    if self.returncode is None:
+      os.kill(self.pid, sig)
+
+  def terminate(self):
+    self.send_signal(signal.SIGTERM)
+
+  def kill(self):
+    self.send_signal(signal.SIGKILL)
+
+  def kill_group(self):
+    """Kills the command and every process it started (its own process group)."""
+    if self.returncode is None:
+      os.killpg(self.pid, signal.SIGKILL)
 
 
 class Runner:
@@ -84,29 +150,29 @@ class Runner:
   def alive(self):
     return self._process.poll() is None
 
+  def start_command(self, args, cwd, env, out, err=None):
+    """Starts `python *args` as a fork of the server, writing its stdout to the file
+    out and its stderr to err (None: to out as well) -> Process."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.connect(self._address)
+    _send(conn, {'args': list(args), 'cwd': cwd, 'env': env, 'out': out,
+                 'err': err})
+    return Process(conn, args)
+
   def run(self, args, cwd, env, timeout):
     """Runs `python *args` as a fork of the server -> subprocess.CompletedProcess."""
     with tempfile.TemporaryDirectory(prefix='cli-') as scratch:
       out, err = os.path.join(scratch, 'out'), os.path.join(scratch, 'err')
-      conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-      conn.connect(self._address)
+      process = self.start_command(args, cwd, env, out, err)
       try:
-        _send(conn, {'args': list(args), 'cwd': cwd, 'env': env, 'out': out,
-                     'err': err})
-        pid = _read_message(conn)['pid']
-        conn.settimeout(timeout)
-        try:
-          done = _read_message(conn)
-        except socket.timeout:
-          os.killpg(pid, signal.SIGKILL)
-          raise subprocess.TimeoutExpired([sys.executable] + list(args),
-                                          timeout) from None
-      finally:
-        conn.close()
+        process.wait(timeout)
+      except subprocess.TimeoutExpired:
+        process.kill_group()
+        process.wait()
+        raise
       with open(out, errors='replace') as f_out, open(err, errors='replace') as f_err:
-        return subprocess.CompletedProcess([sys.executable] + list(args),
-                                           done['returncode'], f_out.read(),
-                                           f_err.read())
+        return subprocess.CompletedProcess(process.args, process.returncode,
+                                           f_out.read(), f_err.read())
 
   def stop(self):
     if self.alive():
@@ -165,6 +231,9 @@ def _child(request):
     os.environ.clear()
     os.environ.update(request['env'])
     for fd, path in ((1, request['out']), (2, request['err'])):
+      if path is None:  # stderr into stdout's file, as stderr=STDOUT does.
+        os.dup2(1, 2)
+        continue
       target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
       os.dup2(target, fd)
       os.close(target)

@@ -205,16 +205,34 @@ def pytest_sessionfinish(session, exitstatus):
       runner.stop()
 
 
+def _cli_env():
+  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+
+
 def run_cli(args, cwd=REPO, timeout=600):
   """Runs a project command-line entry point (`python *args`) in a process of its
   own; returns the CompletedProcess. Forked from the session's cli_runner server,
   which has TensorFlow imported already, where it can be."""
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  env = _cli_env()
   runner = _command_runner(env)
   if runner is not None:
     return runner.run(args, cwd, env, timeout)
   return subprocess.run([sys.executable] + list(args), cwd=cwd, env=env,
                         capture_output=True, text=True, timeout=timeout)
+
+
+def start_cli(args, log_path, cwd=REPO):
+  """Starts `python *args` in a process of its own, its stdout and stderr both in
+  the file log_path; returns a subprocess.Popen or a cli_runner.Process (the same
+  pid, poll, wait, send_signal, kill), for tests that watch or signal a command."""
+  env = _cli_env()
+  runner = _command_runner(env)
+  if runner is not None:
+    open(log_path, 'w').close()  # There at once, as with Popen: tests read it.
+    return runner.start_command(args, cwd, env, str(log_path))
+  with open(log_path, 'w') as log:
+    return subprocess.Popen([sys.executable] + list(args), cwd=cwd, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
 
 
 def tree_digest(directory):

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from conftest import REPO
+import conftest
 from conftest import image_config
 from conftest import image_example
 from conftest import write_image_data
@@ -112,9 +112,9 @@ def train_cmd(model_dir, data, *extra):
 
 
 def popen(cmd, log_path):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  log = open(log_path, 'w')
-  return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+  """Starts cmd ([sys.executable, program, args...]) with its output in log_path."""
+  assert cmd[0] == sys.executable, cmd
+  return conftest.start_cli(cmd[1:], log_path)
 
 
 def read(path):

@@ -9,8 +9,6 @@ truncated PNG, in two sizes.
 
 import io
 import os
-import subprocess
-import sys
 
 import estimator_pipeline  # pylint: disable=unused-import  (compat fixes before TF)
 import numpy as np
@@ -19,10 +17,10 @@ import pytest
 import tensorflow as tf
 from tf_slim.data import tfexample_decoder
 
+from conftest import run_cli
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.records import images
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = {'image/encoded', 'image/format', 'image/class/label', 'image/class/text',
         'image/height', 'image/width', 'image/filename'}
 SIZES = ((20, 30), (41, 17))  # (width, height)
@@ -151,9 +149,7 @@ def _folder_bytes(folder):
 
 
 def _run_cli(*args):
-  return subprocess.run([sys.executable, '-m', 'estimator_pipeline.records'] + list(args),
-                        cwd=REPO, capture_output=True, text=True, timeout=120,
-                        check=False)
+  return run_cli(['-m', 'estimator_pipeline.records'] + list(args), timeout=120)
 
 
 def test_writes_slim_layout_and_labels(converted):
