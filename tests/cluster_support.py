@@ -19,6 +19,12 @@ import pytest
 from conftest import REPO
 
 
+# A job that runs until the test stops it: a rate that cannot diverge in the minutes a
+# busy machine may give it (at 0.02 cifarnet's loss turns NaN after ~80 steps, which
+# would end the job before the test does).
+UNTIL_STOPPED = dict(num_steps=100000, learning_rate=0.002)
+
+
 def train_flags(data, model_dir, **kw):
   values = dict(model_dir=model_dir, train_record_path=str(data / 'train-*.tfrecord'),
                 eval_record_path=str(data / 'validation-*.tfrecord'),

@@ -11,6 +11,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -176,6 +177,8 @@ def scalars(event_dir):
 
 
 _RUNNER = []  # The cli_runner.Runner of this session, once started (or None).
+# Tests start commands from several threads at once (the bad-input catalogue).
+_RUNNER_LOCK = threading.Lock()
 
 
 def _command_runner(env):
@@ -185,9 +188,10 @@ def _command_runner(env):
   """
   if os.environ.get('TESTS_FORK_COMMANDS', '1') == '0':
     return None
-  if not _RUNNER:
-    import cli_runner  # pylint: disable=g-import-not-at-top
-    _RUNNER.append(cli_runner.Runner.start(REPO, env))
+  with _RUNNER_LOCK:
+    if not _RUNNER:
+      import cli_runner  # pylint: disable=g-import-not-at-top
+      _RUNNER.append(cli_runner.Runner.start(REPO, env))
   runner = _RUNNER[0]
   if runner is None or not runner.alive():
     return None

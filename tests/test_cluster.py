@@ -146,7 +146,7 @@ def test_multi_worker_mirrored_cluster_trains_to_the_bar(data, tmp_path):
 def test_killed_worker_stops_the_cluster_and_names_it(data, tmp_path):
   proc = support.launcher(['--num_workers=2', '--grace_secs=5'],
                           support.train_flags(data, str(tmp_path / 'run'),
-                                              num_steps=100000,
+                                              **support.UNTIL_STOPPED,
                                               distribution='multi_worker_mirrored'))
   lines = []
   try:

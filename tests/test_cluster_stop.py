@@ -36,7 +36,7 @@ def test_ctrl_c_stops_every_task(data, tmp_path):
   grace = 5
   proc = support.launcher(
       ['--num_workers=1', '--num_ps=1', '--grace_secs=%d' % grace],
-      support.train_flags(data, str(tmp_path / 'run'), num_steps=100000,
+      support.train_flags(data, str(tmp_path / 'run'), **support.UNTIL_STOPPED,
                           distribution='parameter_server'))
   lines, pids = [], {}
   try:
@@ -62,7 +62,7 @@ def test_ctrl_c_stops_every_task(data, tmp_path):
 def test_killed_launcher_takes_every_task_with_it(data, tmp_path):
   proc = support.launcher(
       ['--num_workers=1', '--num_ps=1'],
-      support.train_flags(data, str(tmp_path / 'run'), num_steps=100000,
+      support.train_flags(data, str(tmp_path / 'run'), **support.UNTIL_STOPPED,
                           distribution='parameter_server'))
   lines, pids = [], {}
   try:
@@ -113,7 +113,7 @@ def test_ps_task_ends_when_its_chief_is_done_or_gone(data, tmp_path):
     # Gone: the chief of a longer job is killed; the ps gives up --ps_timeout_secs
     # later. Started once the chief listens, so its wait counts from a live chief.
     cluster = launcher.make_cluster(1, 1, False)
-    flags = _ps_flags(data, model_dir, num_steps=100000,
+    flags = _ps_flags(data, model_dir, **support.UNTIL_STOPPED,
                       save_checkpoints_steps=100000, ps_timeout_secs=5)
     chief = support.start_task(cluster, 'chief', flags, logs['chief-b'])
     started.append(chief)
@@ -146,7 +146,7 @@ def _check_the_chief_holds_the_lock(model_dir, cluster, chief_pid, data, logs):
   with open(os.path.join(model_dir, lock_lib.LOCK_FILE)) as f:
     held = json.load(f)
   assert held['pid'] == chief_pid and held['cluster'] == cluster, held
-  flags = _ps_flags(data, model_dir, num_steps=100000)
+  flags = _ps_flags(data, model_dir, **support.UNTIL_STOPPED)
   worker = support.start_task(launcher.make_cluster(2, 1, False), 'worker', flags,
                               logs['other'])
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
@@ -154,7 +154,7 @@ def _check_the_chief_holds_the_lock(model_dir, cluster, chief_pid, data, logs):
   with open(logs['single'], 'w') as log:
     single = subprocess.Popen(
         [sys.executable, 'train.py'] + support.train_flags(data, model_dir,
-                                                           num_steps=100000),
+                                                           **support.UNTIL_STOPPED),
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL, start_new_session=True)
   try:
