@@ -4,8 +4,9 @@ programs.
   python -m export.variants --saved_model=runs/cage/export/best --fasta=genome.fa \
       --vcf=variants.vcf --output_dir=out/
 
-  model_source.py        the one loader: check_source, load_export (any SavedModel),
-                         load (a sequence model from an export or a params file)
+  exports.py             the one loader of SavedModels (load_export), any model
+  model_source.py        how a command is given its model (check_source), and a
+                         sequence model from an export or a params file (load)
   sequence_model.py      a loaded sequence model: predictions, ensemble, saliency
   windows.py             the one reader of BED regions as model windows
   variants.py, variant_stats.py, variant_output.py   variant effects (basenji_sad.py)
@@ -14,5 +15,8 @@ programs.
   saliency.py            input x gradient per base
   image_predictions.py   an image classifier's export over images or records
   rest_client.py         TF Serving REST requests and answers
-  evaluation.py, reports.py   the test-set report
+  evaluation.py          the test-set report of a model_dir (the task of its layout
+                         hands out the report: models/image/report.py,
+                         models/seqnn/report.py)
+  sequence_evaluation.py the test-set report of a sequence model without its model_dir
 """

@@ -161,7 +161,8 @@ class SequenceTask(base.Task):
   def parse_fns(self, plan, is_training):
     data = plan.data
     if not is_training:
-      return {'parse_fn': sequence_parse.make_sequence_parse_fn(data.layout, is_training=False)}
+      return {'parse_fn': sequence_parse.make_sequence_parse_fn(data.layout,
+                                                               is_training=False)}
     return {'parse_fn': sequence_parse.make_sequence_parse_fn(
         data.layout, is_training=True, augment_rc=data.augment_rc,
         augment_shift=data.augment_shift, seed=plan.config.seed,
