@@ -30,6 +30,7 @@ from typing import List, Optional
 import numpy as np
 
 from estimator_pipeline.analysis import mutagenesis
+from estimator_pipeline.models.seqnn import attribution_signature
 from estimator_pipeline.records import dna
 
 METHODS = ('saliency', 'ig', 'deepshap', 'ism')
@@ -105,12 +106,6 @@ def shuffled_references(codes, count, seed):
   return out
 
 
-def quadrature(steps):
-  """Gauss-Legendre nodes and weights on [0, 1] (weights sum to 1)."""
-  nodes, weights = np.polynomial.legendre.leggauss(steps)
-  return ((nodes + 1) / 2).astype(np.float32), (weights / 2).astype(np.float32)
-
-
 def hypothetical(multipliers, references):
   """H = m - sum_j m_j r_j per position; multipliers, references [..., L, 4]."""
   return multipliers - (multipliers * references).sum(axis=-1, keepdims=True)
@@ -152,7 +147,7 @@ def explain(net, rows, weights, options, predict_readout=None):
 
 def integrated_gradient(net, x, baseline, weights, options):
   """The mean gradient on the straight path from baseline to x [n, L, 4]."""
-  alphas, quad = quadrature(options.steps)
+  alphas, quad = attribution_signature.quadrature(options.steps)
   total = np.zeros(x.shape, np.float64)
   per_call = max(1, options.batch_size // max(1, len(x)))
   for first in range(0, len(alphas), per_call):
