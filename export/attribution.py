@@ -40,10 +40,12 @@ from estimator_pipeline.analysis import attribution
 from estimator_pipeline.analysis import attribution_models
 from estimator_pipeline.analysis import attribution_output
 from estimator_pipeline.analysis import attribution_regions
+from estimator_pipeline.analysis import gtf as gtf_lib
 from estimator_pipeline.analysis import readout as readout_lib
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core.errors import run_main
 from estimator_pipeline.records import fasta_index
+from estimator_pipeline.records import genome_files
 from flags import analysis as analysis_flags
 from flags import common
 
@@ -112,6 +114,10 @@ def check_flags(f):
 def main(argv):
   f = common.command_flags(argv)
   check_flags(f)
+  if f.gene:  # A gene missing from the GTF is found before the model loads.
+    genes = gtf_lib.read_genes(f.gtf)
+    for name in genome_files.as_list(f.gene):
+      gtf_lib.find(genes, name, f.gtf)
   kwargs = analysis_flags.model_kwargs()
   options = attribution.Options(f.method, f.steps, f.baseline, f.references,
                                 f.ism_length, f.seed, f.batch_size)
