@@ -121,7 +121,8 @@ def explain(net, rows, weights, options, predict_readout=None):
   x = dna.one_hot(np.stack([r.codes for r in rows]))
   method = options.method
   if method == 'saliency':
-    return net.gradient(x, weights), net.readout(x, weights), np.zeros(len(rows))
+    gradient, values = net.gradient_and_readout(x, weights)
+    return gradient, values, np.zeros(len(rows))
   if method == 'ism':
     return ism(rows, x, weights, options, predict_readout)
   if method == 'ig' and options.baseline == 'zeros':
@@ -132,17 +133,20 @@ def explain(net, rows, weights, options, predict_readout=None):
         for r in rows]))
   count = baselines.shape[1]
   hyp = np.zeros(x.shape, np.float64)
-  base_values = np.zeros(len(rows))
+  values, base_values = None, np.zeros(len(rows))
   for k in range(count):
     b = baselines[:, k]
     if method == 'ig':
       mult = integrated_gradient(net, x, b, weights, options)
-    else:
-      mult = net.gradient(np.concatenate([x, b]), _twice(weights))
+      base_values += net.readout(b, weights)
+    else:  # One pass gives the multipliers and the readouts of x and of b.
+      mult, both = net.gradient_and_readout(np.concatenate([x, b]), _twice(weights))
+      values = both[:len(x)]
+      base_values += both[len(x):]
     hyp += hypothetical(mult, b)
-    base_values += net.readout(b, weights)
-  return ((hyp / count).astype(np.float32), net.readout(x, weights),
-          base_values / count)
+  if values is None:
+    values = net.readout(x, weights)
+  return (hyp / count).astype(np.float32), values, base_values / count
 
 
 def integrated_gradient(net, x, baseline, weights, options):

@@ -118,6 +118,11 @@ class AttributionNetwork:
     found = self._run(self._gradient, onehot, weights)
     return found[:len(found) // 2] if self.deeplift else found
 
+  def gradient_and_readout(self, onehot, weights):
+    """(gradient() of the batch, the readout of every row), in one pass."""
+    found, values = self._run((self._gradient, self._values), onehot, weights)
+    return (found[:len(found) // 2] if self.deeplift else found), values
+
 
 def load(params_file, checkpoint, transform='sum', deeplift=False, head='', gelu=''):
   """-> AttributionNetwork of a params file and its checkpoint (an .h5 included)."""
