@@ -82,6 +82,30 @@ def test_deepshap_sums_to_delta_on_a_basenji_conv_net(nets):
   assert np.isfinite(hyp).all()
 
 
+def test_deepshap_equals_shap_on_a_small_network():
+  """tests/data/attribution: a conv/max-pool/ReLU/softplus SeqNN and the values
+  shap.DeepExplainer gave for it (make_reference.py there), against the same
+  references."""
+  folder = os.path.join(REPO, 'tests', 'data', 'attribution')
+  reference = np.load(os.path.join(folder, 'reference.npz'))
+  net = attribution_graph.load(os.path.join(folder, 'params.json'),
+                               os.path.join(folder, 'model.ckpt'), deeplift=True)
+  rows = [attribution.Row(c, 'r%d' % i) for i, c in enumerate(reference['codes'])]
+  for row, references in zip(rows, reference['references']):
+    np.testing.assert_array_equal(
+        attribution.shuffled_references(row.codes, 3, seed=0), references)
+  hyp, values, baselines = attribution.explain(
+      net, rows, _weights(readout_lib.Readout([0], (0, net.bins)), net, rows),
+      attribution.Options('deepshap', references=3, seed=0))
+  x = attribution.dna.one_hot(reference['codes'])
+  # shap gives each channel's share, m (x - r); summed per position they are the
+  # contribution of the base present.
+  np.testing.assert_allclose((hyp * x).sum(-1), reference['shap_values'].sum(-1),
+                             rtol=0, atol=1e-4 * np.abs(reference['shap_values']).max())
+  np.testing.assert_allclose(values, reference['readout'], rtol=1e-5)
+  np.testing.assert_allclose(baselines, reference['reference_readout'], rtol=1e-5)
+
+
 def test_saliency_equals_export_saliency(nets):
   model = model_source.load(params_file=PARAMS, checkpoint=H5, saliency=True)
   rows = _rows()
