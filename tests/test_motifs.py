@@ -28,6 +28,7 @@ from estimator_pipeline import config
 from estimator_pipeline import train
 from estimator_pipeline.analysis import attribution
 from estimator_pipeline.analysis import attribution_graph
+from estimator_pipeline.analysis import attribution_models
 from estimator_pipeline.analysis import motifs
 from estimator_pipeline.analysis import readout as readout_lib
 from estimator_pipeline.models.seqnn import attribution_signature
@@ -194,6 +195,15 @@ def test_integrated_gradients_signature_over_grpc(planted):
                                atol=1e-5 * np.abs(hyp).max())
     total = out['scores'][i].sum()
     assert abs(total - (fx[0] - fb[0])) < 0.01 * abs(fx[0] - fb[0])
+  # export.attribution --saved_model reads the same signature.
+  explainer = attribution_models.load('ig', {'saved_model': result.exports['final']},
+                                      'sum')
+  weights = readout_lib.Readout([1], (0, net.bins)).weights(net.bins, net.num_targets)
+  hyp, _, _ = explainer.explain(rows[:1], (weights[0][None], weights[1][None]), None)
+  np.testing.assert_allclose(
+      hyp[0], attribution.explain(net, rows[:1], (weights[0][None], weights[1][None]),
+                                  attribution.Options('ig'))[0][0],
+      rtol=1e-4, atol=1e-5 * np.abs(hyp).max())
 
 
 def attribution_regions_fasta(root):
