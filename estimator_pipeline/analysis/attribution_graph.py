@@ -64,21 +64,27 @@ def rescale(fn, x, kind='elementwise'):
         safe = tf.abs(delta) > EPSILON
         denominator = tf.where(safe, delta, tf.ones_like(delta))
         if kind == 'max_pool':
-          plain = tf.gradients(fn(xs), xs, grad_ys=dy[:half])[0]
           out_x, out_r = y[:half], y[half:]
           top = tf.maximum(out_x, out_r)
           moved = (tf.gradients(fn(xs), xs, grad_ys=dy[:half] * (top - out_r))[0] +
                    tf.gradients(fn(rs), rs, grad_ys=dy[:half] * (out_x - top))[0])
-          mult = tf.where(safe, moved / denominator, plain)
+          mult = _where_safe(safe, moved / denominator,
+                             lambda: tf.gradients(fn(xs), xs, grad_ys=dy[:half])[0])
           return tf.concat([mult, tf.zeros_like(mult)], axis=0)
-        derivative = tf.gradients(fn(xs), xs)[0]
         ratio = (y[:half] - y[half:]) / denominator
-        mult = tf.where(safe, ratio, derivative)
+        mult = _where_safe(safe, ratio, lambda: tf.gradients(fn(xs), xs)[0])
         return dy * tf.concat([mult, mult], axis=0)
 
       return y, grad
 
     return forward(x)
+
+
+def _where_safe(safe, value, fallback):
+  """value where safe, else fallback() (the plain gradient); fallback's pass is run
+  only when some position is not safe, which is rare (x and r equal there)."""
+  return tf.cond(tf.reduce_all(safe), lambda: value,
+                 lambda: tf.where(safe, value, fallback()))
 
 
 class AttributionNetwork:
@@ -153,7 +159,7 @@ def build(plan, checkpoint, transform, deeplift, source):
     values = readout_lib.tf_apply(preds, weights[0], weights[1], transform,
                                   rescale if deeplift else None)
     if deeplift:
-      check_rescalable(graph, onehot, values)
+      check_rescalable(graph, onehot)
       half = tf.shape(values)[0] // 2
       total = tf.reduce_sum(values[:half])
     else:
@@ -167,7 +173,7 @@ def build(plan, checkpoint, transform, deeplift, source):
                             getattr(model, 'strand_pair', None), deeplift, source)
 
 
-def check_rescalable(graph, onehot, output):
+def check_rescalable(graph, onehot):
   """UserError naming the first block with an op DeepLIFT's rules do not cover."""
   reached = {onehot.op}
   for op in graph.get_operations():  # creation order is a topological order
@@ -184,4 +190,3 @@ def check_rescalable(graph, onehot, output):
                       '%s op is nonlinear in the input, as attention is, and '
                       'DeepLIFT has no rule for it): use --method=ig.' % (
                           block, op.type))
-  del output

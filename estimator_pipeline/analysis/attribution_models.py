@@ -23,6 +23,7 @@ from estimator_pipeline.analysis import readout as readout_lib
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.models.seqnn import attribution_signature
 from estimator_pipeline.models.seqnn import network
+from estimator_pipeline.records import dna
 
 
 class PredictionExplainer:
@@ -93,7 +94,7 @@ class SignatureExplainer:
 
   def explain(self, rows, weights, options):
     del options
-    x = attribution.dna.one_hot(np.stack([r.codes for r in rows]))
+    x = dna.one_hot(np.stack([r.codes for r in rows]))
     targets = np.argmax(weights[1], axis=1).astype(np.int32)
     found, preds = self._session.run((self._output, self._predictions), {
         self._onehot: x, self._index: targets})

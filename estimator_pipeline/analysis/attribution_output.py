@@ -29,10 +29,10 @@ import h5py
 import numpy as np
 import pyBigWig
 
-from estimator_pipeline.analysis import attribution
 from estimator_pipeline.core import console
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.records import dna
 
 ARRAYS = ('ohe', 'hypothetical', 'contributions')
 H5_FILE = 'attributions.h5'
@@ -55,7 +55,7 @@ def compute(explainer, rows, readout, options):
       values.append(v)
       baselines.append(b)
       progress.update(len(chunk))
-  onehot = attribution.dna.one_hot(np.stack([r.codes for r in rows]))
+  onehot = dna.one_hot(np.stack([r.codes for r in rows]))
   hyp = np.concatenate(hyp)
   return {'ohe': onehot.transpose(0, 2, 1),
           'hypothetical': hyp.transpose(0, 2, 1),
