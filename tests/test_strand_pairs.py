@@ -9,14 +9,17 @@ average, each reverse-complemented column k taken from column pair[k]).
 import json
 import os
 
+import h5py
 import numpy as np
 import pytest
 
 from baskerville_snp_model import DATA, PARAMS, TARGETS, model_input, write_model
+from conftest import run_cli
 from estimator_pipeline.analysis import model_source
 from estimator_pipeline.analysis import targets
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.train import exporting
+from seq_helpers import write_records
 
 # The table's pairs over the model's 12 outputs (outputs 4 and 9 are not in it).
 PAIRS = (1, 0, 3, 2, 4, 5, 7, 6, 8, 9, 11, 10)
@@ -143,3 +146,110 @@ def test_a_table_that_contradicts_the_models_pairs_is_refused(exports, tmp_path)
   with pytest.raises(UserError, match=r'RNA_B- \(output 7\) has strand_pair 11, but '
                      r'the model .* pairs output 7 with 6'):
     model_source.load(saved_model=exports['stranded'], targets_file=table)
+
+
+# The commands, each given a stranded table (run as a user runs them).
+
+
+def _fasta(tmp_path, length=9000, seed=5):
+  bases = np.random.RandomState(seed).choice(list('ACGT'), length)
+  path = tmp_path / 'genome.fa'
+  path.write_text('>chr1\n' + ''.join(bases) + '\n')
+  return str(path)
+
+
+def _model_flags(exports, *extra):
+  return ['--saved_model=' + exports['plain'], '--ensemble_rc'] + list(extra)
+
+
+def test_predict_keeps_each_strand_and_swaps_it_in_the_ensemble(exports, tmp_path):
+  fasta = _fasta(tmp_path)
+  bed = tmp_path / 'r.bed'
+  bed.write_text('chr1\t4000\t4100\tr1\t0\t+\n')
+  out = tmp_path / 'preds.h5'
+  proc = run_cli(['-m', 'export.predict', '--fasta=' + fasta, '--bed=' + str(bed),
+                  '--output=' + str(out), '--targets_file=' + TARGETS] +
+                 _model_flags(exports))
+  assert proc.returncode == 0, proc.stderr
+  with h5py.File(out, 'r') as h5:
+    found = h5['preds'][()].astype(np.float32)
+  model = model_source.load(params_file=exports['stranded_params'],
+                            checkpoint=exports['h5'], ensemble_rc=True)
+  genome = open(fasta).read().split('\n')[1]
+  window = genome[4050 - 2048:4050 + 2048]
+  x = np.eye(4, dtype=np.float32)[['ACGT'.index(b) for b in window]][None]
+  expected = model.predict(x)[..., list(targets.read(TARGETS, 12).index)]
+  assert found.shape == (1, 64, 10)
+  assert np.abs(found - expected).max() <= 2e-3 * np.abs(expected).max()  # float16
+
+
+def _mutagenesis(exports, tmp_path, table, name):
+  out = tmp_path / name
+  bed = tmp_path / 'm.bed'
+  bed.write_text('chr1\t4000\t4004\tm1\t0\t-\n')
+  proc = run_cli(['-m', 'export.mutagenesis', '--fasta=' + _fasta(tmp_path),
+                  '--bed=' + str(bed), '--mutate_length=3', '--stats=sum,scd',
+                  '--targets_file=' + table, '--output_dir=' + str(out),
+                  '--saved_model=' + exports['plain']])
+  assert proc.returncode == 0, proc.stderr
+  with h5py.File(out / 'scores.h5', 'r') as h5:
+    return ({s: h5[s][()].astype(np.float32) for s in ('sum', 'scd')},
+            proc.stdout + proc.stderr)
+
+
+def test_mutagenesis_sums_a_tracks_two_strands_into_one(exports, tmp_path):
+  stranded, said = _mutagenesis(exports, tmp_path, TARGETS, 'a')
+  apart, _ = _mutagenesis(exports, tmp_path,
+                          os.path.join(DATA, 'targets_nostrand.txt'), 'b')
+  assert 'scoring 10 of them, strands summed into 6 targets' in said
+  # 1 region x 3 bp: the window and 3 mutants per base.
+  assert '10 sequences predicted' in said
+  assert stranded['sum'].shape == (1, 3, 4, 6) and apart['sum'].shape == (1, 3, 4, 10)
+  matrix = targets.read(TARGETS, 12).sum_matrix()
+  summed = apart['sum'] @ matrix
+  assert np.abs(stranded['sum'] - summed).max() <= 2e-3 * np.abs(summed).max()
+  # scd of the summed tracks is not the sum of each strand's scd.
+  assert not np.allclose(stranded['scd'], apart['scd'] @ matrix, rtol=1e-2)
+
+
+def _records(root, model, pairs_column):
+  """Four windows whose targets are the stranded ensemble's own predictions, and a
+  targets.txt of the model's 12 outputs beside them."""
+  rng = np.random.RandomState(7)
+  bases = rng.randint(0, 4, size=(4, 4096)).astype(np.uint8)
+  preds = model.predict(np.eye(4, dtype=np.float32)[bases])
+  records = root / 'tfrecords'
+  records.mkdir(parents=True)
+  write_records(records / 'test-0.tfr', bases, preds)
+  (root / 'statistics.json').write_text(json.dumps({
+      'seq_length': 4096, 'seq_1hot': False, 'pool_width': 32, 'crop_bp': 1024,
+      'target_length': 64, 'num_targets': 12, 'test_seqs': 4}))
+  # Outputs 4, 5, 8 and 9 are unstranded; of each pair the lower output is +.
+  names = ['T%d%s' % (i, '' if PAIRS[i] == i else '+-'[PAIRS[i] < i])
+           for i in range(12)]
+  header = '\tidentifier\tfile\tclip\tscale\tsum_stat' + (
+      '\tstrand_pair' if pairs_column else '') + '\tdescription\n'
+  lines = ['%d\t%s\tx.bw\t32\t1\tsum%s\td%d\n' % (
+      i, names[i], '\t%d' % PAIRS[i] if pairs_column else '', i) for i in range(12)]
+  (root / 'targets.txt').write_text(header + ''.join(lines))
+  return str(records / 'test-*.tfr')
+
+
+def test_evaluate_takes_the_pairs_from_the_records_targets(exports, tmp_path):
+  truth = model_source.load(params_file=exports['stranded_params'],
+                            checkpoint=exports['h5'], ensemble_rc=True)
+  r2 = {}
+  for pairs_column in (True, False):
+    root = tmp_path / str(pairs_column)
+    records = _records(root, truth, pairs_column)
+    proc = run_cli(['-m', 'export.evaluate', '--records=' + records,
+                    '--output_dir=' + str(root / 'report')] + _model_flags(exports))
+    assert proc.returncode == 0, proc.stderr
+    with open(root / 'report' / 'acc.tsv') as f:
+      rows = [line.split('\t') for line in f.read().splitlines()]
+    column = rows[0].index('r2')
+    r2[pairs_column] = np.array([float(row[column]) for row in rows[1:]])
+  # Not 1: the records hold the targets as float16.
+  assert r2[True].min() > 0.999
+  assert r2[False][[4, 5, 8, 9]].min() > 0.999  # the unstranded outputs
+  assert r2[False][[0, 1, 2, 3, 6, 7, 10, 11]].max() < 0.5
