@@ -253,3 +253,24 @@ def test_evaluate_takes_the_pairs_from_the_records_targets(exports, tmp_path):
   assert r2[True].min() > 0.999
   assert r2[False][[4, 5, 8, 9]].min() > 0.999  # the unstranded outputs
   assert r2[False][[0, 1, 2, 3, 6, 7, 10, 11]].max() < 0.5
+
+
+def test_export_of_an_h5_takes_the_tables_pairs(exports, tmp_path):
+  """Borzoi's params files have no strand_pair: `python -m export --targets_file`
+  gives the export the table's, in its ensemble and its asset."""
+  out = tmp_path / 'out'
+  proc = run_cli(['-m', 'export', '--params_file=' + PARAMS,
+                  '--checkpoint=' + exports['h5'], '--targets_file=' + TARGETS,
+                  '--ensemble_rc', '--export_dir=' + str(out)])
+  assert proc.returncode == 0, proc.stderr
+  version = proc.stdout.strip().splitlines()[-1]
+  with open(os.path.join(version, 'assets.extra', 'strand_pair.json')) as f:
+    assert json.load(f)['strand_pair'] == list(PAIRS)
+  # The ensemble is in the graph: no --ensemble_rc around it.
+  _check(model_source.load(saved_model=version).predict(model_input()),
+         table_order=False)
+  proc = run_cli(['-m', 'export', '--params_file=' + PARAMS,
+                  '--checkpoint=' + exports['h5'], '--export_dir=' + str(out),
+                  '--targets_file=' + os.path.join(DATA, 'targets_nostrand.txt')])
+  assert proc.returncode == 2 and 'has no strand_pair column' in proc.stderr
+  assert 'Traceback' not in proc.stderr and len(os.listdir(out)) == 1

@@ -17,6 +17,9 @@ import copy
 import json
 import os
 
+from estimator_pipeline.analysis import targets as targets_lib
+from estimator_pipeline.config import params as params_lib
+from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.models.seqnn import network
 
@@ -70,3 +73,29 @@ def with_pairs(model_params, pairs):
   params = copy.deepcopy(params)
   params['strand_pair'] = [list(pairs)]
   return dict(model_params, params=params)
+
+
+def params_with_table(params_file, head, targets_file, directory):
+  """A copy of params_file, its head --head (basenji's first for ''), whose
+  strand_pair is targets_file's, written into directory; returns its path.
+
+  How `python -m export --targets_file` makes an export of Borzoi's .h5 (whose params
+  file has no strand_pair) swap its strands in the ensemble and carry its pairs.
+  """
+  params, _ = params_lib.select_head(params_lib.load(params_file), head)
+  block = params['model']['head']
+  units = (block[-1] if isinstance(block, list) else block).get('units')
+  if not isinstance(units, int):
+    raise UserError('%s: the head has no units, so --targets_file cannot be checked '
+                    'against its outputs.' % params_file)
+  table = targets_lib.read(targets_file, units)
+  if table.pair is None:
+    raise UserError('--targets_file=%s has no strand_pair column: it pairs no strands '
+                    'for the export; leave it out for an unstranded model.'
+                    % targets_file)
+  own = (params['model'].get('strand_pair') or [[]])[0]
+  pairs = agreed(table, tuple(own) if own else None, params_file, units)
+  params['model']['strand_pair'] = [list(pairs)]
+  path = os.path.join(directory, os.path.basename(params_file))
+  files.atomic_write(path, json.dumps(params, indent=2) + '\n')
+  return path
