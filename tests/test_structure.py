@@ -50,6 +50,7 @@ DOMAINS = {
                  'analysis/model_source.py', 'analysis/mutagenesis',
                  'analysis/plots.py', 'analysis/regions.py', 'analysis/saliency.py',
                  'analysis/sequence_evaluation.py', 'analysis/sequence_model.py',
+                 'analysis/strands.py', 'analysis/targets.py',
                  'analysis/variant', 'analysis/windows.py'),
 }
 
