@@ -20,6 +20,7 @@ from estimator_pipeline.analysis import attribution_graph
 from estimator_pipeline.analysis import exports
 from estimator_pipeline.analysis import model_source
 from estimator_pipeline.analysis import readout as readout_lib
+from estimator_pipeline.analysis import strands
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.models.seqnn import attribution_signature
 from estimator_pipeline.models.seqnn import network
@@ -65,7 +66,7 @@ class SignatureExplainer:
     self._onehot, self._predictions = inputs['sequence'], outputs[network.PREDICTIONS]
     self.seq_length = int(self._onehot.shape[1])
     self.bins, self.num_targets = [int(d) for d in self._predictions.shape[1:]]
-    self.strand_pair = None
+    self.strand_pair = strands.export_pairs(export.path, self.num_targets)
     name = (network.SALIENCY_SIGNATURE if method == 'saliency' else
             attribution_signature.IG_SIGNATURE)
     if name not in export.signatures:

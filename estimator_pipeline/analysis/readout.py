@@ -13,7 +13,8 @@ scalar):
 - transform: `sum`, or `log` = log(sum + 1), as borzoi_satg_gene.py's log readout.
 
 Stranded targets follow the strand of the region: on a `-` region each chosen target
-is replaced by its other strand (stranded_targets, with the model's strand_pair), as
+is replaced by its other strand (stranded_targets, with the model's strand_pair: the
+params file's, or the pairs an export carries, analysis/strands.py), as
 borzoi_satg_gene.py reads a minus-strand gene's minus-strand tracks.
 """
 
