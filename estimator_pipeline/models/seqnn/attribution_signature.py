@@ -4,8 +4,8 @@
       --signature_def integrated_gradients \
       --input_exprs 'sequence=["ACGT..."];target_index=[0]'
 
-Integrated gradients of one target's prediction summed over bins, from an all-zero
-baseline, by Gauss-Legendre quadrature of IG_STEPS nodes on the path (captum's default
+Integrated gradients of one target's prediction summed over bins, of the network
+itself (an export's test-time ensemble is not looped over), from an all-zero baseline, by Gauss-Legendre quadrature of IG_STEPS nodes on the path (captum's default
 rule; export.attribution --method=ig --steps=IG_STEPS computes the same numbers).
 The steps run in a loop inside the graph, one network pass per step, so a request
 costs IG_STEPS forward and backward passes of its batch. Outputs:
@@ -32,8 +32,8 @@ def quadrature(steps):
 def integrated_gradients(predict, onehot, target_index, steps=IG_STEPS):
   """-> {output: tensor} of the signature.
 
-  predict: one-hot [n, L, 4] -> predictions [n, bins, targets], sharing the serving
-  graph's variables; target_index: int32 [n].
+  predict: one-hot [n, L, 4] -> predictions [n, bins, targets] of the network,
+  sharing the serving graph's variables; target_index: int32 [n].
   """
   alphas, weights = quadrature(steps)
   alphas, weights = tf.constant(alphas), tf.constant(weights)

@@ -176,10 +176,10 @@ class SeqNN(model.Model):
           preds.append(pred)
     return tf.add_n(preds) / float(len(preds))
 
-  def serving_predictions(self, onehot):
+  def serving_predictions(self, onehot, ensemble=True):
     """Inference predictions of another input of the serving graph (its variables
-    shared), through the ensemble when there is one."""
-    if self.ensemble_rc or self.ensemble_shifts != (0,):
+    shared), through the ensemble when there is one (and ensemble is True)."""
+    if ensemble and (self.ensemble_rc or self.ensemble_shifts != (0,)):
       return self.ensemble_predictions(onehot)
     with v1.variable_scope(v1.get_variable_scope(), reuse=v1.AUTO_REUSE):
       return build_network(self.model_params, onehot, False, self.gelu)
@@ -232,8 +232,9 @@ class SeqNN(model.Model):
            'scores': tf.reduce_sum(saliency, axis=-1, name='scores')},
           {'sequence': features[TEXT_FEATURE], 'target_index': target_index})
       export_outputs[attribution_signature.IG_SIGNATURE] = FixedInputsPredictOutput(
-          attribution_signature.integrated_gradients(self.serving_predictions, onehot,
-                                                     target_index),
+          attribution_signature.integrated_gradients(
+              lambda x: self.serving_predictions(x, ensemble=False), onehot,
+              target_index),
           {'sequence': features[TEXT_FEATURE], 'target_index': target_index})
     if all(name in features for name in _VARIANT_FEATURES):
       export_outputs[VARIANT_SIGNATURE] = self.variant_effect(features)
