@@ -44,6 +44,12 @@ SECTIONS = (
      'rc + shifts ensemble)', {
          'pipeline_vs_ceiling_ratio': ('>=', 0.8, 'mutagenesis >= 0.8 of ceiling'),
      }),
+    ('attribution', '9. Attributions (export.attribution, sequences/sec, reference '
+     'basenji model)', {
+         'ig_vs_ceiling_ratio': ('>=', 0.8, 'ig (50 steps) >= 0.8 of ceiling'),
+         'deepshap_vs_ceiling_ratio': ('>=', 0.8,
+                                       'deepshap (10 references) >= 0.8 of ceiling'),
+     }),
 )
 
 

@@ -33,6 +33,7 @@ RATIOS = {
                'processes_2_vs_1_ratio', 'pipeline_vs_read_only_ratio'],
     'variants': ['pipeline_vs_ceiling_ratio'],
     'mutagenesis': ['pipeline_vs_ceiling_ratio'],
+    'attribution': ['ig_vs_ceiling_ratio', 'deepshap_vs_ceiling_ratio'],
 }
 FIGURES = {
     'input_pipeline': ['eval_input_fn_images_per_sec', 'eval_ceiling_images_per_sec',

@@ -21,11 +21,16 @@ COMMANDS = {
     '-m export.predict': ['--saved_model', '--bed', '--bigwig_dir'],
     '-m export.saliency': ['--saved_model', '--fasta', '--target_index',
                            '--params_file', '--checkpoint', '--head', '--gelu'],
+    '-m export.attribution': ['--method', '--bed', '--gtf', '--gene', '--targets',
+                              '--bins', '--transform', '--steps', '--references',
+                              '--bigwig_dir', '--params_file', '--saved_model'],
+    '-m export.motifs': ['--attributions', '--motif_db', '--output_dir'],
     '-m estimator_pipeline.records sequences': ['--fasta', '--targets_file',
                                                 '--stride'],
 }
 QUESTIONS = ('export.variants', 'export.mutagenesis', 'export.evaluate',
-             'export.predict', 'export.saliency')
+             'export.predict', 'export.saliency', 'export.attribution',
+             'export.motifs')
 
 
 @pytest.fixture(scope='module')

@@ -45,6 +45,8 @@ DOMAINS = {
                  'config/params.py', 'config/params_blocks.py',
                  'data/sequence_ops.py', 'data/sequence_parse.py', 'models/seqnn/',
                  'serving/sequence.py', 'train/tasks/sequence.py',
+                 'analysis/attribution', 'analysis/gtf.py', 'analysis/motifs',
+                 'analysis/readout.py',
                  'analysis/model_source.py', 'analysis/mutagenesis',
                  'analysis/plots.py', 'analysis/regions.py', 'analysis/saliency.py',
                  'analysis/sequence_evaluation.py', 'analysis/sequence_model.py',

@@ -13,6 +13,9 @@ programs.
   mutagenesis.py, mutagenesis_output.py, plots.py    saturation mutagenesis
   regions.py             predictions over BED regions (basenji_predict_bed.py)
   saliency.py            input x gradient per base
+  attribution*.py, readout.py, gtf.py   attributions (saliency, ig, deepshap, ism)
+                         of a readout, TF-MoDISco's arrays (export.attribution)
+  motifs.py, motifs_report.py           TF-MoDISco, Tomtom, the report (export.motifs)
   image_predictions.py   an image classifier's export over images or records
   rest_client.py         TF Serving REST requests and answers
   evaluation.py          the test-set report of a model_dir (the task of its layout

@@ -48,6 +48,17 @@ def _register(scope):
   v1.add_to_collection(SEQNN_LAYERS, scope.name)
 
 
+# Graph collection holding, in a graph built for DeepLIFT (analysis/deeplift.py), the
+# function (fn, x) -> fn(x) that gives each activation and max pool, taken whole,
+# DeepLIFT's gradient; other graphs have none and are built as they always were.
+NONLINEAR_HOOK = 'seqnn_nonlinear_hook'
+
+
+def _hooked(fn, x, kind='elementwise'):
+  hook = v1.get_collection(NONLINEAR_HOOK)
+  return hook[0](fn, x, kind) if hook else fn(x)
+
+
 def activate(x, name, gelu='tanh'):
   """basenji's layers.activate: the activations a params file names.
 
@@ -57,6 +68,10 @@ def activate(x, name, gelu='tanh'):
   """
   if name in (None, 'linear'):
     return x
+  return _hooked(lambda v: _activate(v, name, gelu), x)
+
+
+def _activate(x, name, gelu):
   if name == 'relu':
     return tf.nn.relu(x)
   if name == 'gelu':
@@ -79,7 +94,7 @@ def keras_activation(x, name):
   """A Keras layer's activation= argument (final, dense): Keras' own functions, so
   'gelu' there is the exact erf form, as tf.keras.activations.get('gelu') gives."""
   if name == 'gelu':
-    return tf.nn.gelu(x, approximate=False)
+    return _hooked(lambda v: tf.nn.gelu(v, approximate=False), x)
   return activate(x, name)
 
 
@@ -278,7 +293,8 @@ def pool(x, pool_size, pool_type='max', padding='same'):
     return x
   if pool_type == 'softmax':
     return softmax_pool(x, pool_size)
-  return tf.nn.max_pool1d(x, pool_size, pool_size, padding=padding.upper())
+  return _hooked(lambda v: tf.nn.max_pool1d(v, pool_size, pool_size,
+                                             padding=padding.upper()), x, 'max_pool')
 
 
 def softmax_pool(x, pool_size, init_gain=2.0, scope='softmax_pool'):

@@ -12,7 +12,8 @@ live under `trunk/<block>_<i>/...` and `head/<block>_<i>/...`, so
 
 For serving, `serving_outputs` adds the one-hot signature, the optional test-time
 ensemble (reverse complement and shifts, averaged in the graph, as basenji's
---rc --shifts), the `saliency` signature (input x gradient for one target) and the
+--rc --shifts), the `saliency` signature (input x gradient for one target), the
+`integrated_gradients` signature (attribution_signature.py) and the
 `variant_effect` signature (reference and alternative DNA -> basenji's SAD and logSAD
 per target, and both predictions).
 """
@@ -23,6 +24,7 @@ from estimator_pipeline.config import params as params_lib
 from estimator_pipeline.data import sequence_ops
 from estimator_pipeline.models import model
 from estimator_pipeline.models import spec
+from estimator_pipeline.models.seqnn import attribution_signature
 from estimator_pipeline.models.seqnn import blocks
 from estimator_pipeline.models.seqnn import describe
 from estimator_pipeline.models.seqnn import layers
@@ -174,10 +176,10 @@ class SeqNN(model.Model):
           preds.append(pred)
     return tf.add_n(preds) / float(len(preds))
 
-  def serving_predictions(self, onehot):
+  def serving_predictions(self, onehot, ensemble=True):
     """Inference predictions of another input of the serving graph (its variables
-    shared), through the ensemble when there is one."""
-    if self.ensemble_rc or self.ensemble_shifts != (0,):
+    shared), through the ensemble when there is one (and ensemble is True)."""
+    if ensemble and (self.ensemble_rc or self.ensemble_shifts != (0,)):
       return self.ensemble_predictions(onehot)
     with v1.variable_scope(v1.get_variable_scope(), reuse=v1.AUTO_REUSE):
       return build_network(self.model_params, onehot, False, self.gelu)
@@ -206,7 +208,8 @@ class SeqNN(model.Model):
 
   def serving_outputs(self, features, outputs):
     """-> (outputs, export_outputs) for PREDICT: serving_default, onehot, saliency,
-    variant_effect (the last two when the receiver gives their inputs)."""
+    integrated_gradients, variant_effect (the last three when the receiver gives
+    their inputs)."""
     onehot = features['sequence']
     if self.ensemble_rc or self.ensemble_shifts != (0,):
       outputs = {PREDICTIONS: self.ensemble_predictions(onehot)}
@@ -227,6 +230,11 @@ class SeqNN(model.Model):
       export_outputs[SALIENCY_SIGNATURE] = FixedInputsPredictOutput(
           {'saliency': saliency,
            'scores': tf.reduce_sum(saliency, axis=-1, name='scores')},
+          {'sequence': features[TEXT_FEATURE], 'target_index': target_index})
+      export_outputs[attribution_signature.IG_SIGNATURE] = FixedInputsPredictOutput(
+          attribution_signature.integrated_gradients(
+              lambda x: self.serving_predictions(x, ensemble=False), onehot,
+              target_index),
           {'sequence': features[TEXT_FEATURE], 'target_index': target_index})
     if all(name in features for name in _VARIANT_FEATURES):
       export_outputs[VARIANT_SIGNATURE] = self.variant_effect(features)
