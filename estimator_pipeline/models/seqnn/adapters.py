@@ -72,6 +72,15 @@ class Survey:
     self.head_last = head[-1] if head else None
 
 
+def _remember(name):
+  """Lists variable `name` in ADAPTER_VARIABLES once (a getter may hand out a cast of
+  it, under mixed precision)."""
+  listed = {v.op.name for v in v1.get_collection(ADAPTER_VARIABLES)}
+  if name not in listed:
+    v1.add_to_collection(ADAPTER_VARIABLES, next(
+        v for v in v1.global_variables() if v.op.name == name))
+
+
 def _in(name, scopes):
   return any(name == s or name.startswith(s + '/') for s in scopes)
 
@@ -157,8 +166,7 @@ class Adapters:
                  if isinstance(init, str) else init, regularizer=None, trainable=True,
                  constraint=None, partitioner=None)
     variable = getter(name, **found)
-    if variable not in v1.get_collection(ADAPTER_VARIABLES):
-      v1.add_to_collection(ADAPTER_VARIABLES, variable)
+    _remember(name)
     return variable
 
   def getter(self, getter, name, *args, **kwargs):
@@ -196,8 +204,8 @@ class Adapters:
 
   def _layer_variable(self, name, shape, init):
     variable = v1.get_variable(name, shape, initializer=init)
-    if self.fresh_layers and variable not in v1.get_collection(ADAPTER_VARIABLES):
-      v1.add_to_collection(ADAPTER_VARIABLES, variable)
+    if self.fresh_layers:
+      _remember(v1.get_variable_scope().name + '/' + name)
     return variable
 
   def residual(self, x, scope):

@@ -239,19 +239,24 @@ def normalize(x, norm_type, *, ctx, bn_momentum=0.99, gamma='ones', scope=None,
   gamma_initializer=None)."""
   if norm_type is None:
     return x
+  if x.dtype != tf.float32:
+    # Mixed precision: normalized in float32, as Keras' normalization layers do.
+    return tf.cast(normalize(tf.cast(x, tf.float32), norm_type, ctx=ctx,
+                             bn_momentum=bn_momentum, gamma=gamma, scope=scope,
+                             epsilon=epsilon), x.dtype)
   channels = x.shape[-1]
   if norm_type == 'layer':
     with v1.variable_scope(scope or 'layer_norm') as vs:
       _register(vs)
       v1.add_to_collection(SEQNN_LAYER_NORMS, vs.name)
-      scale = _weight('gamma', [channels], gamma)
-      offset = _weight('beta', [channels], 'zeros')
+      scale = tf.cast(_weight('gamma', [channels], gamma), tf.float32)
+      offset = tf.cast(_weight('beta', [channels], 'zeros'), tf.float32)
       mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)
       return tf.nn.batch_normalization(x, mean, var, offset, scale, epsilon)
   with v1.variable_scope(scope or 'batch_norm') as vs:
     _register(vs)
-    scale = _weight('gamma', [channels], gamma)
-    offset = _weight('beta', [channels], 'zeros')
+    scale = tf.cast(_weight('gamma', [channels], gamma), tf.float32)
+    offset = tf.cast(_weight('beta', [channels], 'zeros'), tf.float32)
     stats = dict(trainable=False, collections=[
         v1.GraphKeys.GLOBAL_VARIABLES, v1.GraphKeys.MODEL_VARIABLES,
         v1.GraphKeys.MOVING_AVERAGE_VARIABLES])
