@@ -108,6 +108,10 @@ def _check_controls(cfg):
     # The loss scale judges each update's gradients; accumulated ones mix scales.
     _fail('--mixed_precision and --grad_accum_steps=%d cannot be combined; set '
           '--grad_accum_steps=1.' % cfg.grad_accum_steps)
+  if cfg.recompute_trunk and cfg.model_name != 'seqnn':
+    _fail('--recompute_trunk recomputes the trunk blocks of a sequence model: use it '
+          'with --model_name=seqnn, or leave it out for --model_name=%s.'
+          % cfg.model_name)
   if cfg.mixed_precision and cfg.steps_per_loop > 1:
     _fail('--mixed_precision and --steps_per_loop=%d cannot be combined; set '
           '--steps_per_loop=1.' % cfg.steps_per_loop)

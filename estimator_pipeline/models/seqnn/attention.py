@@ -166,5 +166,5 @@ def transformer_tower(x, ctx, *, repeat=2, block_type='transformer', **kwargs):
   del block_type  # the params check refuses every other type
   for i in range(repeat):
     with v1.variable_scope('rep_%d' % i):
-      x = transformer(x, ctx, **kwargs)
+      x = layers.recomputed(ctx, lambda y, c: transformer(y, c, **kwargs), x)
   return x

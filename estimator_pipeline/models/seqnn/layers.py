@@ -47,11 +47,38 @@ class Context:
   representations a U-net block reaches back to (basenji's SeqNN.reprs) and the
   transfer's adapters (adapters.Adapters, or None)."""
 
-  def __init__(self, is_training, gelu='tanh', reprs=None, adapters=None):
+  def __init__(self, is_training, gelu='tanh', reprs=None, adapters=None,
+               recompute=False):
     self.is_training = is_training
     self.gelu = gelu
     self.reprs = [] if reprs is None else reprs
     self.adapters = adapters
+    # --recompute_trunk: recomputed() wraps each trunk block (or repetition).
+    self.recompute = recompute
+    # Inside recomputed(): the dropout seeds of the block, and whether this build is
+    # the forward one (which alone adds batch-norm updates).
+    self.seed, self.dropouts, self.updates = None, 0, True
+
+
+def recomputed(ctx, fn, x):
+  """fn(x, ctx) -> y, with ctx.recompute its activations kept only at x and y and
+  recomputed in the backward pass (tf.recompute_grad). The recomputation must be the
+  same function: its dropout takes stateless seeds drawn once per step, and only the
+  forward build adds the batch-norm updates."""
+  if not (ctx.recompute and ctx.is_training):
+    return fn(x, ctx)
+  scope = v1.get_variable_scope()
+  seed = tf.random.uniform([2], maxval=2 ** 31 - 1, dtype=tf.int64)
+  builds = []
+
+  def block(inputs):
+    inner = Context(ctx.is_training, ctx.gelu, ctx.reprs, ctx.adapters)
+    inner.seed, inner.updates = seed, not builds
+    builds.append(inner)
+    with v1.variable_scope(scope, reuse=v1.AUTO_REUSE, auxiliary_name_scope=False):
+      return fn(inputs, inner)
+
+  return tf.recompute_grad(block)(x)
 
 
 def _register(scope):
@@ -271,8 +298,9 @@ def normalize(x, norm_type, *, ctx, bn_momentum=0.99, gamma='ones', scope=None,
       mean, var = _batch_moments(x, norm_type == 'batch-sync')
       decay = 1.0 - bn_momentum
       for variable, value in ((moving_mean, mean), (moving_var, var)):
-        v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, v1.assign_sub(
-            variable, (variable - value) * decay))
+        if ctx.updates:  # not again in a recomputation
+          v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, v1.assign_sub(
+              variable, (variable - value) * decay))
     else:
       mean, var = moving_mean, moving_var
     return tf.nn.batch_normalization(x, mean, var, offset, scale, epsilon)
@@ -280,6 +308,11 @@ def normalize(x, norm_type, *, ctx, bn_momentum=0.99, gamma='ones', scope=None,
 
 def dropout(x, rate, ctx):
   if rate and ctx.is_training:
+    if ctx.seed is not None:
+      # A recomputed block drops the same units in its recomputation.
+      ctx.dropouts += 1
+      return tf.nn.experimental.stateless_dropout(
+          x, rate, seed=ctx.seed + tf.constant([0, 1], tf.int64) * ctx.dropouts)
     return tf.nn.dropout(x, rate=rate)
   return x
 

@@ -17,6 +17,7 @@ ensemble (reverse complement and shifts, averaged in the graph, as basenji's
 per target, and both predictions).
 """
 
+import functools
 import json
 
 import tensorflow as tf
@@ -74,7 +75,13 @@ def _build_blocks(model_params, group, block_list, x, ctx, keep_reprs):
     scope = '%s_%d' % (block['name'], i)
     with v1.variable_scope(scope):
       try:
-        x = blocks.build(block['name'], x, block_args(model_params, block), ctx=ctx)
+        args = block_args(model_params, block)
+        if (block['name'] in blocks.RECOMPUTED_BY_REPETITION or
+            block['name'] in blocks.NOT_RECOMPUTED):
+          x = blocks.build(block['name'], x, args, ctx=ctx)
+        else:
+          x = layers.recomputed(ctx, functools.partial(
+              _block, block['name'], args), x)
       except ValueError as e:
         # Name the block: TensorFlow's shape errors do not.
         raise ValueError('%s/%s: %s' % (group, scope, e)) from None
@@ -83,17 +90,24 @@ def _build_blocks(model_params, group, block_list, x, ctx, keep_reprs):
   return x
 
 
-def build_network(model_params, x, is_training, gelu='tanh', adapters=None):
+def _block(name, args, x, ctx):
+  return blocks.build(name, x, args, ctx=ctx)
+
+
+def build_network(model_params, x, is_training, gelu='tanh', adapters=None,
+                  recompute=False):
   """[batch, L, 4] -> [batch, target_length, units], in variable scopes trunk/, head/.
 
-  adapters: a transfer's adapters.Adapters (what trains, the adapter layers)."""
-  ctx = layers.Context(is_training, gelu, adapters=adapters)
+  adapters: a transfer's adapters.Adapters (what trains, the adapter layers).
+  recompute: recompute each trunk block's activations in the backward pass."""
+  ctx = layers.Context(is_training, gelu, adapters=adapters, recompute=recompute)
   getter = adapters.getter if adapters else None
   with v1.variable_scope('trunk', custom_getter=getter):
     x = _build_blocks(model_params, 'trunk', model_params['trunk'], x, ctx, True)
     # basenji's SeqNN ends its trunk with the global activation.
     with tf.name_scope('activation'):
       x = layers.activate(x, model_params.get('activation', 'relu'), gelu)
+  ctx.recompute = False
   with v1.variable_scope('head', custom_getter=getter):
     return _build_blocks(model_params, 'head', head_blocks(model_params), x, ctx,
                          False)
@@ -150,7 +164,8 @@ class SeqNN(model.Model):
 
   def __init__(self, is_training, num_classes=None, *, params, loss='poisson',
                loss_params=None, gelu='tanh', ensemble_rc=False, ensemble_shifts=(0,),
-               target_names=None, transfer=None, merged=False, **kwargs):
+               target_names=None, transfer=None, merged=False, recompute_trunk=False,
+               **kwargs):
     super().__init__(is_training, num_classes, **kwargs)
     self.model_params = params
     self.loss_name = loss
@@ -165,9 +180,11 @@ class SeqNN(model.Model):
     # A params file's transfer (config/transfer.py); merged: its LoRA, IA3 and LoCon
     # already folded into the weights (an export).
     self.adapters = make_adapters(params, transfer, gelu, merged)
+    self.recompute_trunk = recompute_trunk
 
   def _network(self, x, is_training):
-    return build_network(self.model_params, x, is_training, self.gelu, self.adapters)
+    return build_network(self.model_params, x, is_training, self.gelu, self.adapters,
+                         self.recompute_trunk and is_training)
   def preprocess(self, inputs):
     return tf.cast(inputs['sequence'], tf.float32)
 

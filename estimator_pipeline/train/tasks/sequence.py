@@ -226,7 +226,8 @@ def model_params(cfg, data):
                           if k != 'loss' and k in train},
           'gelu': cfg.gelu, 'ensemble_rc': cfg.ensemble_rc,
           'ensemble_shifts': controls.parse_shifts(cfg.ensemble_shifts),
-          'target_names': data.target_names, 'transfer': data.transfer}
+          'target_names': data.target_names, 'transfer': data.transfer,
+          'recompute_trunk': cfg.recompute_trunk}
 
 
 def _default_metric(data):
