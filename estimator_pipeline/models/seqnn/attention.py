@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from estimator_pipeline.models.seqnn import layers
+from estimator_pipeline.models.seqnn import recompute
 
 v1 = tf.compat.v1
 
@@ -166,5 +167,5 @@ def transformer_tower(x, ctx, *, repeat=2, block_type='transformer', **kwargs):
   del block_type  # the params check refuses every other type
   for i in range(repeat):
     with v1.variable_scope('rep_%d' % i):
-      x = layers.recomputed(ctx, lambda y, c: transformer(y, c, **kwargs), x)
+      x = recompute.recomputed(ctx, lambda y, c: transformer(y, c, **kwargs), x)
   return x

@@ -60,26 +60,6 @@ class Context:
     self.seed, self.dropouts, self.updates = None, 0, True
 
 
-def recomputed(ctx, fn, x):
-  """fn(x, ctx) -> y, with ctx.recompute its activations kept only at x and y and
-  recomputed in the backward pass (tf.recompute_grad). The recomputation must be the
-  same function: its dropout takes stateless seeds drawn once per step, and only the
-  forward build adds the batch-norm updates."""
-  if not (ctx.recompute and ctx.is_training):
-    return fn(x, ctx)
-  scope = v1.get_variable_scope()
-  seed = tf.random.uniform([2], maxval=2 ** 31 - 1, dtype=tf.int64)
-  builds = []
-
-  def block(inputs):
-    inner = Context(ctx.is_training, ctx.gelu, ctx.reprs, ctx.adapters)
-    inner.seed, inner.updates = seed, not builds
-    builds.append(inner)
-    with v1.variable_scope(scope, reuse=v1.AUTO_REUSE, auxiliary_name_scope=False):
-      return fn(inputs, inner)
-
-  return tf.recompute_grad(block)(x)
-
 
 def _register(scope):
   v1.add_to_collection(SEQNN_LAYERS, scope.name)

@@ -31,6 +31,7 @@ from estimator_pipeline.models.seqnn import blocks
 from estimator_pipeline.models.seqnn import describe
 from estimator_pipeline.models.seqnn import layers
 from estimator_pipeline.models.seqnn import metrics
+from estimator_pipeline.models.seqnn import recompute
 from estimator_pipeline.models.seqnn import weights
 
 v1 = tf.compat.v1
@@ -80,7 +81,7 @@ def _build_blocks(model_params, group, block_list, x, ctx, keep_reprs):
             block['name'] in blocks.NOT_RECOMPUTED):
           x = blocks.build(block['name'], x, args, ctx=ctx)
         else:
-          x = layers.recomputed(ctx, functools.partial(
+          x = recompute.recomputed(ctx, functools.partial(
               _block, block['name'], args), x)
       except ValueError as e:
         # Name the block: TensorFlow's shape errors do not.

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from estimator_pipeline.models.seqnn import conv_blocks
 from estimator_pipeline.models.seqnn import layers
+from estimator_pipeline.models.seqnn import recompute
 
 v1 = layers.v1
 
@@ -42,7 +43,7 @@ def _tower(block, x, ctx, scope, filters_init, filters_end, filters_mult, divisi
   for i, filters in enumerate(tower_filters(filters_init, filters_end, filters_mult,
                                             divisible_by, repeat)):
     with v1.variable_scope(scope % i):
-      x = layers.recomputed(ctx, functools.partial(_filtered, block, filters,
+      x = recompute.recomputed(ctx, functools.partial(_filtered, block, filters,
                                                    kwargs), x)
     ctx.reprs.append(x)
   return x
@@ -73,7 +74,7 @@ def res_tower(x, ctx, *, filters_init, filters_end=None, filters_mult=None,
   for i, filters in enumerate(tower_filters(filters_init, filters_end, filters_mult,
                                             divisible_by, repeat)):
     with v1.variable_scope('rep_%d' % i):
-      x = layers.recomputed(ctx, functools.partial(
+      x = recompute.recomputed(ctx, functools.partial(
           _res_repetition, filters, kernel_size, dropout, num_convs, pool_size,
           pool_type, kwargs), x)
   return x
@@ -131,7 +132,7 @@ def dilated_residual(x, ctx, *, filters, kernel_size=3, rate_mult=2, dropout=0,
   the second conv_block's batch-norm gamma starts at zero."""
   for i, rate in enumerate(_rates(repeat, rate_mult, round)):
     with v1.variable_scope('rep_%d' % i):
-      x = layers.recomputed(ctx, functools.partial(
+      x = recompute.recomputed(ctx, functools.partial(
           _dilated_repetition, filters, kernel_size, rate, dropout, norm_type,
           kwargs), x)
   return x
