@@ -44,6 +44,12 @@ SECTIONS = (
      'rc + shifts ensemble)', {
          'pipeline_vs_ceiling_ratio': ('>=', 0.8, 'mutagenesis >= 0.8 of ceiling'),
      }),
+    ('memory', '9. Memory of one Borzoi training step (borzoi_full.json, batch 1, '
+     'CPU), without and with --recompute_trunk', {
+         'recompute_vs_plain_memory_ratio': ('<=', 0.7, 'recompute <= 0.7 of the '
+                                             'peak RSS'),
+         'recompute_vs_plain_time_ratio': ('<=', 1.4, 'recompute <= 1.4x the time'),
+     }),
 )
 
 

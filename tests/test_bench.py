@@ -33,6 +33,7 @@ RATIOS = {
                'processes_2_vs_1_ratio', 'pipeline_vs_read_only_ratio'],
     'variants': ['pipeline_vs_ceiling_ratio'],
     'mutagenesis': ['pipeline_vs_ceiling_ratio'],
+    'memory': ['recompute_vs_plain_memory_ratio', 'recompute_vs_plain_time_ratio'],
 }
 FIGURES = {
     'input_pipeline': ['eval_input_fn_images_per_sec', 'eval_ceiling_images_per_sec',

@@ -120,7 +120,8 @@ def _randomize_adapters(sess):
                              shape).astype(np.float32), sess)
 
 
-@pytest.mark.parametrize('name', TRANSFERS[2:])
+# lora and lora_conv's LoRA are lora_full's code on fewer projections.
+@pytest.mark.parametrize('name', ('lora_full', 'ia3', 'locon', 'houlsby', 'houlsby_se'))
 def test_adapters_start_as_the_base_model_and_merge_into_its_weights(base, name,
                                                                      tmp_path):
   prefix, plain = base
@@ -253,3 +254,19 @@ def test_ia3_on_borzoi_scales_its_feed_forward_as_hound_transfer():
   assert (sum(int(np.prod(v.shape)) for v in trained), len(trained)) == (
       want['count'], want['n'])
   assert len([v for v in trained if v.op.name.endswith('ia3_ff/kernel')]) == 8
+
+
+def test_an_h5_with_the_transfer_params_exports_as_the_merged_model(tmp_path):
+  # hound_transfer copies the params file (transfer section and all) next to its
+  # model_best.mergeW.h5, whose weights are merged: exported as they are. (A LoRA,
+  # IA3 and LoCon mergeW.h5 of the reference model, written by baskerville's own
+  # merge_lora / merge_ia3 / merge_locon, export within 7e-7 of its predictions.)
+  params = json.loads(open(PARAMS).read())
+  params['transfer'] = {'mode': 'adapter', 'adapter': 'lora'}
+  path = seq_helpers.write_params(tmp_path / 'params.json', params)
+  version, _ = exporting.export(checkpoint=H5, export_dir=str(tmp_path / 'exports'),
+                                overrides={'params_file': path})
+  names, served = _served(version)
+  assert not [n for n in names if 'lora' in n]
+  want = np.load(os.path.join(DATA, 'basenji', 'baskerville_pred.npy'))[:1]
+  assert np.abs(served - want).max() <= 2e-5 * np.abs(want).max()

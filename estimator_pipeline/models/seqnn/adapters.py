@@ -243,26 +243,27 @@ def merged_values(values, adapters):
   """{variable: array} of a checkpoint -> the same with every LoRA, IA3 and LoCon of
   `adapters` (an Adapters of the training graph) folded into its weight, as
   hound_transfer's merge_lora, merge_ia3 and merge_locon do, and those variables (and
-  their optimizer slots) dropped; houlsby and squeeze-excite variables stay."""
+  their optimizer slots) dropped; houlsby and squeeze-excite variables stay. A
+  checkpoint without a weight's adapter variables (hound_transfer's merged .h5, or the
+  base model) keeps that weight as it is."""
   out, folded = dict(values), []
 
-  def take(name):
-    folded.append(name)
-    return values[name]
+  def fold(name, parts, merge):
+    prefix = name[:-len('/kernel')]
+    found = ['%s/%s/kernel' % (prefix, p) for p in parts]
+    if all(f in values for f in found):
+      out[name] = merge(values[name], *[values[f] for f in found])
+      folded.extend(found)
 
   for name, (rank, alpha) in adapters.lora.items():
-    prefix = name[:-len('/kernel')]
-    out[name] = values[name] + (take(prefix + '/lora_a/kernel') @
-                                take(prefix + '/lora_b/kernel')) * (alpha / rank)
+    fold(name, ('lora_a', 'lora_b'), lambda w, a, b, s=alpha / rank: w + (a @ b) * s)
   for name in adapters.ia3_out:
-    out[name] = values[name] * take(name[:-len('/kernel')] + '/ia3/kernel')
+    fold(name, ('ia3',), lambda w, s: w * s)
   for name in adapters.ia3_in:
-    out[name] = values[name] * take(name[:-len('/kernel')] + '/ia3_ff/kernel').T
+    fold(name, ('ia3_ff',), lambda w, s: w * s.T)
   for name, (rank, alpha) in adapters.locon.items():
-    prefix = name[:-len('/kernel')]
-    out[name] = values[name] + np.einsum(
-        'abc,cd->abd', take(prefix + '/locon_down/kernel'),
-        take(prefix + '/locon_up/kernel')[0]) * (alpha / rank)
+    fold(name, ('locon_down', 'locon_up'), lambda w, d, u, s=alpha / rank: w + np.einsum(
+        'abc,cd->abd', d, u[0]) * s)
   return {n: v for n, v in out.items()
           if not any(n == f or n.startswith(f + '/') for f in folded)}
 

@@ -104,7 +104,6 @@ class SequenceTask(base.Task):
                                               facts.trainable))
     return _prepared(cfg, num_targets, facts, dataclasses.replace(
         data, layout=layout, notices=tuple(notices),
-        fresh_variables=adapters.fresh_names(facts.variables, data.transfer),
         target_names=names if names and len(names) == num_targets else None,
         strand_pair=_strand_pair(cfg.params_file, model, num_targets)))
 
@@ -237,6 +236,8 @@ def _default_metric(data):
 
 
 def _prepared(cfg, num_targets, facts, data):
+  data = dataclasses.replace(
+      data, fresh_variables=adapters.fresh_names(facts.variables, data.transfer))
   return base.Prepared(num_classes=num_targets, image_size=0, data=data,
                        model_params=model_params(cfg, data), variables=facts.variables,
                        trainable=facts.trainable, metric_names=facts.metric_names,
