@@ -6,6 +6,7 @@ mixed runs; exports take and give float32.
   .venv/bin/python -m pytest -q tests/test_mixed_precision.py
 """
 
+import copy
 import os
 
 import pytest
@@ -63,7 +64,11 @@ def test_an_overflowing_step_is_skipped_and_lowers_the_scale():
 
 def _sequence_run(root, model_dir, steps, mixed):
   records = seq_helpers.write_dataset(root / 'data', 'new', n_train=8, n_valid=0)
-  params = seq_helpers.write_params(root / 'p.json')
+  # Without dropout: its masks would differ between the two graphs' random seeds.
+  tiny = copy.deepcopy(seq_helpers.TINY_PARAMS)
+  for block in tiny['model']['trunk']:
+    block.pop('dropout', None)
+  params = seq_helpers.write_params(root / 'p.json', tiny)
   cfg = small_config(model_dir, os.path.join(records, 'train-*.tfr'),
                      model_name='seqnn', params_file=params, num_steps=steps,
                      save_checkpoints_steps=1, log_every_steps=1, batch_size=4,
@@ -77,7 +82,7 @@ def test_sequence_losses_match_float32_and_checkpoints_pass_both_ways(tmp_path):
   mixed_dir = tmp_path / 'mixed'
   mixed = _sequence_run(tmp_path, mixed_dir, 2, True)['total_loss']
   for step in (1, 2):
-    # float16 rounding of weights and activations: about 1e-3 of the loss.
+    # float16 rounding of weights and activations: well under 1e-2 of the loss.
     assert mixed[step] == pytest.approx(exact[step], rel=1e-2)
   assert _scale_values(mixed_dir, 2) == (2.0 ** 15, 2)
   _sequence_run(tmp_path, mixed_dir, 3, True)  # resumed: the scale goes on counting
