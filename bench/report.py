@@ -50,6 +50,12 @@ SECTIONS = (
          'deepshap_vs_ceiling_ratio': ('>=', 0.8,
                                        'deepshap (10 references) >= 0.8 of ceiling'),
      }),
+    ('memory', '10. Memory of one Borzoi training step (borzoi_full.json, batch 1, '
+     'CPU), without and with --recompute_trunk', {
+         'recompute_vs_plain_memory_ratio': ('<=', 0.7, 'recompute <= 0.7 of the '
+                                             'peak RSS'),
+         'recompute_vs_plain_time_ratio': ('<=', 1.4, 'recompute <= 1.4x the time'),
+     }),
 )
 
 

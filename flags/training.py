@@ -99,3 +99,10 @@ def _define_gradient_flags():
   define('moving_average_decay', 'Keep exponential moving averages of the weights with '
          'this decay (e.g. 0.9999); evaluation and exports then use the averages. 0 '
          'keeps none.')
+  define('mixed_precision', 'Train in float16 with float32 variables and dynamic loss '
+         'scaling (Keras\' mixed_float16 and LossScaleOptimizer; baskerville\'s '
+         '--mixed_precision): faster on GPUs with float16 units, slow on CPUs. '
+         'Evaluation, exports and checkpoints stay float32.')
+  define('recompute_trunk', 'Sequence models: keep only each trunk block\'s input in '
+         'the forward pass and recompute its activations in the backward pass '
+         '(gradient checkpointing), less memory for more time per step.')

@@ -34,6 +34,7 @@ RATIOS = {
     'variants': ['pipeline_vs_ceiling_ratio'],
     'mutagenesis': ['pipeline_vs_ceiling_ratio'],
     'attribution': ['ig_vs_ceiling_ratio', 'deepshap_vs_ceiling_ratio'],
+    'memory': ['recompute_vs_plain_memory_ratio', 'recompute_vs_plain_time_ratio'],
 }
 FIGURES = {
     'input_pipeline': ['eval_input_fn_images_per_sec', 'eval_ceiling_images_per_sec',

@@ -104,6 +104,21 @@ def _check_controls(cfg):
     # The in-graph loop counts one global step per batch; accumulation does not.
     _fail('--grad_accum_steps=%d and --steps_per_loop=%d cannot be combined; set one '
           'of them to 1.' % (cfg.grad_accum_steps, cfg.steps_per_loop))
+  if cfg.mixed_precision and cfg.grad_accum_steps > 1:
+    # The loss scale judges each update's gradients; accumulated ones mix scales.
+    _fail('--mixed_precision and --grad_accum_steps=%d cannot be combined; set '
+          '--grad_accum_steps=1.' % cfg.grad_accum_steps)
+  if cfg.recompute_trunk and cfg.model_name != 'seqnn':
+    _fail('--recompute_trunk recomputes the trunk blocks of a sequence model: use it '
+          'with --model_name=seqnn, or leave it out for --model_name=%s.'
+          % cfg.model_name)
+  if cfg.mixed_precision and cfg.steps_per_loop > 1:
+    _fail('--mixed_precision and --steps_per_loop=%d cannot be combined; set '
+          '--steps_per_loop=1.' % cfg.steps_per_loop)
+  if cfg.mixed_precision and cfg.distribution != 'none':
+    _fail('--mixed_precision and --distribution=%s cannot be combined: the loss '
+          'scale is kept for one process; train in one process without '
+          '--distribution.' % cfg.distribution)
   if cfg.skip_corrupt_records and cfg.steps_per_loop > 1:
     # The skipped-record count reads each batch's record numbers outside the loop.
     _fail('--skip_corrupt_records and --steps_per_loop=%d cannot be combined; set '

@@ -90,6 +90,10 @@ class Config:
   clip_gradient_norm_per_variable: float = 0.0
   grad_accum_steps: int = 1
   moving_average_decay: float = 0.0
+  # Training computes in float16 (variables stay float32) with dynamic loss scaling.
+  mixed_precision: bool = False
+  # Sequence models: recompute each trunk block's activations in the backward pass.
+  recompute_trunk: bool = False
   # Checkpoints and evaluation.
   save_checkpoints_steps: int = 0
   save_checkpoints_secs: int = 0

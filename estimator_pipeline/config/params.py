@@ -24,6 +24,7 @@ import re
 
 from estimator_pipeline.config import controls
 from estimator_pipeline.config import params_blocks
+from estimator_pipeline.config import transfer
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 
@@ -32,9 +33,7 @@ BLOCKS = params_blocks.BLOCKS
 GLOBAL_KEYS = params_blocks.GLOBAL_KEYS
 
 MODEL_KEYS = ('seq_length', 'seq_depth', 'augment_rc', 'augment_shift',
-              'strand_pair', 'trunk') + GLOBAL_KEYS
-_TRANSFER = ("baskerville's transfer adapters are not offered; fine-tune with "
-             '--checkpoint_exclude_scopes and --scopes_to_freeze')
+              'strand_pair', 'trunk') + GLOBAL_KEYS + transfer.MODEL_ADAPTER_KEYS
 # Model keys basenji takes that change nothing here, and why.
 MODEL_NOT_APPLIED = {
     'target_length': "the records' statistics.json decides the number of bins",
@@ -42,10 +41,9 @@ MODEL_NOT_APPLIED = {
     'verbose': "basenji prints its Keras summary; here: python -m "
                'estimator_pipeline.models --params_file=...',
     'ensemble_rc': 'pass --ensemble_rc', 'ensemble_shifts': 'pass --ensemble_shifts',
-    'adapter': _TRANSFER, 'adapter_latent': _TRANSFER, 'se_rank': _TRANSFER,
-    'conv_select': _TRANSFER,
 }
-SECTIONS_NOT_APPLIED = {'transfer': _TRANSFER}
+# Sections basenji has that change nothing here (transfer is applied: transfer.py).
+SECTIONS_NOT_APPLIED = {}
 
 # train section key -> Config field. Fields another change adds are applied once
 # Config has them; until then the key is reported as not applied.
@@ -221,7 +219,7 @@ def check(params, path='<params>'):
   if not isinstance(params, dict):
     raise UserError('%s: expected a JSON object with "model" and "train" sections.'
                     % path)
-  sections = ('model', 'train') + tuple(SECTIONS_NOT_APPLIED)
+  sections = ('model', 'train', 'transfer') + tuple(SECTIONS_NOT_APPLIED)
   unknown = [k for k in params if k not in sections]
   if unknown:
     _unknown(path, unknown, sections)
@@ -229,6 +227,10 @@ def check(params, path='<params>'):
     raise UserError('%s: missing required section "model".' % path)
   _check_model(params['model'], _where(path, 'model'))
   _check_train(params.get('train', {}), _where(path, 'train'))
+  transfer.check_model(params['model'], _where(path, 'model'))
+  if 'transfer' in params:
+    transfer.check(params['transfer'], _where(path, 'transfer'))
+  transfer.settings(params, path)  # a model-section adapter the transfer contradicts
   if 'activation' not in params['model']:
     # basenji's SeqNN ends the trunk with it, and stops when it is missing.
     raise UserError('%s: missing required key activation (the trunk ends with it, as '

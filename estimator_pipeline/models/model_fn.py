@@ -20,6 +20,7 @@ import tensorflow as tf
 from tensorflow.python.training import training_util  # pylint: disable=g-direct-tensorflow-import
 
 from estimator_pipeline.models import optimization
+from estimator_pipeline.models import precision
 from estimator_pipeline.models import summaries
 
 PREDICT = tf.estimator.ModeKeys.PREDICT
@@ -86,10 +87,17 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
                     training_chief_hooks=list(training_chief_hooks))
 
   def model_fn(features, labels, mode, params=None, config=None):
-    del params, config
+    del params
     model = spec.build(is_training=mode == TRAIN, num_classes=num_classes,
                        **model_params)
-    prediction = model.predict(model.preprocess(features))
+    mixed = mode == TRAIN and train_options.mixed_precision
+    if mixed:
+      # float16 computation of float32 variables; outputs (and the loss) float32.
+      with precision.compute_scope():
+        prediction = precision.to_float32(model.predict(precision.to_compute(
+            model.preprocess(features))))
+    else:
+      prediction = model.predict(model.preprocess(features))
     outputs = model.postprocess(prediction)
     if mode == PREDICT:
       predictions, export_outputs = model.serving_outputs(features, outputs)
@@ -104,16 +112,38 @@ def make_model_fn(spec, *, num_classes, model_params=None, optimizer='momentum',
                                         extra_eval_metrics))
     if warm_start_checkpoint and warm_start_map:
       _warm_start(warm_start_checkpoint, warm_start_map)
-    return _train_spec(model, features, labels, outputs, losses, total_loss,
-                       **train_step)
+    spec_ = _train_spec(model, features, labels, outputs, losses, total_loss,
+                        **train_step)
+    if mixed:
+      _loss_scale_saver(config)
+    return spec_
 
   return model_fn
+
+
+def _loss_scale_saver(config):
+  """The run's saver, which also resumes checkpoints without a loss scale (a float32
+  run's); the Estimator and the checkpoint hook take it from the SAVERS collection."""
+  scale = [v for v in tf.compat.v1.global_variables()
+           if v.op.name in (precision.SCALE_NAME, precision.GOOD_STEPS_NAME)]
+  tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.SAVERS, precision.ResumingSaver(
+      scale, sharded=True, save_relative_paths=True,
+      max_to_keep=config.keep_checkpoint_max if config else 5,
+      keep_checkpoint_every_n_hours=config.keep_checkpoint_every_n_hours if config
+      else 10000.0))
 
 
 def _losses(model, prediction, labels):
   """The model's losses and the total: data loss + every regularization loss."""
   losses = model.loss(prediction, labels)
-  losses['regularization_loss'] = tf.compat.v1.losses.get_regularization_loss()
+  regularization = tf.compat.v1.losses.get_regularization_losses()
+  if any(loss.dtype != tf.float32 for loss in regularization):
+    # Mixed precision: slim's layers regularize the float16 reads of their weights.
+    losses['regularization_loss'] = tf.add_n(
+        [tf.cast(loss, tf.float32) for loss in regularization],
+        name='total_regularization_loss')
+  else:
+    losses['regularization_loss'] = tf.compat.v1.losses.get_regularization_loss()
   # Named in their own scope: the summaries take the plain names as tags, and an op of
   # the same name would make TensorFlow rename the tag ('total_loss_1').
   total_loss = tf.identity(losses['loss'] + losses['regularization_loss'],

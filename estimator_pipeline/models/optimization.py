@@ -25,6 +25,7 @@ from official.modeling.optimization.configs import optimization_config
 from estimator_pipeline.config import controls
 from estimator_pipeline.config.config import Config
 from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.models import precision
 from estimator_pipeline.models import summaries as summaries_lib
 
 OPTIMIZERS = controls.OPTIMIZERS
@@ -67,6 +68,7 @@ class TrainOptions:
   clip_gradient_norm_per_variable: float = _flag('clip_gradient_norm_per_variable')
   grad_accum_steps: int = _flag('grad_accum_steps')
   moving_average_decay: float = _flag('moving_average_decay')
+  mixed_precision: bool = _flag('mixed_precision')
 
   @classmethod
   def from_config(cls, cfg):
@@ -90,7 +92,8 @@ class TrainOptions:
         clip_gradient_norm=cfg.clip_gradient_norm,
         clip_gradient_norm_per_variable=cfg.clip_gradient_norm_per_variable,
         grad_accum_steps=cfg.grad_accum_steps,
-        moving_average_decay=cfg.moving_average_decay)
+        moving_average_decay=cfg.moving_average_decay,
+        mixed_precision=cfg.mixed_precision)
 
 
 def schedule_config(options):
@@ -216,6 +219,19 @@ def _clip(gradients, options):
   return gradients, norm
 
 
+def _scaled_update(opt, grads_and_vars, global_step, scale, good_steps, finite):
+  """Mixed precision's update: applied when every gradient is finite; a step whose
+  gradients overflowed changes no weight (the step still counts); then the loss
+  scale moves (precision.update_scale)."""
+  def apply():
+    return tf.group(opt.apply_gradients(grads_and_vars, global_step=global_step))
+
+  update = tf.cond(finite, apply, lambda: tf.group(global_step.assign_add(1)))
+  tf.compat.v1.summary.scalar('loss_scale', scale)
+  with tf.control_dependencies([update]):
+    return precision.update_scale(scale, good_steps, finite)
+
+
 def build_train_op(total_loss, options, lr, global_step, variables, update_ops=(),
                    summaries=True, histograms=False):
   """The train op for model_fn: gradients -> (accumulate) -> clip -> apply -> average.
@@ -239,8 +255,13 @@ def build_train_op(total_loss, options, lr, global_step, variables, update_ops=(
     total_loss = tf.identity(total_loss)
   total_loss = tf.debugging.check_numerics(total_loss, _NUMERICS_MESSAGE)
   opt = optimizer(options, lr)
-  grads_and_vars = [(g, v) for g, v in opt.compute_gradients(total_loss, variables)
-                    if g is not None]
+  if options.mixed_precision:
+    scale, good_steps = precision.scale_variables()
+    grads_and_vars, finite = precision.scaled_gradients(opt, total_loss, variables,
+                                                        scale)
+  else:
+    grads_and_vars = [(g, v) for g, v in opt.compute_gradients(total_loss, variables)
+                      if g is not None]
   if not grads_and_vars:
     raise UserError('the loss depends on no trainable variable: check '
                     '--trainable_scopes and --scopes_to_freeze.')
@@ -248,7 +269,12 @@ def build_train_op(total_loss, options, lr, global_step, variables, update_ops=(
   train_vars = [v for _, v in grads_and_vars]
   n = options.grad_accum_steps
 
-  if n <= 1:
+  if n <= 1 and options.mixed_precision:
+    grads, norm = _clip(grads, options)
+    update = _scaled_update(opt, list(zip(grads, train_vars)), global_step, scale,
+                            good_steps, finite)
+    is_update = finite
+  elif n <= 1:
     grads, norm = _clip(grads, options)
     update = opt.apply_gradients(list(zip(grads, train_vars)), global_step=global_step)
     is_update = tf.constant(True)

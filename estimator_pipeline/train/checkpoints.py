@@ -65,7 +65,9 @@ def warm_start(plan):
     return WarmStart(*import_h5(plan, cfg.checkpoint_path, excluded,
                                 cfg.ignore_missing_vars))
   checkpoint = resolve_checkpoint(cfg.checkpoint_path)
-  mapping, skipped = warm_start_map(plan.variables, checkpoint, excluded,
+  # A fine-tuning transfer's new variables start from their initial values.
+  fresh = tuple(getattr(plan.data, 'fresh_variables', ()))
+  mapping, skipped = warm_start_map(plan.variables, checkpoint, excluded + fresh,
                                     cfg.ignore_missing_vars)
   return WarmStart(checkpoint, mapping, skipped)
 

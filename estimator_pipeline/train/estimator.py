@@ -12,7 +12,10 @@ cluster (cluster.py), an export without training (exporting.py) and the benchmar
   print(estimator.build_estimator(p).config.model_dir)"
 """
 
+import dataclasses
 import os
+import shutil
+import tempfile
 
 import tensorflow as tf
 from tensorflow_estimator.python.estimator import run_config as run_config_lib
@@ -73,7 +76,38 @@ def build_estimator(plan, training_chief_hooks=(), train_distribute=None,
           1 if cfg.deterministic else cfg.inter_op_threads, cfg.intra_op_threads),
       # Evaluation stays on one device, so every record counts exactly once.
       train_distribute=train_distribute, eval_distribute=None)
-  return tf.estimator.Estimator(model_fn=fn, config=run_config)
+  return _export_through_task(tf.estimator.Estimator(model_fn=fn, config=run_config),
+                              plan)
+
+
+def _export_through_task(estimator, plan):
+  """Makes estimator's exports the task's export_plan when it has one (a fine-tuned
+  model's adapters folded into its weights), whoever asks for them: the Estimator
+  refuses subclasses that override its methods, so the instance's own is replaced."""
+  export = estimator.export_saved_model
+
+  def export_saved_model(export_dir_base, serving_input_receiver_fn,
+                         assets_extra=None, as_text=False, checkpoint_path=None,
+                         **kwargs):
+    checkpoint_path = checkpoint_path or estimator.latest_checkpoint()
+    scratch = tempfile.mkdtemp(prefix='export-plan-')
+    try:
+      found = plan.task.export_plan(plan, checkpoint_path, scratch)
+      if found is None:
+        return export(export_dir_base, serving_input_receiver_fn,
+                      assets_extra=assets_extra, as_text=as_text,
+                      checkpoint_path=checkpoint_path, **kwargs)
+      merged, checkpoint = found
+      merged = dataclasses.replace(merged, config=merged.config.replace(
+          model_dir=os.path.join(scratch, 'run')))
+      return build_estimator(merged).export_saved_model(
+          export_dir_base, serving_input_receiver_fn, assets_extra=assets_extra,
+          as_text=as_text, checkpoint_path=checkpoint, **kwargs)
+    finally:
+      shutil.rmtree(scratch, ignore_errors=True)
+
+  estimator.export_saved_model = export_saved_model
+  return estimator
 
 
 def session_config(inter_op_threads=0, intra_op_threads=0):

@@ -98,7 +98,9 @@ def choose_checkpoint(model_dir, checkpoint, metric='loss', mode='auto'):
 
 def check_checkpoint(plan, checkpoint):
   """Refuses a checkpoint that is not of this model, naming the first variable off."""
-  want = plan.variables
+  # A fine-tuning transfer's new variables may be absent (folded into the weights).
+  fresh = set(getattr(plan.data, 'fresh_variables', ()))
+  want = {n: s for n, s in plan.variables.items() if n not in fresh}
   try:
     have = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
   except (tf.errors.OpError, ValueError) as e:

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from estimator_pipeline.models.seqnn import layers
+from estimator_pipeline.models.seqnn import recompute
 
 v1 = tf.compat.v1
 
@@ -91,6 +92,7 @@ def multihead_attention(x, ctx, *, key_size, heads, num_position_features=None,
   proj = dict(init=initializer, l2_scale=l2_scale)
   with v1.variable_scope(scope) as vs:
     v1.add_to_collection(layers.SEQNN_LAYERS, vs.name)
+    v1.add_to_collection(layers.SEQNN_ATTENTION, vs.name)
     r_w_bias = v1.get_variable('r_w_bias', [1, heads, 1, key_size],
                                initializer=layers.initializer(initializer))
     r_r_bias = v1.get_variable('r_r_bias', [1, heads, 1, key_size],
@@ -141,7 +143,7 @@ def transformer(x, ctx, *, key_size, heads=1, dense_expansion=2.0,
       attention_dropout=attention_dropout, position_dropout=position_dropout,
       content_position_bias=content_position_bias, initializer=mha_initializer,
       l2_scale=mha_l2_scale, qkv_width=qkv_width, seqlen_train=seqlen_train)
-  x = inputs + layers.dropout(x, dropout, ctx)
+  x = inputs + _adapted(layers.dropout(x, dropout, ctx), ctx, 'adapter_houlsby')
   if not dense_expansion:
     return x
   inputs, width = x, int(x.shape[-1])
@@ -151,7 +153,12 @@ def transformer(x, ctx, *, key_size, heads=1, dense_expansion=2.0,
   x = tf.nn.relu(layers.dropout(x, dropout, ctx))
   x = layers.dense(x, width, l2_scale=l2_scale, kernel_initializer=kernel_initializer,
                    scope='ff_contract')
-  return inputs + layers.dropout(x, dropout, ctx)
+  return inputs + _adapted(layers.dropout(x, dropout, ctx), ctx, 'adapter_houlsby_1')
+
+
+def _adapted(branch, ctx, scope):
+  """A residual branch, through a transfer's houlsby adapter when it has one."""
+  return ctx.adapters.residual(branch, scope) if ctx.adapters else branch
 
 
 def transformer_tower(x, ctx, *, repeat=2, block_type='transformer', **kwargs):
@@ -160,5 +167,5 @@ def transformer_tower(x, ctx, *, repeat=2, block_type='transformer', **kwargs):
   del block_type  # the params check refuses every other type
   for i in range(repeat):
     with v1.variable_scope('rep_%d' % i):
-      x = transformer(x, ctx, **kwargs)
+      x = recompute.recomputed(ctx, lambda y, c: transformer(y, c, **kwargs), x)
   return x

@@ -67,6 +67,15 @@ def _function(name):
   return found[0]
 
 
+# Blocks that recompute each repetition on its own under --recompute_trunk (the others
+# are recomputed whole).
+RECOMPUTED_BY_REPETITION = ('conv_tower', 'conv_tower_nac', 'res_tower',
+                            'transformer_tower', 'dilated_residual')
+
+# U-net blocks read an earlier representation besides their input: recomputed, its
+# gradient would be lost (tf.recompute_grad differentiates the block's input only).
+NOT_RECOMPUTED = ('unet_conv', 'unet_concat', 'fpn_unet', 'upsample_unet')
+
 # The one table of block names is config/params_blocks.py's BLOCKS (with each block's
 # keys; config/ lies below models/); this maps each name to its function.
 FUNCTIONS = {name: _function(name) for name in params_blocks.BLOCKS}

@@ -67,7 +67,8 @@ def final(x, ctx, *, units, activation='linear', flatten=False,
     x = layers.flatten(x)
   x = layers.dense(x, units, kernel_initializer=kernel_initializer, l2_scale=l2_scale,
                    l1_scale=l1_scale)
-  return layers.keras_activation(x, activation)
+  # Mixed precision: the final activation in float32 (baskerville's append_activation).
+  return layers.keras_activation(tf.cast(x, tf.float32), activation)
 
 
 def dense(x, ctx, *, units, activation='linear', kernel_initializer='he_normal',

@@ -30,18 +30,35 @@ v1 = tf.compat.v1
 # Graph collection of the scopes of layers with weights, in order (strings, so it
 # survives in exported meta graphs).
 SEQNN_LAYERS = 'seqnn_keras_layers'
+# Scopes of layers by kind (Keras Conv1D, LayerNormalization, Dense, attention), which
+# a transfer (adapters.py) picks its layers from, as baskerville picks them by name.
+SEQNN_CONVS = 'seqnn_conv1d_layers'
+SEQNN_LAYER_NORMS = 'seqnn_layer_norm_layers'
+SEQNN_DENSE = 'seqnn_dense_layers'
+SEQNN_ATTENTION = 'seqnn_attention_layers'
+# The variables a transfer adds to the model it starts from (adapters.py).
+ADAPTER_VARIABLES = 'seqnn_adapter_variables'
 
 mark_field = overview.mark_field
 
 
 class Context:
-  """What every block needs besides its input: the mode, basenji's GELU form and the
-  representations a U-net block reaches back to (basenji's SeqNN.reprs)."""
+  """What every block needs besides its input: the mode, basenji's GELU form, the
+  representations a U-net block reaches back to (basenji's SeqNN.reprs) and the
+  transfer's adapters (adapters.Adapters, or None)."""
 
-  def __init__(self, is_training, gelu='tanh', reprs=None):
+  def __init__(self, is_training, gelu='tanh', reprs=None, adapters=None,
+               recompute=False):
     self.is_training = is_training
     self.gelu = gelu
     self.reprs = [] if reprs is None else reprs
+    self.adapters = adapters
+    # --recompute_trunk: recomputed() wraps each trunk block (or repetition).
+    self.recompute = recompute
+    # Inside recomputed(): the dropout seeds of the block, and whether this build is
+    # the forward one (which alone adds batch-norm updates).
+    self.seed, self.dropouts, self.updates = None, 0, True
+
 
 
 def _register(scope):
@@ -148,13 +165,13 @@ def conv1d(x, filters, kernel_size, *, ctx, stride=1, dilation_rate=1, use_bias=
   """Keras Conv1D, or SeparableConv1D with conv_type='separable' (whose depthwise and
   pointwise kernels take Keras' glorot_uniform and no L2: Keras routes
   kernel_initializer and kernel_regularizer of a SeparableConv1D nowhere)."""
-  del ctx
   if conv_type == 'separable':
     return separable_conv1d(x, filters, kernel_size, stride=stride,
                             dilation_rate=dilation_rate, use_bias=use_bias,
                             padding=padding)
   with v1.variable_scope(scope) as vs:
     _register(vs)
+    v1.add_to_collection(SEQNN_CONVS, vs.name)
     kernel = _weight('kernel', [kernel_size, x.shape[-1], filters], kernel_initializer,
                      l2_scale)
     # tf.nn.convolution, as Keras' Conv1D calls it: a dilated convolution becomes
@@ -163,7 +180,8 @@ def conv1d(x, filters, kernel_size, *, ctx, stride=1, dilation_rate=1, use_bias=
     # (AVX-512 CPUs): Eigen's Conv2DBackpropFilter has no dilation.
     y = tf.nn.convolution(x, kernel, strides=stride, padding=padding.upper(),
                           dilations=dilation_rate)
-    return _bias(_dilated_field(y, x, kernel_size, dilation_rate), filters, use_bias)
+    y = _bias(_dilated_field(y, x, kernel_size, dilation_rate), filters, use_bias)
+  return ctx.adapters.after_conv(y, vs.name) if ctx and ctx.adapters else y
 
 
 def separable_conv1d(x, filters, kernel_size, *, stride=1, dilation_rate=1,
@@ -211,6 +229,7 @@ def dense(x, units, *, use_bias=True, kernel_initializer='he_normal', l2_scale=0
   """Keras Dense on the last axis."""
   with v1.variable_scope(scope) as vs:
     _register(vs)
+    v1.add_to_collection(SEQNN_DENSE, vs.name)
     kernel = _weight('kernel', [x.shape[-1], units], kernel_initializer, l2_scale,
                      l1_scale)
     y = tf.tensordot(x, kernel, [[x.shape.rank - 1], [0]])
@@ -242,18 +261,24 @@ def normalize(x, norm_type, *, ctx, bn_momentum=0.99, gamma='ones', scope=None,
   gamma_initializer=None)."""
   if norm_type is None:
     return x
+  if x.dtype != tf.float32:
+    # Mixed precision: normalized in float32, as Keras' normalization layers do.
+    return tf.cast(normalize(tf.cast(x, tf.float32), norm_type, ctx=ctx,
+                             bn_momentum=bn_momentum, gamma=gamma, scope=scope,
+                             epsilon=epsilon), x.dtype)
   channels = x.shape[-1]
   if norm_type == 'layer':
     with v1.variable_scope(scope or 'layer_norm') as vs:
       _register(vs)
-      scale = _weight('gamma', [channels], gamma)
-      offset = _weight('beta', [channels], 'zeros')
+      v1.add_to_collection(SEQNN_LAYER_NORMS, vs.name)
+      scale = tf.cast(_weight('gamma', [channels], gamma), tf.float32)
+      offset = tf.cast(_weight('beta', [channels], 'zeros'), tf.float32)
       mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)
       return tf.nn.batch_normalization(x, mean, var, offset, scale, epsilon)
   with v1.variable_scope(scope or 'batch_norm') as vs:
     _register(vs)
-    scale = _weight('gamma', [channels], gamma)
-    offset = _weight('beta', [channels], 'zeros')
+    scale = tf.cast(_weight('gamma', [channels], gamma), tf.float32)
+    offset = tf.cast(_weight('beta', [channels], 'zeros'), tf.float32)
     stats = dict(trainable=False, collections=[
         v1.GraphKeys.GLOBAL_VARIABLES, v1.GraphKeys.MODEL_VARIABLES,
         v1.GraphKeys.MOVING_AVERAGE_VARIABLES])
@@ -261,12 +286,16 @@ def normalize(x, norm_type, *, ctx, bn_momentum=0.99, gamma='ones', scope=None,
                                   initializer=v1.zeros_initializer(), **stats)
     moving_var = v1.get_variable('moving_variance', [channels],
                                  initializer=v1.ones_initializer(), **stats)
-    if ctx.is_training:
+    # A batch norm a transfer freezes runs on its moving statistics, as a frozen
+    # Keras layer does.
+    frozen = ctx.adapters is not None and ctx.adapters.frozen_norm(vs.name)
+    if ctx.is_training and not frozen:
       mean, var = _batch_moments(x, norm_type == 'batch-sync')
       decay = 1.0 - bn_momentum
       for variable, value in ((moving_mean, mean), (moving_var, var)):
-        v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, v1.assign_sub(
-            variable, (variable - value) * decay))
+        if ctx.updates:  # not again in a recomputation
+          v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, v1.assign_sub(
+              variable, (variable - value) * decay))
     else:
       mean, var = moving_mean, moving_var
     return tf.nn.batch_normalization(x, mean, var, offset, scale, epsilon)
@@ -274,6 +303,11 @@ def normalize(x, norm_type, *, ctx, bn_momentum=0.99, gamma='ones', scope=None,
 
 def dropout(x, rate, ctx):
   if rate and ctx.is_training:
+    if ctx.seed is not None:
+      # A recomputed block drops the same units in its recomputation.
+      ctx.dropouts += 1
+      return tf.nn.experimental.stateless_dropout(
+          x, rate, seed=ctx.seed + tf.constant([0, 1], tf.int64) * ctx.dropouts)
     return tf.nn.dropout(x, rate=rate)
   return x
 

@@ -18,17 +18,23 @@ ensemble (reverse complement and shifts, averaged in the graph, as basenji's
 per target, and both predictions).
 """
 
+import functools
+import json
+
 import tensorflow as tf
 
 from estimator_pipeline.config import params as params_lib
 from estimator_pipeline.data import sequence_ops
 from estimator_pipeline.models import model
 from estimator_pipeline.models import spec
+from estimator_pipeline.models.seqnn import adapters as adapters_lib
 from estimator_pipeline.models.seqnn import attribution_signature
 from estimator_pipeline.models.seqnn import blocks
 from estimator_pipeline.models.seqnn import describe
 from estimator_pipeline.models.seqnn import layers
 from estimator_pipeline.models.seqnn import metrics
+from estimator_pipeline.models.seqnn import recompute
+from estimator_pipeline.models.seqnn import weights
 
 v1 = tf.compat.v1
 
@@ -75,7 +81,13 @@ def _build_blocks(model_params, group, block_list, x, ctx, keep_reprs):
     scope = '%s_%d' % (block['name'], i)
     with v1.variable_scope(scope):
       try:
-        x = blocks.build(block['name'], x, block_args(model_params, block), ctx=ctx)
+        args = block_args(model_params, block)
+        if (block['name'] in blocks.RECOMPUTED_BY_REPETITION or
+            block['name'] in blocks.NOT_RECOMPUTED):
+          x = blocks.build(block['name'], x, args, ctx=ctx)
+        else:
+          x = recompute.recomputed(ctx, functools.partial(
+              _block, block['name'], args), x)
       except ValueError as e:
         # Name the block: TensorFlow's shape errors do not.
         raise ValueError('%s/%s: %s' % (group, scope, e)) from None
@@ -84,17 +96,55 @@ def _build_blocks(model_params, group, block_list, x, ctx, keep_reprs):
   return x
 
 
-def build_network(model_params, x, is_training, gelu='tanh'):
-  """[batch, L, 4] -> [batch, target_length, units], in variable scopes trunk/, head/."""
-  ctx = layers.Context(is_training, gelu)
-  with v1.variable_scope('trunk'):
+def _block(name, args, x, ctx):
+  return blocks.build(name, x, args, ctx=ctx)
+
+
+def build_network(model_params, x, is_training, gelu='tanh', adapters=None,
+                  recompute=False):
+  """[batch, L, 4] -> [batch, target_length, units], in variable scopes trunk/, head/.
+
+  adapters: a transfer's adapters.Adapters (what trains, the adapter layers).
+  recompute: recompute each trunk block's activations in the backward pass."""
+  ctx = layers.Context(is_training, gelu, adapters=adapters, recompute=recompute)
+  getter = adapters.getter if adapters else None
+  with v1.variable_scope('trunk', custom_getter=getter):
     x = _build_blocks(model_params, 'trunk', model_params['trunk'], x, ctx, True)
     # basenji's SeqNN ends its trunk with the global activation.
     with tf.name_scope('activation'):
       x = layers.activate(x, model_params.get('activation', 'relu'), gelu)
-  with v1.variable_scope('head'):
+  ctx.recompute = False
+  with v1.variable_scope('head', custom_getter=getter):
     return _build_blocks(model_params, 'head', head_blocks(model_params), x, ctx,
                          False)
+
+
+def make_adapters(model_params, transfer, gelu='tanh', merged=False):
+  """The adapters.Adapters of a transfer (config/transfer.py's settings), from a plain
+  build of the network in a throw-away graph; None without a transfer."""
+  if not transfer:
+    return None
+  key = json.dumps([model_params, gelu], sort_keys=True, default=str)
+  if key not in _SURVEYS:
+    with tf.Graph().as_default() as graph:
+      x = v1.placeholder(tf.float32, [1, model_params['seq_length'], 4])
+      build_network(model_params, x, False, gelu)
+    # A model is built many times in a run (preflight, each mode, exports).
+    _SURVEYS.clear()
+    _SURVEYS[key] = adapters_lib.Survey(graph)
+  return adapters_lib.Adapters(transfer, _SURVEYS[key], merged)
+
+
+_SURVEYS = {}
+
+
+def merge_checkpoint(model_params, transfer, checkpoint, prefix, gelu='tanh'):
+  """Writes checkpoint with the transfer's LoRA, IA3 and LoCon folded into the base
+  weights (hound_transfer's model_best.mergeW.h5) at prefix; returns prefix."""
+  adapters = make_adapters(model_params, transfer, gelu)
+  reader = tf.train.load_checkpoint(checkpoint)
+  values = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
+  return weights.save_arrays(adapters_lib.merged_values(values, adapters), prefix)
 
 
 class FixedInputsPredictOutput(tf.estimator.export.PredictOutput):
@@ -120,7 +170,8 @@ class SeqNN(model.Model):
 
   def __init__(self, is_training, num_classes=None, *, params, loss='poisson',
                loss_params=None, gelu='tanh', ensemble_rc=False, ensemble_shifts=(0,),
-               target_names=None, **kwargs):
+               target_names=None, transfer=None, merged=False, recompute_trunk=False,
+               **kwargs):
     super().__init__(is_training, num_classes, **kwargs)
     self.model_params = params
     self.loss_name = loss
@@ -132,14 +183,20 @@ class SeqNN(model.Model):
     self.ensemble_rc = ensemble_rc
     self.ensemble_shifts = tuple(ensemble_shifts) or (0,)
     self.target_names = target_names
+    # A params file's transfer (config/transfer.py); merged: its LoRA, IA3 and LoCon
+    # already folded into the weights (an export).
+    self.adapters = make_adapters(params, transfer, gelu, merged)
+    self.recompute_trunk = recompute_trunk
 
+  def _network(self, x, is_training):
+    return build_network(self.model_params, x, is_training, self.gelu, self.adapters,
+                         self.recompute_trunk and is_training)
   def preprocess(self, inputs):
     return tf.cast(inputs['sequence'], tf.float32)
 
   def predict(self, preprocessed_inputs):
-    net = tf.autograph.experimental.do_not_convert(build_network)
-    return {PREDICTIONS: net(self.model_params, preprocessed_inputs, self.is_training,
-                             self.gelu)}
+    net = tf.autograph.experimental.do_not_convert(self._network)
+    return {PREDICTIONS: net(preprocessed_inputs, self.is_training)}
 
   def postprocess(self, prediction_dict):
     return {PREDICTIONS: prediction_dict[PREDICTIONS]}
@@ -166,11 +223,10 @@ class SeqNN(model.Model):
     with v1.variable_scope(v1.get_variable_scope(), reuse=v1.AUTO_REUSE):
       for shift in shifts:
         shifted = sequence_ops.shift_sequence(onehot, shift, max_shift)
-        preds.append(build_network(self.model_params, shifted, False, self.gelu))
+        preds.append(self._network(shifted, False))
         if self.ensemble_rc:
           rc = sequence_ops.reverse_complement(shifted)
-          pred = tf.reverse(build_network(self.model_params, rc, False, self.gelu),
-                            axis=[-2])
+          pred = tf.reverse(self._network(rc, False), axis=[-2])
           if self.strand_pair:
             pred = tf.gather(pred, self.strand_pair, axis=-1)
           preds.append(pred)
@@ -182,7 +238,7 @@ class SeqNN(model.Model):
     if ensemble and (self.ensemble_rc or self.ensemble_shifts != (0,)):
       return self.ensemble_predictions(onehot)
     with v1.variable_scope(v1.get_variable_scope(), reuse=v1.AUTO_REUSE):
-      return build_network(self.model_params, onehot, False, self.gelu)
+      return self._network(onehot, False)
 
   def variant_effect(self, features):
     """The variant_effect signature: reference and alternative windows predicted in

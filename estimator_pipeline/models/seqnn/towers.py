@@ -15,11 +15,14 @@ each repetition:
                            repeat=3, kernel_size=5))"
 """
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
 from estimator_pipeline.models.seqnn import conv_blocks
 from estimator_pipeline.models.seqnn import layers
+from estimator_pipeline.models.seqnn import recompute
 
 v1 = layers.v1
 
@@ -40,9 +43,14 @@ def _tower(block, x, ctx, scope, filters_init, filters_end, filters_mult, divisi
   for i, filters in enumerate(tower_filters(filters_init, filters_end, filters_mult,
                                             divisible_by, repeat)):
     with v1.variable_scope(scope % i):
-      x = block(x, ctx, filters=filters, **kwargs)
+      x = recompute.recomputed(ctx, functools.partial(_filtered, block, filters,
+                                                   kwargs), x)
     ctx.reprs.append(x)
   return x
+
+
+def _filtered(block, filters, kwargs, x, ctx):
+  return block(x, ctx, filters=filters, **kwargs)
 
 
 def conv_tower(x, ctx, *, filters_init, filters_end=None, filters_mult=None,
@@ -66,19 +74,26 @@ def res_tower(x, ctx, *, filters_init, filters_end=None, filters_mult=None,
   for i, filters in enumerate(tower_filters(filters_init, filters_end, filters_mult,
                                             divisible_by, repeat)):
     with v1.variable_scope('rep_%d' % i):
-      with v1.variable_scope('conv_nac_0'):
-        x = conv_blocks.conv_nac(x, ctx, filters=filters, kernel_size=kernel_size,
-                                 **kwargs)
-      x0 = x
-      for c in range(1, num_convs):
-        with v1.variable_scope('conv_nac_%d' % c):
-          x = conv_blocks.conv_nac(x, ctx, filters=filters, **kwargs)
-      x = layers.dropout(x, dropout, ctx)
-      if num_convs > 1:
-        x = x0 + layers.scale(x)
-      ctx.reprs.append(x)
-      x = layers.pool(x, pool_size, pool_type, 'same')
+      x = recompute.recomputed(ctx, functools.partial(
+          _res_repetition, filters, kernel_size, dropout, num_convs, pool_size,
+          pool_type, kwargs), x)
   return x
+
+
+def _res_repetition(filters, kernel_size, dropout, num_convs, pool_size, pool_type,
+                    kwargs, x, ctx):
+  with v1.variable_scope('conv_nac_0'):
+    x = conv_blocks.conv_nac(x, ctx, filters=filters, kernel_size=kernel_size,
+                             **kwargs)
+  x0 = x
+  for c in range(1, num_convs):
+    with v1.variable_scope('conv_nac_%d' % c):
+      x = conv_blocks.conv_nac(x, ctx, filters=filters, **kwargs)
+  x = layers.dropout(x, dropout, ctx)
+  if num_convs > 1:
+    x = x0 + layers.scale(x)
+  ctx.reprs.append(x)
+  return layers.pool(x, pool_size, pool_type, 'same')
 
 
 def convnext_tower(x, ctx, *, filters_init, filters_end=None, filters_mult=None,
@@ -117,19 +132,26 @@ def dilated_residual(x, ctx, *, filters, kernel_size=3, rate_mult=2, dropout=0,
   the second conv_block's batch-norm gamma starts at zero."""
   for i, rate in enumerate(_rates(repeat, rate_mult, round)):
     with v1.variable_scope('rep_%d' % i):
-      rep_input = x
-      with v1.variable_scope('dilate'):
-        x = conv_blocks.conv_block(x, ctx, filters=filters, kernel_size=kernel_size,
-                                   dilation_rate=rate, norm_type=norm_type,
-                                   norm_gamma='ones', **kwargs)
-      with v1.variable_scope('return'):
-        x = conv_blocks.conv_block(x, ctx, filters=int(rep_input.shape[-1]),
-                                   dropout=dropout, norm_type=norm_type,
-                                   norm_gamma='zeros', **kwargs)
-        if norm_type is None:
-          x = layers.scale(x)
-      x = rep_input + x
+      x = recompute.recomputed(ctx, functools.partial(
+          _dilated_repetition, filters, kernel_size, rate, dropout, norm_type,
+          kwargs), x)
   return x
+
+
+def _dilated_repetition(filters, kernel_size, rate, dropout, norm_type, kwargs, x,
+                        ctx):
+  rep_input = x
+  with v1.variable_scope('dilate'):
+    x = conv_blocks.conv_block(x, ctx, filters=filters, kernel_size=kernel_size,
+                               dilation_rate=rate, norm_type=norm_type,
+                               norm_gamma='ones', **kwargs)
+  with v1.variable_scope('return'):
+    x = conv_blocks.conv_block(x, ctx, filters=int(rep_input.shape[-1]),
+                               dropout=dropout, norm_type=norm_type,
+                               norm_gamma='zeros', **kwargs)
+    if norm_type is None:
+      x = layers.scale(x)
+  return rep_input + x
 
 
 def dilated_residual_nac(x, ctx, *, filters, kernel_size=3, rate_mult=2, dropout=0,

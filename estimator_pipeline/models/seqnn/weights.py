@@ -83,11 +83,17 @@ def model_layers(graph=None):
   outer = [s for s in scopes if not any(s.startswith(o + '/') for o in scopes)]
   owned = collections.OrderedDict((s, ([], [])) for s in outer)
   trainable = {v.op.name for v in graph.get_collection(v1.GraphKeys.TRAINABLE_VARIABLES)}
+  # A transfer's new variables are not in the model it starts from; frozen weights
+  # are stored where Keras stores them (a layer's weights, then its statistics).
+  fresh = {v.op.name for v in graph.get_collection(layers.ADAPTER_VARIABLES)}
+  stats = {v.op.name for v in graph.get_collection(v1.GraphKeys.MOVING_AVERAGE_VARIABLES)}
   for variable in graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES):
     name = variable.op.name
+    if name in fresh:
+      continue
     for scope in outer:
       if name == scope or name.startswith(scope + '/'):
-        owned[scope][0 if name in trainable else 1].append(
+        owned[scope][0 if name in trainable or name not in stats else 1].append(
             (name, variable.shape.as_list()))
         break
   return [ModelLayer(scope, '/'.join(scope.split('/')[:2]), first + rest)
@@ -161,13 +167,20 @@ def match(model, h5, exclude_scopes=(), ignore_missing=False):
 def write_checkpoint(h5, mapping, prefix):
   """Writes the matched weights as a TensorFlow checkpoint at prefix (global step 0,
   which an export restores too); returns prefix."""
-  names = sorted(mapping) + ['global_step']
-  values = [h5.value(*mapping[n]) for n in names[:-1]] + [np.int64(0)]
+  values = {n: h5.value(*mapping[n]) for n in mapping}
+  values['global_step'] = np.int64(0)
+  return save_arrays(values, prefix)
+
+
+def save_arrays(values, prefix):
+  """Writes {variable name: array} as a TensorFlow checkpoint at prefix; returns it."""
+  names = sorted(values)
+  arrays = [np.asarray(values[n]) for n in names]
   tf.io.gfile.makedirs(os.path.dirname(prefix))
   with tf.Graph().as_default():
-    feeds = [v1.placeholder(tf.as_dtype(v.dtype), v.shape) for v in values]
+    feeds = [v1.placeholder(tf.as_dtype(v.dtype), v.shape) for v in arrays]
     save = tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names,
                              shape_and_slices=[''] * len(names), tensors=feeds)
     with v1.Session() as sess:
-      sess.run(save, dict(zip(feeds, values)))
+      sess.run(save, dict(zip(feeds, arrays)))
   return prefix

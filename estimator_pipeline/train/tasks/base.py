@@ -265,6 +265,12 @@ class Task:
     return serving.make_serving_input_fn(plan.spec, plan.config.serving_input,
                                          **self.serving_params(plan))
 
+  def export_plan(self, plan, checkpoint, scratch):
+    """(plan, checkpoint) an export builds instead of plan's model and checkpoint
+    (a fine-tuned model's adapters folded into its weights), or None."""
+    del plan, checkpoint, scratch
+    return None
+
   def export_assets(self, plan, directory):
     """Writes the warm-up requests every export ships; returns assets_extra.
 

@@ -26,10 +26,12 @@ import tensorflow as tf
 
 from estimator_pipeline.config import controls
 from estimator_pipeline.config import params as params_lib
+from estimator_pipeline.config import transfer as transfer_lib
 from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core.errors import short_tf_message
 from estimator_pipeline.data import sequence_parse
+from estimator_pipeline.models.seqnn import adapters
 from estimator_pipeline.models.seqnn import network
 from estimator_pipeline.models.seqnn import report
 from estimator_pipeline.models.seqnn import weights
@@ -48,6 +50,10 @@ class SequenceData:
   notices: Tuple[str, ...] = ()
   # The head's strand_pair: the target each target becomes on the other strand.
   strand_pair: Optional[Tuple[int, ...]] = None
+  # The params file's transfer (config/transfer.py's settings), or None.
+  transfer: Optional[dict] = None
+  # The variables the transfer adds, which a warm start does not look for.
+  fresh_variables: Tuple[str, ...] = ()
 
 
 class SequenceTask(base.Task):
@@ -95,6 +101,9 @@ class SequenceTask(base.Task):
       sequence_format.check_record(layout, sequence_format.inspect_record(eval_file),
                                    'the training records (%s)' % train_files[0])
     names = sequence_format.target_names(train_files[0])
+    if data.transfer:
+      notices.append(adapters.trained_summary(data.transfer, facts.variables,
+                                              facts.trainable))
     return _prepared(cfg, num_targets, facts, dataclasses.replace(
         data, layout=layout, notices=tuple(notices),
         target_names=names if names and len(names) == num_targets else None,
@@ -191,8 +200,35 @@ class SequenceTask(base.Task):
 
   def write_run_files(self, plan, exports):
     del exports
-    params_lib.save(plan.data.params, plan.config.model_dir)
+    # Houlsby layers described in the model section, as baskerville's modify_json.
+    params_lib.save(transfer_lib.describe_model(plan.data.params, plan.data.transfer),
+                    plan.config.model_dir)
     return ['note: ' + notice for notice in plan.data.notices]
+
+  def export_plan(self, plan, checkpoint, scratch):
+    """A transfer's LoRA, IA3 and LoCon folded into the weights (hound_transfer's
+    model_best.mergeW.h5): (the plan of the merged model, its checkpoint), or None
+    when the checkpoint exports as it is."""
+    found = plan.model_params.get('transfer')
+    if not found or plan.model_params.get('merged') or found['adapter'] not in (
+        'lora', 'lora_full', 'ia3', 'locon', 'lora_conv'):
+      return None
+    prefix = network.merge_checkpoint(
+        plan.data.params['model'], found, checkpoint,
+        os.path.join(scratch, 'merged', 'model.ckpt'), plan.model_params['gelu'])
+    return dataclasses.replace(
+        plan, model_params=dict(plan.model_params, merged=True)), prefix
+
+  def export_assets(self, plan, directory):
+    """The warm-up requests, and with a transfer the params.json of the exported
+    model (houlsby layers described as modify_json describes them)."""
+    found = super().export_assets(plan, directory)
+    if plan.data.transfer:
+      params = transfer_lib.describe_model(plan.data.params, plan.data.transfer)
+      os.makedirs(directory, exist_ok=True)
+      path = params_lib.save(params, directory)
+      found = dict(found or {}, **{params_lib.PARAMS_FILE: path})
+    return found
 
 
 def model_params(cfg, data):
@@ -203,7 +239,8 @@ def model_params(cfg, data):
                           if k != 'loss' and k in train},
           'gelu': cfg.gelu, 'ensemble_rc': cfg.ensemble_rc,
           'ensemble_shifts': controls.parse_shifts(cfg.ensemble_shifts),
-          'target_names': data.target_names}
+          'target_names': data.target_names, 'transfer': data.transfer,
+          'recompute_trunk': cfg.recompute_trunk}
 
 
 def _default_metric(data):
@@ -213,6 +250,8 @@ def _default_metric(data):
 
 
 def _prepared(cfg, num_targets, facts, data):
+  data = dataclasses.replace(
+      data, fresh_variables=adapters.fresh_names(facts.variables, data.transfer))
   return base.Prepared(num_classes=num_targets, image_size=0, data=data,
                        model_params=model_params(cfg, data), variables=facts.variables,
                        trainable=facts.trainable, metric_names=facts.metric_names,
@@ -261,7 +300,7 @@ def _data(cfg, params):
           'loss', 'poisson'),
       augment_rc=bool(model.get('augment_rc', False)),
       augment_shift=_augment_shift(model.get('augment_shift', 0), cfg.params_file),
-      notices=tuple(notices))
+      notices=tuple(notices), transfer=transfer_lib.settings(params, cfg.params_file))
 
 
 def _strand_pair(params_file, model, num_targets):

@@ -1,0 +1,92 @@
+"""--recompute_trunk: each trunk block (each repetition of a tower) keeps only its input
+and output and recomputes its activations in the backward pass; the gradients are the
+ones without it, the batch-norm updates run once, and dropout drops the same units in
+the recomputation.
+
+  .venv/bin/python -m pytest -q tests/test_recompute_trunk.py
+"""
+
+import numpy as np
+import pytest
+
+import tensorflow as tf
+
+from estimator_pipeline.config import config
+from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.models.seqnn import network
+
+v1 = tf.compat.v1
+PARAMS = {
+    'seq_length': 256, 'activation': 'gelu', 'norm_type': 'batch', 'trunk': [
+        {'name': 'conv_dna', 'filters': 8, 'kernel_size': 5, 'pool_size': 2},
+        {'name': 'res_tower', 'filters_init': 8, 'filters_end': 12, 'kernel_size': 3,
+         'repeat': 2, 'num_convs': 2, 'pool_size': 2},
+        {'name': 'dilated_residual', 'filters': 4, 'repeat': 2},
+        {'name': 'transformer_tower', 'key_size': 4, 'heads': 2, 'repeat': 2,
+         'dropout': 0, 'attention_dropout': 0, 'position_dropout': 0},
+        {'name': 'unet_conv', 'kernel_size': 3},
+    ],
+    'head': {'name': 'final', 'units': 3, 'activation': 'softplus'},
+}
+
+
+def _gradients(params, recompute, values=None):
+  """({variable: gradient}, {variable: value}, number of update ops, Conv2D ops)."""
+  inputs = np.random.RandomState(0).randint(0, 2, (2, 256, 4)).astype(np.float32)
+  with tf.Graph().as_default() as graph:
+    x = v1.placeholder(tf.float32, [2, 256, 4])
+    y = network.SeqNN(True, params=params, recompute_trunk=recompute).predict(x)
+    trained = v1.trainable_variables()
+    grads = tf.gradients(tf.reduce_sum(y['predictions']), trained)
+    updates = len(v1.get_collection(v1.GraphKeys.UPDATE_OPS))
+    convs = len([o for o in graph.get_operations() if o.type == 'Conv2D'])
+    with v1.Session() as sess:
+      sess.run(v1.global_variables_initializer())
+      for variable in v1.global_variables():
+        if values is not None:
+          variable.load(values[variable.op.name], sess)
+      values = {v.op.name: sess.run(v) for v in v1.global_variables()}
+      found = dict(zip([v.op.name for v in trained], sess.run(grads, {x: inputs})))
+  return found, values, updates, convs
+
+
+def test_recomputed_trunk_gives_the_same_gradients():
+  plain, values, updates, convs = _gradients(PARAMS, False)
+  again, _, updates_again, convs_again = _gradients(PARAMS, True, values)
+  scale = max(np.abs(g).max() for g in plain.values())
+  assert max(np.abs(again[n] - plain[n]).max() for n in plain) <= 1e-5 * scale
+  assert updates_again == updates  # the recomputation adds no batch-norm update
+  assert convs_again > convs  # the backward pass convolves again
+
+
+def test_dropout_drops_the_same_units_in_the_recomputation():
+  # A linear model: sum(y(x)) - sum(y(0)) = <gradient, x> for one dropout mask. A
+  # recomputation that drew another mask would give the gradient of another function.
+  params = {'seq_length': 256, 'activation': 'linear', 'trunk': [
+      {'name': 'conv_dna', 'filters': 8, 'kernel_size': 5, 'activation': 'linear'},
+      {'name': 'res_tower', 'filters_init': 8, 'filters_end': 8, 'kernel_size': 3,
+       'repeat': 2, 'num_convs': 1, 'pool_size': 2, 'dropout': 0.5,
+       'activation': 'linear'}],
+      'head': {'name': 'final', 'units': 2}}
+  x = np.random.RandomState(1).uniform(size=(1, 256, 4)).astype(np.float32)
+  with tf.Graph().as_default() as graph:
+    inputs = v1.placeholder(tf.float32, [1, 256, 4])
+    y = network.SeqNN(True, params=params, recompute_trunk=True).predict(inputs)
+    total = tf.reduce_sum(y['predictions'])
+    gradient = tf.gradients(total, inputs)[0]
+    seeds = [o.outputs[0] for o in graph.get_operations()
+             if o.type == 'RandomUniformInt']
+    assert len(seeds) == 3  # one per recomputed block or repetition
+    with v1.Session() as sess:
+      sess.run(v1.global_variables_initializer())
+      fixed = {s: [7, i] for i, s in enumerate(seeds)}
+      at_x, grad = sess.run([total, gradient], {**fixed, inputs: x})
+      at_0 = sess.run(total, {**fixed, inputs: np.zeros_like(x)})
+  assert at_x - at_0 == pytest.approx(float(np.sum(grad * x)), rel=1e-4)
+
+
+def test_recompute_trunk_is_for_sequence_models_only(tmp_path):
+  cfg = config.Config(model_dir=str(tmp_path / 'run'), train_record_path='x-*',
+                      model_name='cifarnet', recompute_trunk=True)
+  with pytest.raises(UserError, match='--recompute_trunk recomputes the trunk'):
+    cfg.validate()
