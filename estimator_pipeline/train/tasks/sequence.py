@@ -186,18 +186,6 @@ class SequenceTask(base.Task):
   def serving_params(self, plan):
     return {'seq_length': plan.data.layout.seq_length}
 
-  def export_assets(self, plan, directory):
-    """The warm-up requests and the model's strand pairs (network.STRAND_PAIR_ASSET),
-    which analysis commands swap when they average reverse complements around the
-    export."""
-    assets = super().export_assets(plan, directory)
-    path = os.path.join(directory, network.STRAND_PAIR_ASSET)
-    pairs = plan.data.strand_pair
-    files.atomic_write(path, json.dumps({
-        'strand_pair': list(pairs) if pairs else None,
-        'num_targets': plan.data.layout.num_targets}) + '\n')
-    return dict(assets, **{network.STRAND_PAIR_ASSET: path})
-
   def write_run_files(self, plan, exports):
     del exports
     # Houlsby layers described in the model section, as baskerville's modify_json.
@@ -220,9 +208,17 @@ class SequenceTask(base.Task):
         plan, model_params=dict(plan.model_params, merged=True)), prefix
 
   def export_assets(self, plan, directory):
-    """The warm-up requests, and with a transfer the params.json of the exported
-    model (houlsby layers described as modify_json describes them)."""
-    found = super().export_assets(plan, directory)
+    """The warm-up requests; the model's strand pairs (network.STRAND_PAIR_ASSET),
+    which analysis commands swap when they average reverse complements around the
+    export; with a transfer the params.json of the exported model (houlsby layers
+    described as modify_json describes them)."""
+    found = dict(super().export_assets(plan, directory) or {})
+    pairs = plan.data.strand_pair
+    os.makedirs(directory, exist_ok=True)
+    found[network.STRAND_PAIR_ASSET] = files.atomic_write(
+        os.path.join(directory, network.STRAND_PAIR_ASSET), json.dumps({
+            'strand_pair': list(pairs) if pairs else None,
+            'num_targets': plan.data.layout.num_targets}) + '\n')
     if plan.data.transfer:
       params = transfer_lib.describe_model(plan.data.params, plan.data.transfer)
       os.makedirs(directory, exist_ok=True)
