@@ -20,10 +20,11 @@ indel's alternative equal to the reference and sets only the first base of a
 multi-base substitution; here the whole REF is replaced by the whole ALT.)
 
 Shifts: every allele is predicted at each of --ensemble_shifts (the sequence moved s
-positions right, zero filled). An indel's side that lost or gained bases downstream
-also gets a compensating shift s - |indel| after each s (for a variant alone, a
-deletion compensates the reference and an insertion the alternative; in a shared
-window always the alternative). With --indel_stitch, the compensated side is bins
+positions right, zero filled). An indel's compensated side also gets, after each s, a
+shift that lines its downstream bases up with the other side's (for a variant alone,
+a deletion of d bases compensates the reference at s - d and an insertion of k bases
+the alternative at s - k; in a shared window always the alternative, a deletion's at
+s + d). With --indel_stitch, the compensated side is bins
 [0, b) of its plain prediction and [b, bins) of its compensated one, b the bin of
 index POS - start - crop; without it, the other side is repeated so that each plain
 prediction meets both.
@@ -130,12 +131,15 @@ def alt_codes(ref_codes, index, ref, alt):
 
 
 def shift_plan(shifts, indel, compensate_ref):
-  """-> (ref shifts, alt shifts): the compensated side gets s - |indel| after each s."""
+  """-> (ref shifts, alt shifts). indel = len(alt) - len(ref); the compensated side
+  gets a second shift after each s that lines its downstream bases up with the other
+  side's: s + indel for the reference, s - indel for the alternative."""
   shifts = list(shifts)
   if not indel:
     return shifts, shifts
-  both = [t for s in shifts for t in (s, s - abs(indel))]
-  return (both, shifts) if compensate_ref else (shifts, both)
+  if compensate_ref:
+    return [t for s in shifts for t in (s, s + indel)], shifts
+  return shifts, [t for s in shifts for t in (s, s - indel)]
 
 
 def stitch(preds, bin_index):

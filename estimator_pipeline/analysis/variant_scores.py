@@ -76,7 +76,9 @@ class Scorer:
     """The bin holding the base after the variant's first base, or None."""
     if not self.stitch or not allele.indel:
       return None
-    return (allele.variant.pos - start - self.crop) // self.stride
+    # A variant in a gene window's cropped flank stitches at the edge.
+    at = (allele.variant.pos - start - self.crop) // self.stride
+    return min(max(at, 0), self.bins)
 
 
 def geometry(model, crop_bins=-1, params_file=''):
