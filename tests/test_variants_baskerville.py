@@ -19,6 +19,7 @@ from estimator_pipeline.analysis import variant_alleles
 from estimator_pipeline.analysis import variant_effects
 from estimator_pipeline.analysis import variant_scores
 from estimator_pipeline.analysis import variant_stats
+from estimator_pipeline.analysis import variants
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.records import dna
 from estimator_pipeline.records import fasta_index
@@ -265,3 +266,21 @@ def _subset(tmp_path, rows):
   path.write_text('#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n' +
                   ''.join(data[r] for r in rows))
   return str(path)
+
+
+def test_basenji_format_sums_strand_pairs(genome, tmp_path):
+  """--format=basenji with a stranded table: reverse-complemented copies swap
+  strands (the ensemble of a sequence's reverse complement is its own, reversed and
+  swapped), and the pairs are summed into the collapsed targets."""
+  model = bs.load_model()
+  model.ensemble_rc = True
+  summary = variants.score(model, genome, _subset(tmp_path, [2, 5]),
+                           str(tmp_path / 'out'), ('SAD',), bs.data('targets.txt'))
+  assert summary.rows == 2
+  with h5py.File(tmp_path / 'out' / 'sad.h5') as f:
+    assert [t.decode() for t in f['target_ids'][()]] == [
+        'RNA_A+', 'CAGE_A+', 'DNASE_A', 'RNA_B+', 'ATAC_A', 'RNA_C+']
+    assert f['SAD'].shape == (2, 6)
+  x = dna.one_hot(np.random.RandomState(0).randint(0, 4, (1, 4096)))
+  forward, reverse = model.predict(x), model.predict(x[:, ::-1, ::-1])
+  np.testing.assert_array_equal(forward, reverse[:, ::-1][..., list(model.strand_pair)])

@@ -48,6 +48,9 @@ class SequenceModel:
     self.ensemble_rc = bool(ensemble_rc)
     self.ensemble_shifts = tuple(ensemble_shifts) or (0,)
     self.batch_size = batch_size
+    # A permutation of the outputs (a stranded target -> its other strand) that the
+    # reverse-complemented copies of the ensemble take, or None.
+    self.strand_pair = None
 
   def _run(self, fetches, feeds):
     try:
@@ -69,6 +72,8 @@ class SequenceModel:
         (len(copies), len(one_hot), self.bins, self.num_targets))
     if self.ensemble_rc:
       preds[1::2] = preds[1::2, :, ::-1]
+      if self.strand_pair is not None:
+        preds[1::2] = preds[1::2][..., list(self.strand_pair)]
     return preds.mean(axis=0, dtype=np.float32)
 
   def _around(self):
