@@ -128,6 +128,7 @@ def score(model, fasta, gtf_path, vcf, output_dir, stats, scorer, span=False,
     summary = variants.Summary()
     alleles = list(variant_scores.read_alleles(genome, vcf, scorer.seq_length,
                                                summary, all_alts))
+    summary.rows = len(alleles)
     if not alleles:
       variants.check_scored(summary, fasta, vcf, genome)
     _check_chromosomes(genes, genome, gtf_path)
