@@ -114,7 +114,7 @@ def test_gene_variant_effect_equals_the_command(setup, address, tmp_path):
   out = _grpc(address, network.GENE_SIGNATURE, {
       'ref_sequence': refs, 'alt_sequence': alts, 'exon_bins': np.stack(masks)})
   assert out['sum'].shape == (3, 12) and out['ref_predictions'].shape == (3, 64, 12)
-  strands = variant_genes.strand_masks(scorer.table)
+  strands = variant_genes.strand_columns(scorer.table)
   with h5py.File(tmp_path / 'scores.h5') as f:
     for row, (snp, gene) in enumerate(PAIRS):
       keep = strands[genes[gene].strand]

@@ -171,3 +171,17 @@ def test_command_line(genome, tmp_path):
   assert bad.returncode == 2
   assert bad.stderr.strip().splitlines()[-1].startswith('error: --gtf=')
   assert not (tmp_path / 'bad').exists()
+
+
+def test_nonadjacent_pairs_keep_their_columns(model, genome, tmp_path):
+  """Column k of a - gene is the other strand of collapsed target k, wherever the
+  table lists the pair's rows: the non-adjacent table gives the same numbers."""
+  with _run(model, genome, tmp_path / 'a', ('logSUM',), shifts=(0,)) as adjacent, \
+      _run(model, genome, tmp_path / 'n', ('logSUM',), shifts=(0,),
+           targets='targets_nonadjacent.txt') as apart:
+    ids = list(adjacent['target_ids'][()])
+    order = [ids.index(i) for i in apart['target_ids'][()]]
+    assert order != list(range(len(ids)))
+    for key in ('rsCG001/GENE_P1', 'rsCG005/GENE_M1', 'rsCG009/GENE_M2'):
+      np.testing.assert_array_equal(apart['logSUM/' + key][()],
+                                    adjacent['logSUM/' + key][()][order])

@@ -14,8 +14,10 @@ midpoints, so it is predicted once. Every variant whose position lies in a windo
 cropped flanks included) is scored for each of its genes: the reference window at
 each shift, the alternative with an indel's compensating shifts (variant_alleles.py),
 untransformed, then the statistics (variant_effects.py) over the gene's bins and the
-targets of its strand: a + gene the + and unstranded targets, a - gene the - and
-unstranded ones, in table order (no strand sum). A gene's bins: every bin any of its
+targets of its strand, no strand sum: a + gene's columns are the collapsed targets (the
++ and unstranded rows), a - gene's their other strands (the - rows in place of the +
+ones), so column k names one track pair for every gene, wherever the table lists the
+pair's rows. A gene's bins: every bin any of its
 exons overlaps, or with --span every bin its span from first exon start to last exon
 end overlaps.
 
@@ -106,11 +108,16 @@ def assign(alleles, clusters, seq_length):
         c.alleles.append(allele)
 
 
-def strand_masks(table):
-  """{gene strand: bool [T] of the targets scored for it}."""
-  strand = np.array(table.strand if table.pair is not None else
-                    ['.'] * len(table.index))
-  return {'+': strand != '-', '-': strand != '+'}
+def strand_columns(table):
+  """{gene strand: the table rows scored for it}, aligned with the collapsed targets:
+  column k is collapsed target k for a + gene and its other strand for a - gene (the
+  table's + and unstranded rows, or - and unstranded ones; every row without strand
+  pairs)."""
+  if table.pair is None:
+    rows = list(range(len(table.index)))
+    return {'+': rows, '-': rows}
+  return {'+': list(table.collapsed),
+          '-': [table.pair[k] for k in table.collapsed]}
 
 
 def score(model, fasta, gtf_path, vcf, output_dir, stats, scorer, span=False,
@@ -161,7 +168,7 @@ def _check_chromosomes(genes, genome, gtf_path):
 
 def _score_clusters(genome, clusters, stats, scorer, span):
   """-> [(Allele, Gene, bins, {stat: float16})] in window, variant, gene order."""
-  masks = strand_masks(scorer.table)
+  columns = strand_columns(scorer.table)
   results, warned = [], set()
   reader = genome.reader()
   try:
@@ -182,9 +189,9 @@ def _score_clusters(genome, clusters, stats, scorer, span):
             where = bins[gene.gene_id]
             if not len(where):
               continue
-            mask = masks[gene.strand if gene.strand in masks else '+']
-            values = variant_effects.compute(ref[:, where][..., mask],
-                                             alt[:, where][..., mask], stats)
+            keep = columns[gene.strand if gene.strand in columns else '+']
+            values = variant_effects.compute(ref[:, where][..., keep],
+                                             alt[:, where][..., keep], stats)
             results.append((allele, gene, where, values))
         progress.update(1)
   finally:
