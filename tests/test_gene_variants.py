@@ -185,3 +185,12 @@ def test_nonadjacent_pairs_keep_their_columns(model, genome, tmp_path):
     for key in ('rsCG001/GENE_P1', 'rsCG005/GENE_M1', 'rsCG009/GENE_M2'):
       np.testing.assert_array_equal(apart['logSUM/' + key][()],
                                     adjacent['logSUM/' + key][()][order])
+
+
+def test_table_without_strand_pairs(model, genome, tmp_path):
+  """Without strand_pair every gene gets every target (baskerville crashes)."""
+  with _run(model, genome, tmp_path, ('logSUM',), shifts=(0,),
+            targets='targets_nostrand.txt') as f:
+    assert f['target_ids'].shape == (10,)
+    assert f['logSUM/rsCG005/GENE_M1'].shape == (10,)
+    assert f['logSUM/rsCG001/GENE_P1'].shape == (10,)
