@@ -187,19 +187,28 @@ class Ensemble:
     self.index = np.asarray(index)
     self.pair = None if pair is None else np.asarray(pair)
 
-  def predict(self, codes, shifts):
-    """codes: uint8 [n, L]; shifts: [n] -> float32 [n, bins, T]."""
+  def inputs(self, codes, shifts):
+    """codes: uint8 [n, L]; shifts: [n] -> the network's one-hot batch (the shifted
+    sequences, then their reverse complements)."""
     one_hot = dna.one_hot(codes)
     copies = np.stack([shift_one_hot(one_hot[i:i + 1], int(s))[0]
                        for i, s in enumerate(shifts)]) if len(codes) else one_hot
-    batch = np.concatenate([copies, copies[:, ::-1, ::-1]]) if self.rc else copies
+    return np.concatenate([copies, copies[:, ::-1, ::-1]]) if self.rc else copies
+
+  def outputs(self, batch):
+    """inputs()' batch -> float32 [n, bins, T], in the table's order."""
     preds = self._call(batch)[..., self.index]
     if not self.rc:
       return preds
-    fwd, rev = preds[:len(codes)], preds[len(codes):, ::-1]
+    count = len(batch) // 2
+    fwd, rev = preds[:count], preds[count:, ::-1]
     if self.pair is not None:
       rev = rev[..., self.pair]
     return (fwd + rev) / np.float32(2)
+
+  def predict(self, codes, shifts):
+    """codes: uint8 [n, L]; shifts: [n] -> float32 [n, bins, T]."""
+    return self.outputs(self.inputs(codes, shifts))
 
   def _call(self, batch):
     size = self.model.batch_size

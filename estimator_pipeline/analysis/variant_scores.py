@@ -23,6 +23,7 @@ import tempfile
 
 import numpy as np
 
+from estimator_pipeline.analysis import sequence_model
 from estimator_pipeline.analysis import targets as targets_lib
 from estimator_pipeline.analysis import variant_alleles
 from estimator_pipeline.analysis import variant_effects
@@ -67,7 +68,10 @@ class Scorer:
 
   def predict(self, codes, shifts):
     """uint8 [n, L], [n] shifts -> float64 [n, bins, T], untransformed."""
-    preds = self.ensemble.predict(codes, shifts)
+    return self.untransformed(self.ensemble.predict(codes, shifts))
+
+  def untransformed(self, preds):
+    """The ensemble's float32 predictions -> float64, the table's transform undone."""
     if not self.untransform:
       return preds.astype(np.float64)
     return variant_effects.untransform(preds, self.table.rows, self.old)
@@ -151,30 +155,37 @@ def cluster_requests(scorer, c, reader, compensate_ref):
 
 def predict_clusters(scorer, clusters, reader, compensate_ref=True):
   """Yields (Cluster, {key: float64 [shifts, bins, T]}), network calls gathered over
-  several clusters."""
+  several clusters. The windows of the next group are read and encoded on a second
+  thread while the network runs (sequence_model.prefetch)."""
+  for group, batch in sequence_model.prefetch(
+      _groups(scorer, clusters, reader, compensate_ref)):
+    preds = scorer.untransformed(scorer.ensemble.outputs(batch))
+    at = 0
+    for c, reqs in group:
+      found = {}
+      for _, shifts, key in reqs:
+        found[key] = preds[at:at + len(shifts)]
+        at += len(shifts)
+      yield c, found
+
+
+def _groups(scorer, clusters, reader, compensate_ref):
+  """Yields ([(Cluster, requests)], the network's one-hot batch of them)."""
   group, size = [], 0
   for c in clusters:
     group.append((c, cluster_requests(scorer, c, reader, compensate_ref)))
     size += sum(len(s) for _, s, _ in group[-1][1])
     if size >= _GATHER:
-      yield from _predict_group(scorer, group)
+      yield group, _inputs(scorer, group)
       group, size = [], 0
-  yield from _predict_group(scorer, group)
+  if group:
+    yield group, _inputs(scorer, group)
 
 
-def _predict_group(scorer, group):
-  if not group:
-    return
+def _inputs(scorer, group):
   codes = [codes for _, reqs in group for codes, shifts, _ in reqs for _ in shifts]
   shifts = [s for _, reqs in group for _, shifts, _ in reqs for s in shifts]
-  preds = scorer.predict(np.stack(codes), shifts)
-  at = 0
-  for c, reqs in group:
-    found = {}
-    for _, shifts_, key in reqs:
-      found[key] = preds[at:at + len(shifts_)]
-      at += len(shifts_)
-    yield c, found
+  return scorer.ensemble.inputs(np.stack(codes), shifts)
 
 
 def allele_sides(scorer, c, preds, i, compensate_ref=True):
