@@ -30,6 +30,7 @@ from bench import common
 from estimator_pipeline.analysis import model_source
 from estimator_pipeline.analysis import variant_scores
 from estimator_pipeline.records import dna
+from tests import baskerville_snp_model
 
 DATA = os.path.join(common.REPO, 'tests', 'data', 'baskerville_snp')
 CHROM_LENGTH = 120000
@@ -86,9 +87,10 @@ def _command(args, env=None):
 def run(work_dir, toy=False, repeats=3):
   count = 16 if toy else 256
   fasta, vcf = write_inputs(os.path.join(work_dir, 'data'), count)
+  # The reference's model, drawn again from its seed (tests/baskerville_snp_model.py).
+  h5 = baskerville_snp_model.write_model(os.path.join(work_dir, 'model.h5'))
   model = model_source.load(params_file=os.path.join(DATA, 'model_params.json'),
-                            checkpoint=os.path.join(DATA, 'model.h5'),
-                            batch_size=BATCH)
+                            checkpoint=h5, batch_size=BATCH)
   scorer = variant_scores.Scorer(model, os.path.join(DATA, 'targets.txt'), True,
                                  SHIFTS, params_file=os.path.join(DATA,
                                                                   'model_params.json'))
@@ -125,18 +127,18 @@ def run(work_dir, toy=False, repeats=3):
       'shifts %s, batch %d, stats %s' % (count, CHROM_LENGTH, PCT,
                                          ','.join(map(str, SHIFTS)), BATCH,
                                          ','.join(STATS)))
-  results.update(_versus_baskerville(work_dir, fasta, vcf, toy, repeats))
+  results.update(_versus_baskerville(work_dir, h5, toy, repeats))
   return {'variant_scores': results}
 
 
-def _versus_baskerville(work_dir, fasta, vcf, toy, repeats):
+def _versus_baskerville(work_dir, h5, toy, repeats):
   python, src = (os.environ.get('BASKERVILLE_PYTHON', ''),
                  os.environ.get('BASKERVILLE_SRC', ''))
   if toy or not python or not src:
     return {'baskerville': 'not measured (set BASKERVILLE_PYTHON and BASKERVILLE_SRC)'}
   count = 1024
   fasta, vcf = write_inputs(os.path.join(work_dir, 'big'), count, seed=2)
-  params, h5 = (os.path.join(DATA, 'model_params.json'), os.path.join(DATA, 'model.h5'))
+  params = os.path.join(DATA, 'model_params.json')
   targets = os.path.join(DATA, 'targets.txt')
   shifts = ','.join(map(str, SHIFTS))
   env = dict(os.environ, PYTHONPATH=src, PYTHONHASHSEED='0', TF_CPP_MIN_LOG_LEVEL='2',

@@ -10,8 +10,9 @@ evaluation by the run's --early_stopping_metric among the kept checkpoints; late
 a checkpoint path) and writes --export_dir/<integer version>/ with saved_model.pb,
 variables/, assets/ and assets.extra/tf_serving_warmup_requests. A sequence model can
 instead be built from basenji's --params_file, its weights read from the .h5 basenji's
-or baskerville's SeqNN.save wrote (or any checkpoint of that model). Bad input prints
-one line and exits with 2.
+or baskerville's SeqNN.save wrote (or any checkpoint of that model); --targets_file
+gives it a stranded targets table's strand pairs (Borzoi's params files have none).
+Bad input prints one line and exits with 2.
 """
 
 import estimator_pipeline  # First: applies the TF 2.15 compatibility fixes.
@@ -20,10 +21,14 @@ from estimator_pipeline.core import console
 console.quiet_imports()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+import shutil
+import tempfile
+
 from absl import app
 from absl import flags as absl_flags
 
 import flags
+from estimator_pipeline.analysis import strands
 from estimator_pipeline.core import errors
 from estimator_pipeline.train import exporting
 from flags import common
@@ -45,6 +50,11 @@ common.define('head', 'With --params_file: which head* of the file to build; emp
               "takes basenji's, the first in natural order.")
 common.define('gelu', 'With --params_file: tanh (basenji 0.6 and later, baskerville) '
               'or sigmoid (basenji 0.5.1 and earlier) gelu.')
+common.define_own(absl_flags.DEFINE_string, 'targets_file', '', 'With --params_file: '
+                  "a targets table whose strand_pair column (Borzoi's) pairs the "
+                  "strands of the head's outputs, for a params file that has no "
+                  'strand_pair: the export swaps them in its --ensemble_rc ensemble '
+                  'and carries them for ensembles around it.')
 export_flags.define_ensemble_flags()
 
 # Flags that, typed, replace what --model_dir's config.json says.
@@ -70,9 +80,21 @@ def main(argv):
     overrides = {n: FLAGS[n].value for n in _OVERRIDES if FLAGS[n].present}
   else:
     overrides = {n: FLAGS[n].value for n in _PARAMS_MODE}
-  path, checkpoint = exporting.export(FLAGS.model_dir, FLAGS.checkpoint,
-                                       FLAGS.export_dir, FLAGS.serving_input,
-                                       overrides)
+  if FLAGS.targets_file and FLAGS.model_dir:
+    raise errors.UserError('--targets_file is read with --params_file; --model_dir=%s '
+                           'keeps the strand pairs it was trained with: leave it out.'
+                           % FLAGS.model_dir)
+  scratch = tempfile.mkdtemp(prefix='export-params-')
+  try:
+    if FLAGS.targets_file:
+      overrides['params_file'] = strands.params_with_table(
+          FLAGS.params_file, FLAGS.head, FLAGS.targets_file, scratch)
+      overrides['head'] = ''  # the copy holds the chosen head only
+    path, checkpoint = exporting.export(FLAGS.model_dir, FLAGS.checkpoint,
+                                         FLAGS.export_dir, FLAGS.serving_input,
+                                         overrides)
+  finally:
+    shutil.rmtree(scratch, ignore_errors=True)
   console.line('Exported %s from %s.' % (path, checkpoint))
   print(path)
 

@@ -53,13 +53,18 @@ analysis_flags.define_model_flags()
 common.define_own(absl_flags.DEFINE_string, 'records', '',
                   'Glob or comma list of the test records, in the layout the model '
                   'was trained on, e.g. data/test-*.tfrecord.')
+common.define_own(absl_flags.DEFINE_string, 'targets_file', '', 'With --saved_model '
+                  'or --params_file: a targets table whose strand_pair column '
+                  '(Borzoi\'s) pairs the strands of the model\'s outputs for the '
+                  'reverse-complement ensemble; empty takes the targets.txt beside '
+                  'the records when it has that column.')
 common.define_own(absl_flags.DEFINE_string, 'output_dir', '',
                   'Folder of the report (created): metrics.tsv and '
                   'confusion_matrix.png, or acc.tsv and scatter.png.')
 
 # Flags of a model given without its model_dir.
 _MODEL_FLAGS = ('saved_model', 'params_file', 'head', 'gelu', 'ensemble_rc',
-                'ensemble_shifts', 'batch_size')
+                'ensemble_shifts', 'batch_size', 'targets_file')
 
 
 def main(argv):
@@ -77,7 +82,10 @@ def main(argv):
     result = evaluation.evaluate(FLAGS.model_dir, FLAGS.records, FLAGS.output_dir,
                                  FLAGS.checkpoint)
   elif FLAGS.saved_model or FLAGS.params_file:
-    model = model_source.load(takes_model_dir=True, **analysis_flags.model_kwargs())
+    kwargs = analysis_flags.model_kwargs()
+    kwargs['targets_file'] = (kwargs['targets_file'] or
+                              sequence_evaluation.stranded_table(FLAGS.records))
+    model = model_source.load(takes_model_dir=True, **kwargs)
     result = sequence_evaluation.evaluate_model(model, FLAGS.records,
                                                 FLAGS.output_dir)
   else:

@@ -13,6 +13,7 @@ window of the model's length; with --vcf, each variant's reference window and on
 per ALT. Every base of the central --mutate_length is changed to each other base and
 every mutant predicted; out/scores.h5 holds the --stats of each (basenji's layout) and
 --plot adds one PNG per region: a sequence logo over a position x base heat map.
+--targets_file keeps its targets; a stranded (Borzoi) table's pairs are summed.
 Where to use it rather than export.variants: variants scores the alleles a VCF names;
 mutagenesis asks what every possible change of a short stretch would do.
 Bad input prints one line and exits with 2, writing nothing.
@@ -54,6 +55,11 @@ common.define_own(absl_flags.DEFINE_integer, 'mutate_length', 20, 'Bases at the 
 common.define_own(absl_flags.DEFINE_string, 'stats', mutagenesis.DEFAULT_STATS,
                   'Comma-separated statistics to write, of %s.'
                   % ','.join(mutagenesis.STATS))
+common.define_own(absl_flags.DEFINE_string, 'targets_file', '', "basenji's (or "
+                  "Borzoi's) targets table: only its targets are scored, in its order; "
+                  'with a strand_pair column the two strands of a track are swapped in '
+                  'the reverse-complement ensemble and summed into one target, as '
+                  'baskerville\'s hound_ism_bed.py does.')
 common.define_own(absl_flags.DEFINE_bool, 'plot', False, 'Also write one PNG per '
                   'region: a sequence logo over a position x base heat map of the '
                   'first statistic, averaged over targets.')
@@ -73,7 +79,7 @@ def main(argv):
     raise UserError('pass the regions either as --bed=regions.bed or as '
                     '--vcf=variants.vcf; %s.' % ('both are set' if FLAGS.bed else
                                                  'neither is set'))
-  for name in ('fasta', 'bed', 'vcf'):
+  for name in ('fasta', 'bed', 'vcf', 'targets_file'):
     path = FLAGS[name].value
     if path and not os.path.isfile(path):
       raise UserError('--%s=%s is not a file.' % (name, path))
@@ -81,11 +87,22 @@ def main(argv):
     raise UserError('--mutate_length=%d must be positive, e.g. 20.'
                     % FLAGS.mutate_length)
   model = model_source.load(**analysis_flags.model_kwargs())
-  console.line('Model %s: %d bp -> %d bins x %d targets.' % (
-      model.source, model.seq_length, model.bins, model.num_targets))
+  console.line('Model %s: %d bp -> %d bins x %d targets%s.' % (
+      model.source, model.seq_length, model.bins, model.num_targets,
+      _scored(model.targets)))
   mutagenesis_output.run(model, FLAGS.fasta, FLAGS.output_dir, bed=FLAGS.bed,
                          vcf=FLAGS.vcf, mutate_length=FLAGS.mutate_length,
                          stats=stats, plot=FLAGS.plot)
+
+
+def _scored(table):
+  """', scoring ...' for a targets table, or ''."""
+  if not table.path:
+    return ''
+  if table.stranded:
+    return '; scoring %d of them, strands summed into %d targets' % (
+        len(table.index), len(table.collapsed))
+  return '; scoring the %d listed in %s' % (len(table.index), table.path)
 
 
 if __name__ == '__main__':

@@ -58,7 +58,8 @@ def define_flags():
       ('bigwig_dir', 'Sequence models: also write one bigWig per target into this '
        'folder.'),
       ('targets_file', "Sequence models: basenji's targets table; its targets, in its "
-       'order, are kept and name the bigWigs.')):
+       'order, are kept and name the bigWigs, and a strand_pair column (Borzoi\'s) '
+       'swaps each stranded pair in the reverse-complement ensemble.')):
     common.define_own(absl_flags.DEFINE_string, name, '', text)
   common.define_own(absl_flags.DEFINE_integer, 'bin_size', 0, 'Sequence models: bp '
                     'per predicted bin, for the coordinates; 0 takes the window '
@@ -74,7 +75,7 @@ def main(argv):
     regions.check_inputs(FLAGS.fasta, FLAGS.bed, FLAGS.output, FLAGS.targets_file)
     model = model_source.load(**analysis_flags.model_kwargs())
     regions.predict_regions(model, FLAGS.fasta, FLAGS.bed, FLAGS.output,
-                            FLAGS.targets_file, FLAGS.bigwig_dir, FLAGS.bin_size)
+                            FLAGS.bigwig_dir, FLAGS.bin_size)
     return
   if not FLAGS.saved_model:
     raise UserError('--saved_model is empty: pass e.g. runs/x/export/best.')

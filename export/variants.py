@@ -106,19 +106,14 @@ def main(argv):
     path = FLAGS[name].value
     if path and not os.path.isfile(path):
       raise UserError('--%s=%s is not a file.' % (name, path))
-  stranded = False
   if FLAGS.targets_file:
-    rows = variant_stats.read_table(FLAGS.targets_file)
-    stranded = 'strand_pair' in rows[0][1]
+    variant_stats.read_table(FLAGS.targets_file)
   kwargs = analysis_flags.model_kwargs()
-  if bask or stranded:
-    # baskerville: shifts are separate predictions and the reverse complement is
-    # averaged per shift. basenji with strand pairs: the ensemble is averaged around
-    # the network, where reverse-complemented copies swap strands.
+  if bask:
+    # Each shift is its own prediction and the reverse complement is averaged per
+    # shift (analysis/variant_alleles.py), so the network is loaded bare.
     rc, shifts = kwargs.pop('ensemble_rc'), kwargs.pop('ensemble_shifts')
   model = model_source.load(**kwargs)
-  if stranded and not bask:
-    model.ensemble_rc, model.ensemble_shifts = rc, tuple(shifts) or (0,)
   console.line('Model %s: %d bp -> %d bins x %d targets.' % (
       model.source, model.seq_length, model.bins, model.num_targets))
   if bask:

@@ -45,10 +45,16 @@ def define_model_flags(batch_size=8):
 
 
 def model_kwargs():
-  """The parsed flags -> keyword arguments of model_source.load."""
+  """The parsed flags -> keyword arguments of model_source.load.
+
+  A command's --targets_file (each defines its own, with its own help) is the
+  model's targets there: its rows, and its strand pairs in the ensemble.
+  """
   typed = {name: '' if FLAGS[name].using_default_value else FLAGS[name].value
            for name in _PARAMS_ONLY}
   return dict(saved_model=FLAGS.saved_model, params_file=FLAGS.params_file,
               ensemble_rc=FLAGS.ensemble_rc,
               ensemble_shifts=controls.parse_shifts(FLAGS.ensemble_shifts),
-              batch_size=FLAGS.batch_size, **typed)
+              batch_size=FLAGS.batch_size,
+              targets_file=FLAGS.targets_file if 'targets_file' in FLAGS else '',
+              **typed)

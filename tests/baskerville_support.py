@@ -3,19 +3,25 @@
 The data and its tolerance are described in tests/data/baskerville_snp/README.md.
 """
 
+import atexit
 import json
 import os
 import shutil
+import tempfile
 
 import numpy as np
 
+import baskerville_snp_model
 from conftest import REPO
 from estimator_pipeline.analysis import model_source
 from estimator_pipeline.analysis import variant_scores
 
 DATA = os.path.join(REPO, 'tests', 'data', 'baskerville_snp')
 PARAMS = os.path.join(DATA, 'model_params.json')
-H5 = os.path.join(DATA, 'model.h5')
+# The reference's model.h5, drawn again from its seed, once per test process.
+_MODEL_DIR = tempfile.mkdtemp(prefix='baskerville-model-')
+atexit.register(shutil.rmtree, _MODEL_DIR, True)
+H5 = baskerville_snp_model.write_model(os.path.join(_MODEL_DIR, 'model.h5'))
 SHIFTS = (1, 0, -1)
 ALL_SNP = ('logSUM', 'SUM', 'logSED', 'sqrtSUM', 'SAX', 'D1', 'logD1', 'sqrtD1', 'D2',
            'logD2', 'sqrtD2', 'logJS')

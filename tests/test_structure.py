@@ -48,8 +48,8 @@ DOMAINS = {
                  'analysis/model_source.py', 'analysis/mutagenesis',
                  'analysis/plots.py', 'analysis/regions.py', 'analysis/saliency.py',
                  'analysis/sequence_evaluation.py', 'analysis/sequence_model.py',
-                 'analysis/variant', 'analysis/windows.py', 'analysis/targets.py',
-                 'analysis/gtf.py'),
+                 'analysis/strands.py', 'analysis/targets.py',
+                 'analysis/variant', 'analysis/windows.py', 'analysis/gtf.py'),
 }
 
 

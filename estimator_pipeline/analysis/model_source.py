@@ -21,9 +21,15 @@ is loaded here:
   export: both ways run the graph TF Serving would.
 
 With --saved_model, --ensemble_rc and --ensemble_shifts average around the `onehot`
-signature, as basenji's build_ensemble does (an export holds no strand pairs, so
-reverse-complemented predictions keep their target order; export with the flags to
-have a params file's strand_pair applied).
+signature, as basenji's build_ensemble does, each reverse-complemented prediction's
+stranded targets swapped by the strand pairs the export carries
+(assets.extra/strand_pair.json; exports of earlier versions carry none, and their
+targets keep their order unless --targets_file has a strand_pair column).
+
+--targets_file (targets.py) names the targets a command reports. Its strand_pair
+column, Borzoi's, pairs the strands of the model's outputs, as baskerville takes them
+from the table: it swaps them in the ensemble, here or in the graph built from a
+params file, and must agree with the pairs the model carries, if any.
 """
 
 import os
@@ -34,6 +40,8 @@ import tensorflow as tf
 
 from estimator_pipeline.analysis import exports
 from estimator_pipeline.analysis import sequence_model
+from estimator_pipeline.analysis import strands
+from estimator_pipeline.analysis import targets as targets_lib
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.models.seqnn import network
 from estimator_pipeline.train import exporting
@@ -72,33 +80,54 @@ def check_source(saved_model='', params_file='', checkpoint='', head='', gelu=''
 
 def load(saved_model='', params_file='', checkpoint='', head='', gelu='',
          ensemble_rc=False, ensemble_shifts=(0,), batch_size=8, saliency=False,
-         takes_model_dir=False):
+         takes_model_dir=False, targets_file=''):
   """-> SequenceModel, from an export or from a params file and its checkpoint.
 
   gelu: '' is tanh (basenji 0.6 and later). saliency: with a params file, also build
   the saliency graph (an export always has its own). takes_model_dir: the command
   also takes --model_dir, which its message for an image export names.
+  targets_file: the model's `targets` (targets.read); '' for all of its outputs.
   """
   check_source(saved_model, params_file, checkpoint, head, gelu, batch_size)
+  if targets_file and not os.path.isfile(targets_file):
+    raise UserError('--targets_file=%s is not a file.' % targets_file)
   shifts = tuple(int(s) for s in ensemble_shifts) or (0,)
   if saved_model:
     export = exports.load_export(saved_model)
     inputs, outputs, gradient = _sequence_signatures(export, takes_model_dir)
-    return SequenceModel(export.session, inputs, outputs, export.path, export.path,
-                         ensemble_rc, shifts, batch_size, gradient)
+    carried = strands.export_pairs(export.path, int(outputs.shape[2]))
+    table = _table(targets_file, int(outputs.shape[2]))
+    return _with_targets(SequenceModel(
+        export.session, inputs, outputs, export.path, export.path, ensemble_rc,
+        shifts, batch_size, gradient,
+        strand_pair=strands.agreed(table, carried, export.path,
+                                   int(outputs.shape[2]))), table)
   overrides = {'params_file': params_file, 'head': head, 'gelu': gelu or 'tanh',
                'ensemble_rc': bool(ensemble_rc),
                'ensemble_shifts': ','.join(str(s) for s in shifts)}
   scratch = tempfile.mkdtemp(prefix='model-source-')
   try:
     plan, ckpt = exporting.restore_plan('', checkpoint, scratch, '', overrides)
-    session, inputs, outputs, gradient = _build(plan, ckpt, saliency)
+    units = plan.data.layout.num_targets
+    table = _table(targets_file, units)
+    pairs = strands.agreed(table, plan.data.strand_pair, params_file, units)
+    session, inputs, outputs, gradient = _build(plan, ckpt, saliency, pairs)
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
   # The ensemble is in the graph, as in an export of these flags.
-  return SequenceModel(session, inputs, outputs, checkpoint,
-                       '%s with %s' % (params_file, checkpoint), batch_size=batch_size,
-                       saliency=gradient)
+  return _with_targets(SequenceModel(
+      session, inputs, outputs, checkpoint, '%s with %s' % (params_file, checkpoint),
+      batch_size=batch_size, saliency=gradient, strand_pair=pairs), table)
+
+
+def _table(targets_file, num_targets):
+  return targets_lib.read(targets_file, num_targets) if targets_file else None
+
+
+def _with_targets(model, table):
+  if table is not None:
+    model.use_targets(table)
+  return model
 
 
 def _sequence_signatures(export, takes_model_dir):
@@ -137,9 +166,10 @@ def _not_sequence(export, takes_model_dir):
           'for sequence models (--model_name=seqnn).' % export.path)
 
 
-def _build(plan, checkpoint, saliency):
+def _build(plan, checkpoint, saliency, strand_pair):
   """The model's serving graph (its ensemble included) fed by a one-hot placeholder,
-  built by the model's own code as the export builds it, and restored.
+  built by the model's own code as the export builds it, and restored; the ensemble
+  swaps the strands of strand_pair (the params file's, or --targets_file's).
 
   Returns (session, one-hot, predictions, saliency tensors or None).
   """
@@ -155,7 +185,7 @@ def _build(plan, checkpoint, saliency):
       features[network.TARGET_INDEX_FEATURE] = tf.compat.v1.placeholder(
           tf.int32, [None], network.TARGET_INDEX_FEATURE)
     model = plan.spec.build(is_training=False, num_classes=plan.num_classes,
-                            **plan.model_params)
+                            **strands.with_pairs(plan.model_params, strand_pair))
     outputs = model.postprocess(model.predict(model.preprocess(features)))
     outputs, export_outputs = model.serving_outputs(features, outputs)
     gradient = None

@@ -21,7 +21,10 @@ and every prediction [bins, targets] is reduced to its statistics as it arrives:
   js      Jensen-Shannon divergence of the bin distributions (natural log)
 
 Scores[position, base] is the mutant's statistic, the unmutated window's for the base
-that is there (for every base at an N), stored float16.
+that is there (for every base at an N), stored float16. The targets are the model's,
+or --targets_file's rows in its order; a table with Borzoi's strand_pair column has
+each stranded track's two strands added into one target (its + row) before the
+statistics, as baskerville's hound_ism_bed.py does (targets.py).
 """
 
 import dataclasses
@@ -203,6 +206,9 @@ def score(model, regions, span, stats, on_region=None, on_progress=None):
   current = {}
   batches = mutant_batches(regions, span, model.batch_size)
   for items, preds in model.predict_pairs(batches):
+    # --targets_file's rows, a stranded track's two strands summed into one, as
+    # baskerville's hound_ism_bed.py sums them.
+    preds = model.targets.summed(model.targets.select(preds))
     for (index, region, mutant), pred in zip(items, preds):
       if region is not None:
         current[index] = RegionScores(region, span, stats, model.bins)

@@ -51,7 +51,6 @@ def run(model, fasta, output_dir, bed='', vcf='', mutate_length=20, stats=('sum'
     regions = (mutagenesis.bed_regions(bed, genome, model.seq_length, mutate_length,
                                        skipped) if bed else
                mutagenesis.vcf_regions(vcf, genome, model.seq_length, skipped))
-    per_region = 1 + 3 * mutate_length
     with console.Progress(0, 'mutagenesis', unit='seq') as meter:
       done = mutagenesis.score(
           model, regions, span, stats,
@@ -66,9 +65,13 @@ def run(model, fasta, output_dir, bed='', vcf='', mutate_length=20, stats=('sum'
     shutil.rmtree(scratch, ignore_errors=True)
   for region, reason in skipped[:_NAMED]:
     console.line('skipped line %d: %s' % (region.line, reason))
-  console.line('Mutated %d region(s) x %d bp (%d sequences each)%s; wrote %s.' % (
-      len(done), mutate_length, per_region, ', %d skipped' % len(skipped)
-      if skipped else '', os.path.join(output_dir, SCORES_FILE)))
+  # Each region is its unmutated window and 3 mutants per base, 4 at an N.
+  predicted = sum(len(mutagenesis.mutants(d.region.codes, span)) for d in done)
+  console.line('Mutated %d region(s) x %d bp: %d sequences predicted (each region '
+               'once, and 3 mutants per base, 4 at an N)%s; wrote %s.' % (
+                   len(done), mutate_length, predicted, ', %d skipped' % len(
+                       skipped) if skipped else '',
+                   os.path.join(output_dir, SCORES_FILE)))
   return done
 
 

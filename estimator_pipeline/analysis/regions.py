@@ -9,7 +9,9 @@ Each region is centred in a window of the model's length, N past a chromosome's 
 thread while the network runs. preds.h5 holds `preds` (float16 [regions, bins,
 targets]) and the coordinates its bins cover, `chrom`, `start`, `end`, centred on each
 region. With a targets table only its targets are kept, in its order (no untransform,
-as basenji's predict script). With --bigwig_dir one bigWig per target, named by its
+as basenji's predict script); with Borzoi's strand_pair column each strand stays its
+own track, swapped in a reverse-complement ensemble (as baskerville's
+hound_predbed.py). With --bigwig_dir one bigWig per target, named by its
 identifier, holds every region's bins; where regions overlap the earlier region's bins
 stay.
 """
@@ -22,7 +24,6 @@ import h5py
 import numpy as np
 import pyBigWig
 
-from estimator_pipeline.analysis import variant_stats
 from estimator_pipeline.analysis import windows
 from estimator_pipeline.core import console
 from estimator_pipeline.core import files
@@ -57,20 +58,21 @@ def region_batches(genome, bed, seq_length, batch_size, skipped):
     yield regions, dna.one_hot(np.stack(codes))
 
 
-def predict_regions(model, fasta, bed, output, targets_file='', bigwig_dir='',
-                    bin_size=0):
-  """Writes output (preds.h5) and, with bigwig_dir, a bigWig per target.
+def predict_regions(model, fasta, bed, output, bigwig_dir='', bin_size=0):
+  """Writes output (preds.h5) and, with bigwig_dir, a bigWig per target of
+  model.targets (model_source.load's targets_file, or all of the model's).
 
   bin_size: bp per predicted bin; 0 takes seq_length // bins (a model that does not
   crop). Returns (regions written, [(Region, reason) skipped]).
   """
-  check_inputs(fasta, bed, output, targets_file)
+  check_inputs(fasta, bed, output)
   bin_size = bin_size or model.seq_length // model.bins
   span = bin_size * model.bins
   if span > model.seq_length:
     raise UserError('--bin_size=%d: %d bins of it span %d bp, more than the model\'s '
                     '%d bp window' % (bin_size, model.bins, span, model.seq_length))
-  index, ids = _targets(model, targets_file)
+  index = list(model.targets.index) if model.targets.path else None
+  ids = list(model.targets.ids)
   scratch = tempfile.mkdtemp(prefix='regions-')
   skipped = []
   try:
@@ -92,21 +94,6 @@ def predict_regions(model, fasta, bed, output, targets_file='', bigwig_dir='',
       rows, output, ' and %d bigWig tracks to ' % len(ids) if bigwig_dir else '',
       bigwig_dir))
   return rows, skipped
-
-
-def _targets(model, targets_file):
-  if not targets_file:
-    return None, ['t%d' % i for i in range(model.num_targets)]
-  rows = variant_stats.read_table(targets_file, required=('identifier',))
-  index = []
-  for number, row in rows:
-    value = row['index']
-    if not value.isdigit() or int(value) >= model.num_targets:
-      raise UserError('--targets_file=%s line %d: index %r is not a target of the '
-                      'model (0..%d)' % (targets_file, number, value,
-                                         model.num_targets - 1))
-    index.append(int(value))
-  return index, [row['identifier'] for _, row in rows]
 
 
 def _write_h5(model, genome, bed, path, index, span, skipped):

@@ -22,6 +22,21 @@ from estimator_pipeline.records import sequence_format
 from estimator_pipeline.train.tasks import sequence as sequence_task
 
 
+def stranded_table(records):
+  """The targets.txt beside the records when it has Borzoi's strand_pair column (its
+  pairs then reach the ensemble, as baskerville's hound_eval.py takes them from the
+  data's targets.txt), else ''."""
+  try:
+    test_files = files.list_files(records, '--records')
+  except UserError:
+    return ''  # evaluate_model names the problem
+  path = sequence_format.file_beside(test_files[0], sequence_format.TARGETS_FILE)
+  if path is None:
+    return ''
+  rows = sequence_format.read_targets_table(path, required=())
+  return path if 'strand_pair' in rows[0][1] else ''
+
+
 def evaluate_model(model, records, output_dir, progress=True):
   """Evaluates a model_source.SequenceModel on basenji records; writes acc.tsv and
   scatter.png. Returns a Result (metrics: the means over targets)."""

@@ -19,6 +19,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 
+from estimator_pipeline.analysis import targets as targets_lib
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core.errors import short_tf_message
 
@@ -34,10 +35,15 @@ class SequenceModel:
     path: The export's version directory, or the checkpoint given with a params file.
     source: How messages name it.
     batch_size: Sequences per network call (each ensemble copy is one more batch).
+    strand_pair: The output each output becomes on the other strand (a permutation
+      of the outputs), or None for an unstranded model; a reverse-complemented
+      copy's predictions are permuted by it in the ensemble averaged here.
+    targets: The targets a command reports (targets.TargetTable): --targets_file's
+      rows, or every output of the model.
   """
 
   def __init__(self, session, inputs, outputs, path, source, ensemble_rc=False,
-               ensemble_shifts=(0,), batch_size=8, saliency=None):
+               ensemble_shifts=(0,), batch_size=8, saliency=None, strand_pair=None):
     """saliency: (target_index tensor, saliency tensor, scores tensor) of the graph,
     input x gradient with respect to `inputs`, or None when it has none."""
     self.path, self.source = path, source
@@ -48,9 +54,12 @@ class SequenceModel:
     self.ensemble_rc = bool(ensemble_rc)
     self.ensemble_shifts = tuple(ensemble_shifts) or (0,)
     self.batch_size = batch_size
-    # A permutation of the outputs (a stranded target -> its other strand) that the
-    # reverse-complemented copies of the ensemble take, or None.
-    self.strand_pair = None
+    self.strand_pair = tuple(strand_pair) if strand_pair is not None else None
+    self.targets = targets_lib.model_targets(self.num_targets)
+
+  def use_targets(self, table):
+    """Reports table's targets from now on (targets.read(..., self.num_targets))."""
+    self.targets = table
 
   def _run(self, fetches, feeds):
     try:
@@ -73,7 +82,8 @@ class SequenceModel:
     if self.ensemble_rc:
       preds[1::2] = preds[1::2, :, ::-1]
       if self.strand_pair is not None:
-        preds[1::2] = preds[1::2][..., list(self.strand_pair)]
+        # On the other strand each stranded target is its pair's.
+        preds[1::2] = preds[1::2][..., self.strand_pair]
     return preds.mean(axis=0, dtype=np.float32)
 
   def _around(self):

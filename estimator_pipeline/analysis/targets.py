@@ -78,6 +78,17 @@ class TargetTable:
       matrix[k, columns[self.pair[k] if strand == '-' else k]] = 1.0
     return matrix
 
+  def select(self, preds):
+    """[..., model outputs] -> [..., the table's rows], in table order."""
+    return preds[..., list(self.index)] if self.path else preds
+
+  def summed(self, values):
+    """[..., rows] -> [..., collapsed]: each pair's two strands added into one column
+    (float64 sums, returned in values' dtype); values themselves when unstranded."""
+    if not self.stranded:
+      return values
+    return (np.asarray(values, np.float64) @ self.sum_matrix()).astype(values.dtype)
+
   def model_pairs(self, num_targets):
     """The table's pairing as a permutation of all num_targets model outputs (the
     outputs not in the table map to themselves), or None without strand pairs."""

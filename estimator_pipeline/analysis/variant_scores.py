@@ -59,8 +59,6 @@ class Scorer:
         range(len(self.table.index)))
     self.ids = [self.table.ids[k] for k in self.columns]
     self.labels = [self.table.labels[k] for k in self.columns]
-    if hasattr(model, 'use_targets'):  # an export's own strand pairs, checked
-      model.use_targets(self.table)
     self.ensemble = variant_alleles.Ensemble(model, self.table.index,
                                              self.table.pair, rc)
     self.seq_length, self.bins = model.seq_length, model.bins

@@ -94,13 +94,10 @@ def score(model, fasta, vcf, output_dir, stats=('SAD',), targets_file='',
       chromosomes, a targets table without clip_soft, ...); nothing is written then.
   """
   targets = variant_stats.Targets(model.num_targets, targets_file)
-  if targets.model_pairs() is not None:
-    # Reverse-complemented copies swap strands (the ensemble must be around the
-    # graph: export.variants loads a stranded table's model so).
-    if hasattr(model, 'use_targets'):
-      model.use_targets(targets.table)
-    else:
-      model.strand_pair = targets.model_pairs()
+  if targets.model_pairs() is not None and model.strand_pair is None:
+    # Reverse-complemented copies averaged around the network swap strands (a model
+    # loaded with the table has its pairs already, in the graph or here).
+    model.strand_pair = targets.model_pairs()
   scratch = tempfile.mkdtemp(prefix='variants-')
   try:
     genome = fasta_index.open_genome(fasta, scratch)

@@ -39,6 +39,9 @@ SALIENCY_SIGNATURE = 'saliency'
 TEXT_FEATURE = 'sequence_text'
 TARGET_INDEX_FEATURE = 'target_index'
 VARIANT_SIGNATURE = 'variant_effect'
+# The export's strand pairs, in assets.extra/ ({"strand_pair": [...] or null}), for
+# ensembles averaged around its `onehot` signature (analysis/strands.py).
+STRAND_PAIR_ASSET = 'strand_pair.json'
 # The variant_effect signature's inputs (DNA text) and their one-hot features.
 REF_TEXT_FEATURE, ALT_TEXT_FEATURE = 'ref_sequence', 'alt_sequence'
 REF_ONEHOT_FEATURE, ALT_ONEHOT_FEATURE = 'ref_onehot', 'alt_onehot'

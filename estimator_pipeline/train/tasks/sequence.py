@@ -18,6 +18,7 @@ baskerville's Keras .h5 files become a checkpoint of this graph (import_weights)
 
 import copy
 import dataclasses
+import json
 import os
 from typing import Optional, Tuple
 
@@ -25,9 +26,11 @@ import tensorflow as tf
 
 from estimator_pipeline.config import controls
 from estimator_pipeline.config import params as params_lib
+from estimator_pipeline.core import files
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.core.errors import short_tf_message
 from estimator_pipeline.data import sequence_parse
+from estimator_pipeline.models.seqnn import network
 from estimator_pipeline.models.seqnn import report
 from estimator_pipeline.models.seqnn import weights
 from estimator_pipeline.records import sequence_format
@@ -173,6 +176,18 @@ class SequenceTask(base.Task):
 
   def serving_params(self, plan):
     return {'seq_length': plan.data.layout.seq_length}
+
+  def export_assets(self, plan, directory):
+    """The warm-up requests and the model's strand pairs (network.STRAND_PAIR_ASSET),
+    which analysis commands swap when they average reverse complements around the
+    export."""
+    assets = super().export_assets(plan, directory)
+    path = os.path.join(directory, network.STRAND_PAIR_ASSET)
+    pairs = plan.data.strand_pair
+    files.atomic_write(path, json.dumps({
+        'strand_pair': list(pairs) if pairs else None,
+        'num_targets': plan.data.layout.num_targets}) + '\n')
+    return dict(assets, **{network.STRAND_PAIR_ASSET: path})
 
   def write_run_files(self, plan, exports):
     del exports
