@@ -133,6 +133,13 @@ def test_variant_effect_sums_strand_pairs(setup, address, tmp_path):
   root, _, genome, model = setup
   model.ensemble_rc = True
   model.strand_pair = None  # set by the command from its table
+  try:
+    _variant_effect_sums(root, genome, model, address, tmp_path)
+  finally:
+    model.ensemble_rc, model.strand_pair = False, None
+
+
+def _variant_effect_sums(root, genome, model, address, tmp_path):
   rows = [0, 2, 5]
   lines = open(bs.data('genes_variants.vcf')).read().splitlines(True)
   (tmp_path / 'v.vcf').write_text(
@@ -156,3 +163,24 @@ def test_variant_effect_sums_strand_pairs(setup, address, tmp_path):
     mine = out['strand_sad'][:, list(table.collapsed)]
     assert (np.abs(mine - theirs) <= 2e-3 * np.abs(theirs) + 1e-3).all(), np.abs(
         mine - theirs).max()
+
+
+def test_gene_variants_from_the_export(setup, tmp_path):
+  """export.gene_variants from --saved_model (--crop_bins places its bins) gives the
+  numbers of the params-file route."""
+  root, path, genome, model = setup
+  found = []
+  for source, crop in ((model, -1), (model_source.load(saved_model=path), 32)):
+    scorer = variant_scores.Scorer(source, str(root / 'targets.txt'), True, (0,),
+                                   crop_bins=crop, params_file='' if crop > 0 else
+                                   bs.PARAMS)
+    assert (scorer.stride, scorer.crop) == (32, 1024)
+    out = tmp_path / str(crop)
+    variant_genes.score(source, genome, bs.data('genes.gtf'),
+                        bs.data('genes_variants.vcf'), str(out), ('logSUM', 'D2'),
+                        scorer)
+    with h5py.File(out / 'scores.h5') as f:
+      found.append({(k, s, g): f['%s/%s/%s' % (k, s, g)][()]
+                    for k in ('logSUM', 'D2') for s, g in PAIRS})
+  for key, value in found[0].items():
+    bs.assert_within(found[1][key], value, key[0], key)
