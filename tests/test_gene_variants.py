@@ -22,6 +22,7 @@ from estimator_pipeline.analysis import gtf
 from estimator_pipeline.analysis import variant_effects
 from estimator_pipeline.analysis import variant_genes
 from estimator_pipeline.core.errors import UserError
+from estimator_pipeline.records import fasta_index
 
 STATS = bs.ALL_SNP + ('REF', 'ALT')
 # Stitched at its window's first bin (it lies in the cropped flank), where
@@ -194,3 +195,24 @@ def test_table_without_strand_pairs(model, genome, tmp_path):
     assert f['target_ids'].shape == (10,)
     assert f['logSUM/rsCG005/GENE_M1'].shape == (10,)
     assert f['logSUM/rsCG001/GENE_P1'].shape == (10,)
+
+
+def test_genes_share_a_window(model, genome, tmp_path):
+  """--cluster_pct: GENE_P1 and GENE_M1B (midpoints 5799 and 6094) share the window
+  centred on 5946, predicted once; their REF are that window's bins."""
+  scorer = bs.scorer(model, shifts=(0,))
+  variant_genes.score(model, genome, bs.data('genes.gtf'),
+                      bs.data('genes_variants.vcf'), str(tmp_path), ('logSUM', 'REF'),
+                      scorer, pct=0.2)
+  genes = {g.gene_id: g for g in variant_genes.unique_genes(
+      gtf.read_genes(bs.data('genes.gtf')))}
+  start = (5799 + 6094) // 2 - 2048
+  reader = fasta_index.open_genome(genome, str(tmp_path)).reader()
+  ref = scorer.predict(reader.codes('chr1', start, start + 4096)[None], [0])
+  reader.close()
+  columns = variant_genes.strand_columns(scorer.table)
+  with h5py.File(tmp_path / 'scores.h5') as f:
+    for gene in ('GENE_P1', 'GENE_M1B'):
+      bins = variant_genes.gene_bins(genes[gene], start + 1024, 64, 32)
+      expected = ref[:, bins][..., columns[genes[gene].strand]].astype(np.float16)
+      np.testing.assert_array_equal(f['REF/rsCG001/' + gene][()], expected)
