@@ -28,7 +28,7 @@ from bench import common
 from bench import report
 
 SUITES = ('input_pipeline', 'training', 'sequence', 'startup', 'scale', 'genome',
-          'variants', 'mutagenesis', 'attribution', 'memory')
+          'variants', 'variant_scores', 'mutagenesis', 'attribution', 'memory')
 
 
 def _suite(name):

@@ -40,6 +40,12 @@ SECTIONS = (
     ('variants', '7. Variant scoring (export.variants, variants/sec, 4096 bp SeqNN)', {
         'pipeline_vs_ceiling_ratio': ('>=', 0.8, 'scoring >= 0.8 of its ceiling'),
     }),
+    ('variant_scores', '7b. Variant scoring as baskerville (export.variants '
+     '--format=baskerville --cluster_pct, variants/sec, 4096 bp stranded model)', {
+         'pipeline_vs_ceiling_ratio': ('>=', 0.8, 'scoring >= 0.8 of its ceiling'),
+         'command_vs_baskerville_ratio': ('>=', 1.5, ">= 1.5x baskerville's "
+                                          'hound_snp.py'),
+     }),
     ('mutagenesis', '8. Saturation mutagenesis (sequences/sec, reference basenji model, '
      'rc + shifts ensemble)', {
          'pipeline_vs_ceiling_ratio': ('>=', 0.8, 'mutagenesis >= 0.8 of ceiling'),

@@ -32,6 +32,7 @@ RATIOS = {
     'genome': ['peak_rss_16x_vs_1x_ratio', 'worker_peak_rss_16x_vs_1x_ratio',
                'processes_2_vs_1_ratio', 'pipeline_vs_read_only_ratio'],
     'variants': ['pipeline_vs_ceiling_ratio'],
+    'variant_scores': ['pipeline_vs_ceiling_ratio'],
     'mutagenesis': ['pipeline_vs_ceiling_ratio'],
     'attribution': ['ig_vs_ceiling_ratio', 'deepshap_vs_ceiling_ratio'],
     'memory': ['recompute_vs_plain_memory_ratio', 'recompute_vs_plain_time_ratio'],

@@ -15,7 +15,10 @@ from conftest import run_cli
 COMMANDS = {
     'train.py': ['--model_dir', '--train_record_path', '--learning_rate', '--gelu'],
     '-m export.variants': ['--vcf', '--fasta', '--stats', '--saved_model',
-                           '--params_file', '--ensemble_rc'],
+                           '--params_file', '--ensemble_rc', '--format',
+                           '--indel_stitch', '--cluster_pct', '--untransform_old'],
+    '-m export.gene_variants': ['--gtf', '--vcf', '--fasta', '--span', '--stats',
+                                '--indel_stitch', '--cluster_pct', '--saved_model'],
     '-m export.mutagenesis': ['--bed', '--mutate_length', '--checkpoint', '--head'],
     '-m export.evaluate': ['--records', '--model_dir', '--output_dir'],
     '-m export.predict': ['--saved_model', '--bed', '--bigwig_dir'],
@@ -28,9 +31,9 @@ COMMANDS = {
     '-m estimator_pipeline.records sequences': ['--fasta', '--targets_file',
                                                 '--stride'],
 }
-QUESTIONS = ('export.variants', 'export.mutagenesis', 'export.evaluate',
-             'export.predict', 'export.saliency', 'export.attribution',
-             'export.motifs')
+QUESTIONS = ('export.variants', 'export.gene_variants', 'export.mutagenesis',
+             'export.evaluate', 'export.predict', 'export.saliency',
+             'export.attribution', 'export.motifs')
 
 
 @pytest.fixture(scope='module')

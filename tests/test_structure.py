@@ -51,7 +51,7 @@ DOMAINS = {
                  'analysis/plots.py', 'analysis/regions.py', 'analysis/saliency.py',
                  'analysis/sequence_evaluation.py', 'analysis/sequence_model.py',
                  'analysis/strands.py', 'analysis/targets.py',
-                 'analysis/variant', 'analysis/windows.py'),
+                 'analysis/variant', 'analysis/windows.py', 'analysis/gtf.py'),
 }
 
 

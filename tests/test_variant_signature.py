@@ -60,8 +60,8 @@ def _windows(root, rows):
 def test_variant_effect_over_grpc_and_in_the_warmup_file(export):
   path, root = export
   served = serving_support.ServedModel(path, name='basenji')
-  assert {'serving_default', 'onehot', 'saliency', network.VARIANT_SIGNATURE} <= set(
-      served.signature_defs)
+  assert {'serving_default', 'onehot', 'saliency', network.VARIANT_SIGNATURE,
+          network.GENE_SIGNATURE} <= set(served.signature_defs)
   refs, alts = _windows(root, ROWS)
   server, address = serving_support.start_grpc(served)
   try:
@@ -95,7 +95,8 @@ def test_variant_effect_over_grpc_and_in_the_warmup_file(export):
   # TF Serving replays the warm-up file before it serves: every request must run.
   logs = warmup.read(os.path.join(path, 'assets.extra', warmup.WARMUP_FILE))
   names = [log.predict_log.request.model_spec.signature_name for log in logs]
-  assert names == ['serving_default', network.VARIANT_SIGNATURE]
+  assert names == ['serving_default', network.VARIANT_SIGNATURE,
+                   network.GENE_SIGNATURE]
   for log in logs:
     request = log.predict_log.request
     result = served.predict(request.model_spec.signature_name,

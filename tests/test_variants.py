@@ -138,7 +138,7 @@ def test_bad_input_is_one_error_and_writes_nothing(model, genome, tmp_path, case
               'no_chromosomes': 'holds none of the chromosomes',
               'targets': "no 'clip_soft' column",
               'empty': 'holds no variant',
-              'strand_pair': 'has a strand_pair column'}[case]
+              'strand_pair': 'strand_pair is not mutual'}[case]
   if case == 'not_vcf':
     vcf = os.path.join(REF, 'genome.fa')
   elif case == 'no_chromosomes':
@@ -152,7 +152,7 @@ def test_bad_input_is_one_error_and_writes_nothing(model, genome, tmp_path, case
   else:
     targets = tmp_path / 'targets.txt'
     targets.write_text('\tidentifier\tclip_soft\tsum_stat\tstrand_pair\n'
-                       '0\tT0+\t1e6\tsum\t1\n1\tT0-\t1e6\tsum\t0\n')
+                       '0\tT0+\t1e6\tsum\t1\n1\tT0-\t1e6\tsum\t1\n')
   with pytest.raises(UserError, match=re.escape(expected)) as e:
     variants.score(model, genome, vcf, str(tmp_path / 'out'), ('SAD',), str(targets))
   assert '\n' not in str(e.value)

@@ -38,13 +38,17 @@ _PCT_VALUES = 1 << 24
 class SadWriter:
   """Appends scored variant rows; finish() completes the files and moves them."""
 
-  def __init__(self, scratch, stats, targets, bins):
+  def __init__(self, scratch, stats, targets, bins, names=(H5_FILE, TSV_FILE),
+               per_bin=None):
+    """names: the .h5 and .tsv file names; per_bin: the shape of a REF or ALT row
+    ((bins, targets) when None)."""
     self.scratch, self.stats, self.targets = scratch, stats, targets
+    self.names = names
     self.rows = 0
     num_targets = len(targets.ids)
-    self._h5 = h5py.File(os.path.join(scratch, H5_FILE), 'w', track_order=False)
+    self._h5 = h5py.File(os.path.join(scratch, names[0]), 'w', track_order=False)
     for stat in stats:
-      shape = ((bins, num_targets) if stat in variant_stats.PER_BIN else
+      shape = ((per_bin or (bins, num_targets)) if stat in variant_stats.PER_BIN else
                (num_targets,))
       # About a megabyte per chunk: a big model's REF and ALT rows are large.
       rows = max(1, min(_CHUNK_ROWS, _CHUNK_VALUES // int(np.prod(shape))))
@@ -52,7 +56,7 @@ class SadWriter:
                               chunks=(rows,) + shape, dtype=np.float16,
                               track_times=False)
     self._meta = open(os.path.join(scratch, 'meta.txt'), 'w', encoding='ascii')
-    self._tsv = open(os.path.join(scratch, TSV_FILE), 'w', encoding='utf-8')
+    self._tsv = open(os.path.join(scratch, names[1]), 'w', encoding='utf-8')
     self._tsv.write('\t'.join(('row',) + _META + ('stat',) + tuple(targets.ids))
                     + '\n')
 
@@ -96,7 +100,7 @@ class SadWriter:
     h5.close()
     self._h5 = None
     files.make_output_dir(output_dir)
-    for name in (H5_FILE, TSV_FILE):
+    for name in self.names:
       with files.atomic_path(os.path.join(output_dir, name)) as tmp:
         shutil.copyfile(os.path.join(self.scratch, name), tmp)
 

@@ -20,6 +20,7 @@ the predictions themselves. `<stat>_pct` are percentiles over the variants.
 import numpy as np
 from scipy import special
 
+from estimator_pipeline.analysis import targets as targets_lib
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.records import sequence_format
 
@@ -111,47 +112,50 @@ def compute(ref, alt, stats):
 
 class Targets:
   """The targets a run scores: all of the model's (t0, t1, ...), or a targets table's
-  rows in its order, with basenji's untransform of the predictions."""
+  rows in its order (analysis/targets.py), with basenji's untransform of the
+  predictions; a table with strand pairs is summed into its collapsed targets, as
+  basenji_sad.py sums the predictions (by the pair-partner rule)."""
 
   def __init__(self, num_targets, path=''):
-    self.path = path
+    self.path, self.num_targets = path, num_targets
     if not path:
-      self.index = None
-      self.ids = ['t%d' % i for i in range(num_targets)]
-      self.labels = [''] * num_targets
+      self.table, self.index = targets_lib.model_targets(num_targets), None
+      self.ids, self.labels = list(self.table.ids), list(self.table.labels)
       return
-    rows = read_table(path)
-    if 'strand_pair' in rows[0][1]:
-      raise UserError('--targets_file=%s has a strand_pair column: summing stranded '
-                      'targets into one, as basenji_sad.py then does, is not '
-                      'supported; score without the column (each strand its own '
-                      'target).' % path)
-    self.index, self.ids, self.labels = [], [], []
+    self.table = targets_lib.read(path, num_targets, TABLE_COLUMNS[:3])
+    self.index = list(self.table.index)
     clip_soft, sqrt = [], []
-    for number, row in rows:
+    for number, row in enumerate(self.table.rows, 2):
       where = '--targets_file=%s line %d' % (path, number)
-      index = _number(row['index'], where, 'index', int)
-      if not 0 <= index < num_targets:
-        raise UserError('%s: index %d, but the model has %d targets (0..%d)' % (
-            where, index, num_targets, num_targets - 1))
-      self.index.append(index)
-      self.ids.append(row['identifier'])
-      self.labels.append(row.get('description', ''))
       clip_soft.append(_number(row['clip_soft'], where, 'clip_soft', float))
       sqrt.append('_sqrt' in row['sum_stat'])
     # float32, as basenji's untransform meets the predictions (TF tensors there).
     self._clip_soft = np.array([clip_soft], np.float32)
     self._sqrt = np.array(sqrt)
+    self._sum = None
+    columns = range(len(self.index))
+    if self.table.pair is not None:
+      self._sum = self.table.sum_matrix().astype(np.float32)
+      columns = self.table.collapsed
+    self.ids = [self.table.ids[k] for k in columns]
+    self.labels = [self.table.labels[k] for k in columns]
+
+  def model_pairs(self):
+    """The table's strand pairs as a permutation of the model's outputs, or None."""
+    return self.table.model_pairs(self.num_targets)
 
   def apply(self, preds):
     """[..., bins, model targets] -> [..., bins, these targets], untransformed as
-    basenji_sad.py does with -t (clip_soft undone, then the _sqrt power undone)."""
+    basenji_sad.py does with -t (clip_soft undone, then the _sqrt power undone), and
+    strand pairs summed."""
     if self.index is None:
       return preds
     preds = np.asarray(preds, np.float32)[..., self.index]
     cs = self._clip_soft
     preds = np.where(preds > cs, cs - 1 + (preds - cs + 1) ** 2, preds)
     preds[..., self._sqrt] = -1 + (preds[..., self._sqrt] + 1) ** (4 / 3)
+    if self._sum is not None:
+      preds = preds @ self._sum
     return preds
 
 

@@ -94,19 +94,23 @@ def score(model, fasta, vcf, output_dir, stats=('SAD',), targets_file='',
       chromosomes, a targets table without clip_soft, ...); nothing is written then.
   """
   targets = variant_stats.Targets(model.num_targets, targets_file)
+  if targets.model_pairs() is not None and model.strand_pair is None:
+    # Reverse-complemented copies averaged around the network swap strands (a model
+    # loaded with the table has its pairs already, in the graph or here).
+    model.strand_pair = targets.model_pairs()
   scratch = tempfile.mkdtemp(prefix='variants-')
   try:
     genome = fasta_index.open_genome(fasta, scratch)
     writer = variant_output.SadWriter(scratch, stats, targets, model.bins)
     try:
       summary = _score_all(model, genome, vcf, stats, targets, writer, all_alts)
-      _check_scored(summary, fasta, vcf, genome)
+      check_scored(summary, fasta, vcf, genome)
       writer.finish(output_dir)
     finally:
       writer.close()
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
-  _report(summary, output_dir, all_alts)
+  report(summary, output_dir, all_alts)
   return summary
 
 
@@ -130,7 +134,7 @@ def _score_all(model, genome, vcf, stats, targets, writer, all_alts):
   return summary
 
 
-def _check_scored(summary, fasta, vcf, genome):
+def check_scored(summary, fasta, vcf, genome):
   if summary.rows:
     return
   if not summary.skipped:
@@ -145,7 +149,8 @@ def _check_scored(summary, fasta, vcf, genome):
                                 summary.skipped[0][1]))
 
 
-def _report(summary, output_dir, all_alts):
+def report(summary, output_dir, all_alts,
+           names=(variant_output.H5_FILE, variant_output.TSV_FILE)):
   if summary.skipped:
     reasons = collections.Counter(r.split(':')[0] if 'the genome has' not in r else
                                   'the genome matches neither allele'
@@ -159,5 +164,4 @@ def _report(summary, output_dir, all_alts):
     console.line('%d multi-allelic line(s) scored for their first ALT only.'
                  % summary.multi_allelic)
   console.line('Wrote %d variant rows to %s/%s and %s.' % (
-      summary.rows, output_dir.rstrip('/'), variant_output.H5_FILE,
-      variant_output.TSV_FILE))
+      summary.rows, output_dir.rstrip('/'), names[0], names[1]))

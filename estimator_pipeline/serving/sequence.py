@@ -54,6 +54,11 @@ def make_sequence_receiver_fn(seq_length):
       features[text_key] = allele
       features[onehot_key] = dna.tf_text_to_one_hot(allele, seq_length,
                                                     n_value=VARIANT_N_VALUE)
+      # gene_variant_effect's one-hot: baskerville's, N = 0.
+      features[onehot_key + '_n0'] = dna.tf_text_to_one_hot(allele, seq_length)
+    # gene_variant_effect's mask of the gene's bins; by default every bin.
+    features[network.BINS_FEATURE] = tf.compat.v1.placeholder_with_default(
+        tf.ones([tf.shape(text)[0], 1]), [None, None], name=network.BINS_FEATURE)
     return tf.estimator.export.ServingInputReceiver(
         features=features, receiver_tensors={SEQUENCE_KEY: text})
 
@@ -72,7 +77,12 @@ def sequence_requests(seq_length):
   return [warmup.predict_log({SEQUENCE_KEY: np.array(texts, dtype=object)}),
           warmup.predict_log({network.REF_TEXT_FEATURE: np.array(texts, dtype=object),
                               network.ALT_TEXT_FEATURE: np.array(alts, dtype=object)},
-                             signature_name=network.VARIANT_SIGNATURE)]
+                             signature_name=network.VARIANT_SIGNATURE),
+          warmup.predict_log({network.REF_TEXT_FEATURE: np.array(texts, dtype=object),
+                              network.ALT_TEXT_FEATURE: np.array(alts, dtype=object),
+                              network.BINS_FEATURE: np.ones((len(texts), 1),
+                                                            np.float32)},
+                             signature_name=network.GENE_SIGNATURE)]
 
 
 def _receiver(spec, seq_length, **unused):

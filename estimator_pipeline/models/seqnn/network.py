@@ -15,7 +15,9 @@ ensemble (reverse complement and shifts, averaged in the graph, as basenji's
 --rc --shifts), the `saliency` signature (input x gradient for one target), the
 `integrated_gradients` signature (attribution_signature.py) and the
 `variant_effect` signature (reference and alternative DNA -> basenji's SAD and logSAD
-per target, and both predictions).
+per target, strand-summed too for a model with strand pairs, and both predictions) and
+the `gene_variant_effect` signature (the same DNA and a gene's exon-bin mask -> the
+gene-level statistics of export.gene_variants).
 """
 
 import functools
@@ -53,6 +55,13 @@ REF_TEXT_FEATURE, ALT_TEXT_FEATURE = 'ref_sequence', 'alt_sequence'
 REF_ONEHOT_FEATURE, ALT_ONEHOT_FEATURE = 'ref_onehot', 'alt_onehot'
 _VARIANT_FEATURES = (REF_TEXT_FEATURE, ALT_TEXT_FEATURE, REF_ONEHOT_FEATURE,
                      ALT_ONEHOT_FEATURE)
+GENE_SIGNATURE = 'gene_variant_effect'
+# gene_variant_effect: the same DNA as one-hot with N = 0 (baskerville's), and the
+# mask of the gene's bins, float [batch, bins] (1 = scored; default: every bin).
+REF_ONEHOT0_FEATURE, ALT_ONEHOT0_FEATURE = 'ref_onehot_n0', 'alt_onehot_n0'
+BINS_FEATURE = 'exon_bins'
+_GENE_FEATURES = (REF_TEXT_FEATURE, ALT_TEXT_FEATURE, REF_ONEHOT0_FEATURE,
+                  ALT_ONEHOT0_FEATURE, BINS_FEATURE)
 
 
 def block_args(model_params, block):
@@ -240,13 +249,24 @@ class SeqNN(model.Model):
     with v1.variable_scope(v1.get_variable_scope(), reuse=v1.AUTO_REUSE):
       return self._network(onehot, False)
 
-  def variant_effect(self, features):
-    """The variant_effect signature: reference and alternative windows predicted in
-    one batch; sad and log_sad as basenji_sad.py's SAD and logSAD (sums over bins)."""
-    ref, alt = features[REF_ONEHOT_FEATURE], features[ALT_ONEHOT_FEATURE]
+  def _allele_predictions(self, ref, alt):
     both = self.serving_predictions(tf.concat([ref, alt], axis=0))
     count = tf.shape(ref)[0]
-    ref_preds, alt_preds = both[:count], both[count:]
+    return both[:count], both[count:]
+
+  def _strand_sum(self, values):
+    """[..., targets] -> each target plus its other strand (itself if unstranded)."""
+    other = tf.gather(values, self.strand_pair, axis=-1)
+    stranded = tf.constant([p != i for i, p in enumerate(self.strand_pair)])
+    return tf.where(stranded, values + other, values)
+
+  def variant_effect(self, features):
+    """The variant_effect signature: reference and alternative windows predicted in
+    one batch; sad and log_sad as basenji_sad.py's SAD and logSAD (sums over bins).
+    A model with strand pairs also gives strand_sad and strand_log_sad: each target's
+    value plus its other strand's, as a stranded targets table sums them."""
+    ref_preds, alt_preds = self._allele_predictions(features[REF_ONEHOT_FEATURE],
+                                                    features[ALT_ONEHOT_FEATURE])
 
     def log2_sum(x):
       return tf.reduce_sum(tf.math.log(x + 1.0), axis=1) / tf.math.log(2.0)
@@ -258,9 +278,43 @@ class SeqNN(model.Model):
                                name='log_sad'),
         'ref_predictions': tf.identity(ref_preds, name='ref_predictions'),
         'alt_predictions': tf.identity(alt_preds, name='alt_predictions')}
+    if self.strand_pair:
+      for name in ('sad', 'log_sad'):
+        outputs['strand_' + name] = tf.identity(self._strand_sum(outputs[name]),
+                                                name='strand_' + name)
     return FixedInputsPredictOutput(
         outputs, {REF_TEXT_FEATURE: features[REF_TEXT_FEATURE],
                   ALT_TEXT_FEATURE: features[ALT_TEXT_FEATURE]})
+
+  def gene_variant_effect(self, features):
+    """The gene_variant_effect signature: the windows as baskerville's boolean
+    one-hot (N = 0), predicted, and export.gene_variants' statistics over the bins
+    of exon_bins (a gene's exon bins), per target: sum, log_sum, log_sed, d1, d2, sax
+    (the first bin of the largest |alt - ref| on a tie), and both predictions. A +
+    gene reads its + and unstranded targets, a - gene its - and unstranded ones."""
+    ref, alt = self._allele_predictions(features[REF_ONEHOT0_FEATURE],
+                                        features[ALT_ONEHOT0_FEATURE])
+    mask = tf.cast(features[BINS_FEATURE], tf.float32)
+    mask = tf.broadcast_to(mask, tf.shape(ref)[:2])[..., None]
+    lg_ref, lg_alt = (tf.math.log(x + 1.0) / tf.math.log(2.0) for x in (ref, alt))
+    diff = (alt - ref) * mask
+    # Bins outside the mask can never be the largest difference.
+    where = tf.argmax(tf.abs(diff) - (1.0 - mask) * 1e30, axis=1,
+                      output_type=tf.int32)
+    outputs = {
+        'sum': tf.reduce_sum(alt * mask, 1) - tf.reduce_sum(ref * mask, 1),
+        'log_sum': tf.reduce_sum(lg_alt * mask, 1) - tf.reduce_sum(lg_ref * mask, 1),
+        'log_sed': (tf.math.log(tf.reduce_sum(alt * mask, 1) + 1.0) -
+                    tf.math.log(tf.reduce_sum(ref * mask, 1) + 1.0)) / tf.math.log(2.0),
+        'd1': tf.reduce_sum(tf.abs(diff), 1),
+        'd2': tf.sqrt(tf.reduce_sum(tf.square(diff), 1)),
+        'sax': tf.gather(tf.transpose(diff, [0, 2, 1]), where, axis=2, batch_dims=2),
+        'ref_predictions': ref, 'alt_predictions': alt}
+    outputs = {k: tf.identity(v, name='gene_' + k) for k, v in outputs.items()}
+    return FixedInputsPredictOutput(
+        outputs, {REF_TEXT_FEATURE: features[REF_TEXT_FEATURE],
+                  ALT_TEXT_FEATURE: features[ALT_TEXT_FEATURE],
+                  BINS_FEATURE: features[BINS_FEATURE]})
 
   def serving_outputs(self, features, outputs):
     """-> (outputs, export_outputs) for PREDICT: serving_default, onehot, saliency,
@@ -294,6 +348,8 @@ class SeqNN(model.Model):
           {'sequence': features[TEXT_FEATURE], 'target_index': target_index})
     if all(name in features for name in _VARIANT_FEATURES):
       export_outputs[VARIANT_SIGNATURE] = self.variant_effect(features)
+    if all(name in features for name in _GENE_FEATURES):
+      export_outputs[GENE_SIGNATURE] = self.gene_variant_effect(features)
     return outputs, export_outputs
 
 
