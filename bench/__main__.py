@@ -28,7 +28,7 @@ from bench import common
 from bench import report
 
 SUITES = ('input_pipeline', 'training', 'sequence', 'startup', 'scale', 'genome',
-          'variants', 'mutagenesis')
+          'variants', 'mutagenesis', 'xla', 'seqnn_peer')
 
 
 def _suite(name):

@@ -44,6 +44,18 @@ SECTIONS = (
      'rc + shifts ensemble)', {
          'pipeline_vs_ceiling_ratio': ('>=', 0.8, 'mutagenesis >= 0.8 of ceiling'),
      }),
+    ('xla_small', '9a. --xla, SeqNN params_small.json (131072 bp): examples/sec with '
+     'and without', {}),
+    ('xla_basenji2', '9b. --xla, Basenji2 params_human.json (32768 bp)', {}),
+    ('xla_transformer', '9c. --xla, Enformer params shrunk (16384 bp)', {}),
+    ('seqnn_peer', '10. SeqNN training against baskerville\'s trainer (hound_train.py: '
+     'Keras fit and its tape loop), same params file, records and batch', {}),
+    ('seqnn_peer_onednn0', '10a. ... with TF_ENABLE_ONEDNN_OPTS=0 (Eigen)', {
+        'pipeline_vs_faster_peer_ratio': ('>=', 1.2, 'train.py >= 1.2x the faster peer'),
+    }),
+    ('seqnn_peer_onednn1', '10b. ... with TF_ENABLE_ONEDNN_OPTS=1 (oneDNN)', {
+        'pipeline_vs_faster_peer_ratio': ('>=', 1.2, 'train.py >= 1.2x the faster peer'),
+    }),
 )
 
 
