@@ -31,7 +31,6 @@ ran, so the output is the same for any --processes.
 import concurrent.futures
 import dataclasses
 import multiprocessing
-import os
 import pickle
 import queue as queue_lib
 import runpy
@@ -183,21 +182,18 @@ class WindowReader:
       reader.close()
 
 
-# The worker's reader, where it reports each window done (a queue or a callable), and
-# whether it deflates on a thread of its own (record_file.RecordFile's background).
+# The worker's reader and where it reports each window done (a queue or a callable).
 _READER = None
 _PROGRESS = None
-_BACKGROUND = False
 
 
-def start_worker(spec, progress, background=False):
+def start_worker(spec, progress):
   """Opens this process's WindowReader; spec may be pickled (see worker_bootstrap)."""
-  global _READER, _PROGRESS, _BACKGROUND  # pylint: disable=global-statement
+  global _READER, _PROGRESS  # pylint: disable=global-statement
   if isinstance(spec, bytes):
     spec = pickle.loads(spec)
   _READER = WindowReader(spec)
   _PROGRESS = progress
-  _BACKGROUND = background
 
 
 def write_file(job):
@@ -205,7 +201,7 @@ def write_file(job):
   path, windows = job
   clipped = 0
   started = time.time()  # Wall clock: comparable between processes.
-  with record_file.RecordFile(path, background=_BACKGROUND) as out:
+  with record_file.RecordFile(path) as out:
     for chrom, start, end in windows:
       record, beyond = _READER.record(chrom, start, end)
       out.write(record)
@@ -238,15 +234,12 @@ def _peak_rss_kb():
 def run_jobs(spec, jobs, processes, on_window):
   """Runs write_file on every job; on_window(n) counts windows done.
 
-  processes <= 1 runs here, deflating on a second thread when there is a second core
-  (about half a window's time is deflate; the bytes are the same); more start that
-  many 'spawn' workers (fewer if there are fewer jobs), which never import TensorFlow
-  and deflate in line: together they keep the cores busy already. Returns
-  (stats of each job, processes).
+  processes <= 1 runs here; more start that many 'spawn' workers (fewer if there are
+  fewer jobs), which never import TensorFlow. Returns (stats of each job, processes).
   """
   processes = min(processes, len(jobs))
   if processes <= 1:
-    start_worker(spec, on_window, background=(os.cpu_count() or 1) > 1)
+    start_worker(spec, on_window)
     try:
       return [write_file(job) for job in jobs], 1
     finally:

@@ -8,9 +8,7 @@ hundreds of MB on it. This module writes the same bytes as TensorFlow's own writ
   writer.write(example.SerializeToString(deterministic=True))
 
 for an Example whose features are all one bytes value each (tests compare both byte
-for byte). With background=True, deflating and writing run on a thread of their own:
-zlib lets go of the GIL while it deflates, so a process that makes records on one core
-deflates them on another, and the bytes are the same. Deflate uses Huffman coding only (Z_HUFFMAN_ONLY): base indices carry about
+for byte). Deflate uses Huffman coding only (Z_HUFFMAN_ONLY): base indices carry about
 2 bits a base, which Huffman coding captures on its own; string matching, the default,
 takes over ten times as long on DNA and makes the files larger, not smaller.
 
@@ -20,9 +18,7 @@ takes over ten times as long on DNA and makes the files larger, not smaller.
     f.write(record_file.example_bytes([('sequence', b'\x00\x01'), ('target', b'')]))"
 """
 
-import queue
 import struct
-import threading
 import zlib
 
 import google_crc32c
@@ -31,9 +27,6 @@ import google_crc32c
 TF_OPTIONS = {'compression_type': 'ZLIB', 'compression_strategy': zlib.Z_HUFFMAN_ONLY,
               'mem_level': 9, 'window_bits': 15}
 _MASK_DELTA = 0xa282ead8
-# Framed records waiting for the deflate thread: enough to ride out an uneven record,
-# few enough that memory stays a few records' worth.
-_QUEUE_RECORDS = 4
 
 
 def masked_crc32c(data):
@@ -77,58 +70,28 @@ class RecordFile:
   """One ZLIB-compressed TFRecord file, written record by record.
 
   The file is one deflate stream of framed records: length (uint64), its masked CRC,
-  the data, the data's masked CRC. Nothing is buffered beyond zlib's own window and,
-  with background=True, at most _QUEUE_RECORDS framed records for the deflate thread.
+  the data, the data's masked CRC. Nothing is buffered beyond zlib's own window.
   """
 
-  def __init__(self, path, background=False):
+  def __init__(self, path):
     self.path = path
     self.count = 0
     self._file = open(path, 'wb')
     self._deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED,
                                      TF_OPTIONS['window_bits'], TF_OPTIONS['mem_level'],
                                      TF_OPTIONS['compression_strategy'])
-    self._queue = self._thread = self._error = None
-    if background:
-      self._queue = queue.Queue(_QUEUE_RECORDS)
-      self._thread = threading.Thread(target=self._drain, name='deflate', daemon=True)
-      self._thread.start()
 
   def write(self, record):
     length = struct.pack('<Q', len(record))
     framed = b''.join((length, struct.pack('<I', masked_crc32c(length)), record,
                        struct.pack('<I', masked_crc32c(record))))
-    if self._queue is None:
-      self._file.write(self._deflate.compress(framed))
-    else:
-      self._raise_thread_error()
-      self._queue.put(framed)
+    self._file.write(self._deflate.compress(framed))
     self.count += 1
-
-  def _drain(self):
-    """The deflate thread: compresses and writes framed records until None."""
-    while True:
-      framed = self._queue.get()
-      if framed is None:
-        return
-      if self._error is None:
-        try:
-          self._file.write(self._deflate.compress(framed))
-        except BaseException as e:  # pylint: disable=broad-except
-          self._error = e  # Raised in the writing thread; keep draining the queue.
-
-  def _raise_thread_error(self):
-    if self._error is not None:
-      raise self._error
 
   def close(self):
     if self._file.closed:
       return
     try:
-      if self._thread is not None:
-        self._queue.put(None)
-        self._thread.join()
-        self._raise_thread_error()
       self._file.write(self._deflate.flush())
     finally:
       self._file.close()
