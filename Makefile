@@ -41,7 +41,9 @@ test: $(STAMP) browser
 	TF_ENABLE_ONEDNN_OPTS=0 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile \
 	    -m both_kernels tests
 
-# Benchmarks (< 10 min on 2 cores): writes bench/results.json and bench/RESULTS.md.
+# Benchmarks (about 35 min on 2 cores, the xla and seqnn_peer ones 25 of them; the
+# first seqnn_peer run also makes its baskerville virtualenv): writes bench/results.json
+# and bench/RESULTS.md.
 bench: $(STAMP)
 	$(PY) -m bench
 

@@ -1,6 +1,6 @@
 r"""Runs the benchmarks and writes bench/results.json and bench/RESULTS.md.
 
-  python -m bench                       # everything (make bench), < 10 min on 2 cores
+  python -m bench                       # everything (make bench), about 35 min on 2 cores
   python -m bench --toy --output_dir=/tmp/b   # each benchmark once at toy size
   python -m bench --only=input_pipeline,training
   python -m bench --only=variants,mutagenesis --update   # keep the other figures
@@ -28,7 +28,8 @@ from bench import common
 from bench import report
 
 SUITES = ('input_pipeline', 'training', 'sequence', 'startup', 'scale', 'genome',
-          'variants', 'variant_scores', 'mutagenesis', 'attribution', 'memory')
+          'variants', 'variant_scores', 'mutagenesis', 'attribution', 'memory',
+          'xla', 'seqnn_peer')
 
 
 def _suite(name):

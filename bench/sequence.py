@@ -44,11 +44,13 @@ POOL = 8 * 4 * 4  # The trunk's pooling: 128 bp per output bin.
 TUNED_FLAGS = {'data_threads': 1}
 
 
-def write_records(directory, count, seq_length, num_targets, seed=0):
-  """basenji-layout records + statistics.json; returns the glob."""
+def write_records(directory, count, seq_length, num_targets, seed=0,
+                  target_length=None):
+  """basenji-layout records + statistics.json; returns the glob. target_length: bins
+  a record holds (default seq_length / POOL: a model that crops none)."""
   os.makedirs(directory, exist_ok=True)
   rng = np.random.RandomState(seed)
-  target_length = seq_length // POOL
+  target_length = target_length or seq_length // POOL
   options = tf.io.TFRecordOptions(compression_type='ZLIB')
   path = os.path.join(directory, 'train-0.tfr')
   with tf.io.TFRecordWriter(path, options) as writer:

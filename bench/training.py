@@ -34,6 +34,8 @@ from tensorflow_estimator.python.estimator import run_config as run_config_lib
 # (see RESULTS.md); the big net's steps are long enough that one step per call is fine.
 TUNED_FLAGS = {'steps_per_loop': 20, 'inter_op_threads': 2, 'intra_op_threads': 2,
                'data_threads': 2}
+# At toy size (tests) a loop of 4 keeps the window several loops long in few steps.
+TOY_TUNED_FLAGS = dict(TUNED_FLAGS, steps_per_loop=4)
 
 
 class _RateHook(tf.compat.v1.train.SessionRunHook):
@@ -234,7 +236,8 @@ def make_ceiling_runner(cfg):
 
 
 def _bench_net(name, records, work_dir, model_name, family, batch, image_size,
-               num_classes, warmup, steps, repeats, build_keras, tuned):
+               num_classes, warmup, steps, repeats, build_keras, tuned=None):
+  """tuned: the flags of `pipeline_tuned`, or None to leave that variant out."""
   counter = [0]
 
   def fresh_dir():
@@ -252,7 +255,7 @@ def _bench_net(name, records, work_dir, model_name, family, batch, image_size,
   if tuned:
     variants['pipeline_tuned'] = lambda: pipeline_rate(
         records, fresh_dir(), model_name, batch, image_size, warmup, steps,
-        flags=TUNED_FLAGS)
+        flags=tuned)
   variants['keras'] = lambda: keras_run(warmup, steps)
   variants['ceiling'] = lambda: ceiling_run(warmup, steps)
   common.log('training %s: %dx%d, batch %d, %d warm-up + %d measured steps'
@@ -273,29 +276,31 @@ def _bench_net(name, records, work_dir, model_name, family, batch, image_size,
 
 def run(work_dir, toy=False, repeats=3):
   os.makedirs(work_dir, exist_ok=True)
-  small = data_lib.make_image_set(os.path.join(work_dir, 'small'), 64 if toy else 1024,
+  small = data_lib.make_image_set(os.path.join(work_dir, 'small'), 32 if toy else 1024,
                                   32, 32, num_classes=10, folder=False)
   big = data_lib.make_image_set(os.path.join(work_dir, 'big'), 16 if toy else 128,
                                 300, 400, num_classes=4, folder=False)
   out = {}
   out['training_small_cnn'] = _bench_net(
-      'cifarnet', small['records'], work_dir, 'cifarnet', 'cifarnet', batch=64,
+      'cifarnet', small['records'], work_dir, 'cifarnet', 'cifarnet',
+      batch=16 if toy else 64,
       # The window starts at the first call ending at or past the warm-up, and must
-      # hold more than one of TUNED_FLAGS' loops.
-      image_size=32, num_classes=10, warmup=20 if toy else 50,
-      steps=40 if toy else 200, repeats=repeats, build_keras=keras_cifarnet,
-      tuned=True)
+      # hold more than one of the tuned flags' loops.
+      image_size=32, num_classes=10, warmup=8 if toy else 50,
+      steps=16 if toy else 200, repeats=repeats, build_keras=keras_cifarnet,
+      tuned=TOY_TUNED_FLAGS if toy else TUNED_FLAGS)
   resnet_size = 32 if toy else 224
   out['training_resnet_v1_50'] = _bench_net(
       'resnet', big['records'], work_dir, 'resnet_v1_50', 'vgg',
       batch=1 if toy else 16, image_size=resnet_size, num_classes=4,
       warmup=1 if toy else 2, steps=2 if toy else 6, repeats=repeats,
-      build_keras=keras_resnet50, tuned=False)
+      build_keras=keras_resnet50)
   out['training_setup'] = {
-      'small_cnn': 'cifarnet (slim, 2 conv + 3 fc), 32x32 JPEG records, batch 64',
+      'small_cnn': 'cifarnet (slim, 2 conv + 3 fc), 32x32 JPEG records, batch %d' % (
+          16 if toy else 64),
       'resnet_v1_50': 'resnet_v1_50, 300x400 JPEG records -> %d, batch %d' % (
           resnet_size, 1 if toy else 16),
-      'tuned_flags': TUNED_FLAGS,
+      'tuned_flags': TOY_TUNED_FLAGS if toy else TUNED_FLAGS,
       'keras_resnet': 'tf.keras.applications.ResNet50(weights=None), ResNet-50 v1',
   }
   return out

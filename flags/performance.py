@@ -16,3 +16,7 @@ def define_performance_flags():
          'use; 0 lets TensorFlow choose (one per CPU core).')
   define('data_threads', 'Threads of a pool private to the input pipeline (decoding, '
          'preprocessing); 0 shares the inter-op threads with the model.')
+  define('xla', 'Compile clusters of the training and evaluation graphs with XLA '
+         '(auto-clustering, on CPU as on GPU); the predictions agree with the '
+         'uncompiled graph to float32 rounding. Off by default: see BUILD.md section 12 '
+         'for what it gives.')

@@ -25,6 +25,7 @@ from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.data import sequence_ops
 from estimator_pipeline.models import optimization
 from estimator_pipeline.models import overview
+from estimator_pipeline.models.seqnn import batch_stats
 from estimator_pipeline.models.seqnn import blocks
 from estimator_pipeline.models.seqnn import layers
 from estimator_pipeline.models.seqnn import metrics
@@ -153,6 +154,31 @@ def test_batch_sync_is_batch_norm_on_one_device():
         outputs.append(sess.run(y))
   np.testing.assert_array_equal(outputs[0], outputs[1])
   np.testing.assert_allclose(outputs[0].mean((0, 1)), 0, atol=1e-5)
+
+
+def test_fused_batch_norm_is_the_op_by_op_form(monkeypatch):
+  """Training-mode batch norm runs fused; outputs, gradients and moving statistics
+  are the op-by-op form's (Keras' on 3-D inputs) to float32 rounding."""
+  rng = np.random.RandomState(0)
+  x = rng.normal(1, 3, [4, 64, 5]).astype(np.float32)
+  weights = rng.normal(0, 1, x.shape).astype(np.float32)
+  found = {}
+  for fused in (False, True):
+    monkeypatch.setattr(batch_stats, 'FUSED_BATCH_NORM', fused)
+    with tf.Graph().as_default():
+      inputs = tf.constant(x)
+      y = layers.normalize(inputs, 'batch', ctx=layers.Context(True), bn_momentum=0.5)
+      types = {op.type for op in tf.compat.v1.get_default_graph().get_operations()}
+      assert ('FusedBatchNormV3' in types) == fused
+      grads = tf.gradients(tf.reduce_sum(y * weights),
+                           [inputs] + v1.trainable_variables())
+      with v1.Session() as sess:
+        sess.run(v1.global_variables_initializer())
+        found[fused] = sess.run([y] + grads)
+        sess.run(v1.get_collection(v1.GraphKeys.UPDATE_OPS))
+        found[fused] += sess.run(v1.model_variables())
+  for plain, fused in zip(found[False], found[True]):
+    np.testing.assert_allclose(fused, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
 
 
 def test_batch_sync_pools_the_replicas_statistics_under_mirrored_strategy():

@@ -127,6 +127,8 @@ class Config:
   inter_op_threads: int = 0
   intra_op_threads: int = 0
   data_threads: int = 0
+  # XLA auto-clustering (JIT) of the training and evaluation graphs (train/xla.py).
+  xla: bool = False
 
   @classmethod
   def field_names(cls):

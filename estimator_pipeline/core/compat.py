@@ -25,7 +25,14 @@ nothing else in the project needs to know about them:
    module the first time an attribute of it is used; afterwards the name is free
    again, so any other `import sklearn.metrics` gets the real module as usual.
 
-4. The fourth known defect (a tensorflow-metadata that needs protobuf 5, which breaks
+4. TensorFlow reads its switch that lets XLA auto-clustering compile on the CPU
+   (TF_XLA_FLAGS=--tf_xla_cpu_global_jit) when the first graph is optimized, and a
+   change after that is ignored: `--xla` (train/xla.py), asked for after a session
+   ran in the same process, would compile nothing on a CPU. The switch is turned on
+   here, first; by itself it compiles nothing: only a session whose config sets
+   global_jit_level (what --xla does) is clustered.
+
+5. The fifth known defect (a tensorflow-metadata that needs protobuf 5, which breaks
    `import official.modeling.optimization`) is fixed by the exact pins in
    requirements.txt, not here; tests/test_imports.py imports every module we use.
 """
@@ -100,11 +107,17 @@ def _import_tf_slim_without_sklearn():
       del sys.modules[_SKLEARN_METRICS]
 
 
+def _allow_cpu_auto_clustering():
+  from tensorflow.python import pywrap_tfe  # pylint: disable=g-direct-tensorflow-import,g-import-not-at-top
+  pywrap_tfe.TF_SetTfXlaCpuGlobalJit(True)
+
+
 def apply():
   """Applies every fix. Idempotent; called from estimator_pipeline/__init__.py."""
   _alias_legacy_tf_layers()
   _restore_control_flow_ops()
   _import_tf_slim_without_sklearn()
+  _allow_cpu_auto_clustering()
 
 
 def check():

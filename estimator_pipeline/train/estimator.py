@@ -28,6 +28,7 @@ from estimator_pipeline.serving import exporters as exporters_lib
 from estimator_pipeline.train import checkpoint_saver
 from estimator_pipeline.train import early_stopping
 from estimator_pipeline.train import hooks
+from estimator_pipeline.train import xla
 
 EXPORT_DIR = 'export'
 
@@ -72,8 +73,9 @@ def build_estimator(plan, training_chief_hooks=(), train_distribute=None,
       save_summary_steps=cfg.log_every_steps,
       log_step_count_steps=cfg.log_every_steps,
       # --deterministic runs independent ops on one inter-op thread, in a fixed order.
-      session_config=session_config(
+      session_config=xla.session_config(session_config(
           1 if cfg.deterministic else cfg.inter_op_threads, cfg.intra_op_threads),
+                                        cfg.xla),
       # Evaluation stays on one device, so every record counts exactly once.
       train_distribute=train_distribute, eval_distribute=None)
   return _export_through_task(tf.estimator.Estimator(model_fn=fn, config=run_config),

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from estimator_pipeline.models import overview
+from estimator_pipeline.models.seqnn import batch_stats
 
 v1 = tf.compat.v1
 
@@ -236,23 +237,6 @@ def dense(x, units, *, use_bias=True, kernel_initializer='he_normal', l2_scale=0
     return _bias(y, units, use_bias)
 
 
-def _batch_moments(x, synchronized):
-  """Mean and (biased) variance over every axis but channels; with synchronized and a
-  multi-replica strategy, over every replica's batch (Keras' synchronized
-  BatchNormalization: the replicas' sums, squared sums and counts all-reduced)."""
-  axes = list(range(x.shape.rank - 1))
-  replica = tf.distribute.get_replica_context() if synchronized else None
-  if replica is None or replica.num_replicas_in_sync <= 1:
-    return tf.nn.moments(x, axes=axes)
-  count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
-  total = replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(x, axes))
-  squares = replica.all_reduce(tf.distribute.ReduceOp.SUM,
-                               tf.reduce_sum(tf.square(x), axes))
-  count = replica.all_reduce(tf.distribute.ReduceOp.SUM, count)
-  mean = total / count
-  return mean, squares / count - tf.square(mean)
-
-
 def normalize(x, norm_type, *, ctx, bn_momentum=0.99, gamma='ones', scope=None,
               epsilon=1e-3):
   """Keras BatchNormalization ('batch'; 'batch-sync' synchronizes the batch statistics
@@ -290,15 +274,20 @@ def normalize(x, norm_type, *, ctx, bn_momentum=0.99, gamma='ones', scope=None,
     # Keras layer does.
     frozen = ctx.adapters is not None and ctx.adapters.frozen_norm(vs.name)
     if ctx.is_training and not frozen:
-      mean, var = _batch_moments(x, norm_type == 'batch-sync')
+      if (batch_stats.FUSED_BATCH_NORM and x.dtype == tf.float32 and
+          not batch_stats.synchronized(norm_type)):
+        y, mean, var = batch_stats.fused_batch_norm(x, scale, offset, epsilon)
+      else:
+        mean, var = batch_stats.batch_moments(x, norm_type == 'batch-sync')
+        y = tf.nn.batch_normalization(x, mean, var, offset, scale, epsilon)
       decay = 1.0 - bn_momentum
       for variable, value in ((moving_mean, mean), (moving_var, var)):
         if ctx.updates:  # not again in a recomputation
           v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, v1.assign_sub(
               variable, (variable - value) * decay))
-    else:
-      mean, var = moving_mean, moving_var
-    return tf.nn.batch_normalization(x, mean, var, offset, scale, epsilon)
+      return y
+    return tf.nn.batch_normalization(x, moving_mean, moving_var, offset, scale,
+                                     epsilon)
 
 
 def dropout(x, rate, ctx):
