@@ -112,7 +112,6 @@ def _check(preds, table_order=True):
   assert np.abs(preds - ref).max() <= 2e-5 * scale
 
 
-@pytest.mark.both_kernels
 def test_every_route_to_a_stranded_ensemble_gives_baskervilles(exports):
   # A params file and the table's pairs: the ensemble in the graph swaps them.
   _check(_ensemble(params_file=PARAMS, checkpoint=exports['h5'], targets_file=TARGETS))

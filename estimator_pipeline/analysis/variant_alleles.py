@@ -35,6 +35,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from estimator_pipeline.analysis.sequence_model import shift_one_hot
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.records import dna
 from estimator_pipeline.records import vcf as vcf_lib
@@ -158,18 +159,6 @@ def pair_sides(ref, alt, indel, compensate_ref, stitch_bin=None):
         ref, stitch(alt, stitch_bin))
   return (ref, np.repeat(alt, 2, axis=0)) if compensate_ref else (
       np.repeat(ref, 2, axis=0), alt)
-
-
-def shift_one_hot(one_hot, shift):
-  """[n, L, 4] moved `shift` positions right (left if negative), zero filled."""
-  if not shift:
-    return one_hot
-  out = np.zeros_like(one_hot)
-  if shift > 0:
-    out[:, shift:] = one_hot[:, :-shift]
-  else:
-    out[:, :shift] = one_hot[:, -shift:]
-  return out
 
 
 class Ensemble:
