@@ -15,7 +15,7 @@ hound_snp.py on the same VCF, model, targets table and ensemble (-c, --rc, --shi
 against the same command of this project, both timed as whole commands (start-up
 included) on a VCF large enough that start-up is a small share. Goal: >= 1.5x.
 
-  BASKERVILLE_PYTHON=/tmp/bask-venv/bin/python BASKERVILLE_SRC=baskerville/src \
+  BASKERVILLE_PYTHON=~/venvs/baskerville/bin/python BASKERVILLE_SRC=baskerville/src \
       python -m bench --only=variant_scores
 """
 
