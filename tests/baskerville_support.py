@@ -10,6 +10,7 @@ import shutil
 import tempfile
 
 import numpy as np
+import pytest
 
 import baskerville_snp_model
 from conftest import REPO
@@ -26,6 +27,22 @@ SHIFTS = (1, 0, -1)
 ALL_SNP = ('logSUM', 'SUM', 'logSED', 'sqrtSUM', 'SAX', 'D1', 'logD1', 'sqrtD1', 'D2',
            'logD2', 'sqrtD2', 'logJS')
 SUMS = ('SUM', 'logSUM', 'sqrtSUM', 'D1', 'logD1', 'sqrtD1')
+
+
+# Module fixtures the variant tests import: the model, the genome, the reference.
+@pytest.fixture(scope='module')
+def model():
+  return load_model()
+
+
+@pytest.fixture(scope='module')
+def genome(tmp_path_factory):
+  return copy_genome(str(tmp_path_factory.mktemp('genome')))
+
+
+@pytest.fixture(scope='module')
+def ref():
+  return Reference()
 
 
 def data(name):

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import baskerville_support as bs
+from baskerville_support import genome, model, ref  # noqa: F401  (fixtures)
 from conftest import run_cli
 from estimator_pipeline.analysis import gtf
 from estimator_pipeline.analysis import variant_effects
@@ -28,21 +29,6 @@ STATS = bs.ALL_SNP + ('REF', 'ALT')
 # Stitched at its window's first bin (it lies in the cropped flank), where
 # baskerville's negative bin index stitches 4 bins from the end.
 FLANK_PAIR = 'rsCG011/GENE_P2'
-
-
-@pytest.fixture(scope='module')
-def model():
-  return bs.load_model()
-
-
-@pytest.fixture(scope='module')
-def genome(tmp_path_factory):
-  return bs.copy_genome(str(tmp_path_factory.mktemp('genome')))
-
-
-@pytest.fixture(scope='module')
-def ref():
-  return bs.Reference()
 
 
 def _run(model, genome, out, stats=STATS, vcf='genes_variants.vcf', gtf_path='',

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import baskerville_support as bs
+from baskerville_support import genome, model, ref  # noqa: F401  (fixtures)
 from conftest import run_cli
 from estimator_pipeline.analysis import variant_alleles
 from estimator_pipeline.analysis import variant_effects
@@ -28,21 +29,6 @@ from estimator_pipeline.records import fasta_index
 OWN_ROWS = (16, 17)
 _META = ('snp', 'chr', 'pos', 'ref_allele', 'alt_allele', 'target_ids',
          'target_labels')
-
-
-@pytest.fixture(scope='module')
-def model():
-  return bs.load_model()
-
-
-@pytest.fixture(scope='module')
-def genome(tmp_path_factory):
-  return bs.copy_genome(str(tmp_path_factory.mktemp('genome')))
-
-
-@pytest.fixture(scope='module')
-def ref():
-  return bs.Reference()
 
 
 def _run(model, genome, out, stats, vcf='variants.vcf', pct=0.0, **kwargs):
