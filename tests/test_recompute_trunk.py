@@ -14,6 +14,7 @@ import tensorflow as tf
 from estimator_pipeline.config import config
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.models.seqnn import network
+from estimator_pipeline.models.seqnn import recompute
 
 v1 = tf.compat.v1
 PARAMS = {
@@ -57,6 +58,32 @@ def test_recomputed_trunk_gives_the_same_gradients():
   assert max(np.abs(again[n] - plain[n]).max() for n in plain) <= 1e-5 * scale
   assert updates_again == updates  # the recomputation adds no batch-norm update
   assert convs_again > convs  # the backward pass convolves again
+
+
+def test_the_recomputation_runs_in_the_backward_pass():
+  # What saves the memory: no recomputed convolution may start before the forward
+  # pass has ended (the predictions exist), or its activations live as long as ever.
+  # tf.recompute_grad fails this in a TF1 graph: Grappler folds its data dependency.
+  inputs = np.random.RandomState(0).randint(0, 2, (2, 256, 4)).astype(np.float32)
+  with tf.Graph().as_default():
+    x = v1.placeholder(tf.float32, [2, 256, 4])
+    y = network.SeqNN(True, params=PARAMS, recompute_trunk=True).predict(x)
+    predictions = y['predictions'].op.name
+    grads = tf.gradients(tf.reduce_sum(y['predictions']), v1.trainable_variables())
+    with v1.Session() as sess:
+      sess.run(v1.global_variables_initializer())
+      sess.run(grads, {x: inputs})
+      metadata = v1.RunMetadata()
+      sess.run([grads, y['predictions']], {x: inputs}, run_metadata=metadata,
+               options=v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE))
+  nodes = [n for d in metadata.step_stats.dev_stats for n in d.node_stats]
+  forward_end = max(n.all_start_micros + n.all_end_rel_micros for n in nodes
+                    if n.node_name == predictions)
+  recomputed = [n for n in nodes if 'Conv2D' in n.timeline_label
+                and '/%s/' % recompute.SCOPE in n.node_name]
+  assert len(recomputed) >= 8, len(recomputed)  # every recomputed block convolves
+  early = [n.node_name for n in recomputed if n.all_start_micros < forward_end]
+  assert not early
 
 
 def test_dropout_drops_the_same_units_in_the_recomputation():

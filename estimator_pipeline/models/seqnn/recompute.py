@@ -1,8 +1,8 @@
 """--recompute_trunk: gradient checkpointing of the SeqNN's trunk in graph mode.
 
 Each trunk block (each repetition of a tower, models/seqnn/blocks.py's
-RECOMPUTED_BY_REPETITION) goes through tf.recompute_grad: the forward pass keeps its
-input and output only, and the backward pass builds it again to differentiate it.
+RECOMPUTED_BY_REPETITION) keeps its input and output only; the backward pass builds
+it again, once the gradient of its output exists, and differentiates that.
 
   python -c "
   import estimator_pipeline, tensorflow as tf
@@ -12,6 +12,12 @@ input and output only, and the backward pass builds it again to differentiate it
     ctx = layers.Context(True, recompute=True)
     y = recompute.recomputed(ctx, lambda x, c: layers.conv1d(x, 8, 5, ctx=c), x)
     print(y, tf.gradients(tf.reduce_sum(y), x))"
+
+Why not tf.recompute_grad: in a TF1 graph its recomputation hangs on the output's
+gradient through a data dependency (x + where(g == g, 0, nan)) that Grappler folds
+away, so the session runs the recomputation during the forward pass and keeps every
+activation anyway (peak memory unchanged; bench/CHANGES.md 13). A control dependency
+is not folded: here the recomputation's input waits for the gradient of the output.
 """
 
 import tensorflow as tf
@@ -20,12 +26,15 @@ from estimator_pipeline.models.seqnn import layers
 
 v1 = tf.compat.v1
 
+# The name scope of every recomputation (tests find its ops by it).
+SCOPE = 'recomputed'
+
 
 def recomputed(ctx, fn, x):
   """fn(x, ctx) -> y, with ctx.recompute its activations kept only at x and y and
-  recomputed in the backward pass (tf.recompute_grad). The recomputation must be the
-  same function: its dropout takes stateless seeds drawn once per step, and only the
-  forward build adds the batch-norm updates."""
+  recomputed in the backward pass. The recomputation must be the same function: its
+  dropout takes stateless seeds drawn once per step, and only the forward build adds
+  the batch-norm updates."""
   if not (ctx.recompute and ctx.is_training):
     return fn(x, ctx)
   scope = v1.get_variable_scope()
@@ -39,4 +48,27 @@ def recomputed(ctx, fn, x):
     with v1.variable_scope(scope, reuse=v1.AUTO_REUSE, auxiliary_name_scope=False):
       return fn(inputs, inner)
 
-  return tf.recompute_grad(block)(x)
+  return checkpointed(block, x)
+
+
+def checkpointed(fn, x):
+  """fn(x) whose gradient rebuilds fn on x after the gradient of fn(x) is known."""
+
+  @tf.custom_gradient
+  def forward(inputs):
+    outputs = fn(inputs)
+
+    def backward(d_outputs, variables=None):
+      variables = list(variables or [])
+      with tf.name_scope(SCOPE):
+        # The control dependency is what makes this a recomputation: without it the
+        # session may run fn(again) as soon as `inputs` exists, in the forward pass.
+        with tf.control_dependencies([d_outputs]):
+          again = tf.identity(inputs)
+        grads = tf.gradients(fn(again), [again] + variables, grad_ys=d_outputs,
+                             unconnected_gradients=tf.UnconnectedGradients.ZERO)
+      return grads[0], grads[1:]
+
+    return outputs, backward
+
+  return forward(x)
