@@ -63,7 +63,7 @@ def test_recomputed_trunk_gives_the_same_gradients():
 def test_the_recomputation_runs_in_the_backward_pass():
   # What saves the memory: no recomputed convolution may start before the forward
   # pass has ended (the predictions exist), or its activations live as long as ever.
-  # tf.recompute_grad fails this in a TF1 graph: Grappler folds its data dependency.
+  # tf.recompute_grad fails this in a TF1 graph (see recompute.py).
   inputs = np.random.RandomState(0).randint(0, 2, (2, 256, 4)).astype(np.float32)
   with tf.Graph().as_default():
     x = v1.placeholder(tf.float32, [2, 256, 4])

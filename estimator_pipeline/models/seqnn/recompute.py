@@ -13,11 +13,12 @@ it again, once the gradient of its output exists, and differentiates that.
     y = recompute.recomputed(ctx, lambda x, c: layers.conv1d(x, 8, 5, ctx=c), x)
     print(y, tf.gradients(tf.reduce_sum(y), x))"
 
-Why not tf.recompute_grad: in a TF1 graph its recomputation hangs on the output's
-gradient through a data dependency (x + where(g == g, 0, nan)) that Grappler folds
-away, so the session runs the recomputation during the forward pass and keeps every
-activation anyway (peak memory unchanged; bench/CHANGES.md 13). A control dependency
-is not folded: here the recomputation's input waits for the gradient of the output.
+Why not tf.recompute_grad: its recomputation is meant to wait for the output's
+gradient through a data dependency, x + where(g == g, 0, nan). In a TF1 graph `==`
+between two tensors is Python's identity test, so the condition is the constant True,
+nothing makes the recomputation wait, and the session runs it during the forward
+pass: every activation is kept anyway (peak memory unchanged; bench/CHANGES.md 13).
+Here the recomputation's input waits for the gradient by a control dependency.
 """
 
 import tensorflow as tf
