@@ -32,7 +32,8 @@ PARAMS = {
 
 
 def _gradients(params, recompute, values=None):
-  """({variable: gradient}, {variable: value}, number of update ops, Conv2D ops)."""
+  """({variable: gradient}, {variable: value}, number of update ops,
+  {'Conv2D': ops, 'Conv2DBackpropFilter': ops})."""
   inputs = np.random.RandomState(0).randint(0, 2, (2, 256, 4)).astype(np.float32)
   with tf.Graph().as_default() as graph:
     x = v1.placeholder(tf.float32, [2, 256, 4])
@@ -40,7 +41,8 @@ def _gradients(params, recompute, values=None):
     trained = v1.trainable_variables()
     grads = tf.gradients(tf.reduce_sum(y['predictions']), trained)
     updates = len(v1.get_collection(v1.GraphKeys.UPDATE_OPS))
-    convs = len([o for o in graph.get_operations() if o.type == 'Conv2D'])
+    convs = {t: len([o for o in graph.get_operations() if o.type == t])
+             for t in ('Conv2D', 'Conv2DBackpropFilter')}
     with v1.Session() as sess:
       sess.run(v1.global_variables_initializer())
       for variable in v1.global_variables():
@@ -57,7 +59,10 @@ def test_recomputed_trunk_gives_the_same_gradients():
   scale = max(np.abs(g).max() for g in plain.values())
   assert max(np.abs(again[n] - plain[n]).max() for n in plain) <= 1e-5 * scale
   assert updates_again == updates  # the recomputation adds no batch-norm update
-  assert convs_again > convs  # the backward pass convolves again
+  assert convs_again['Conv2D'] > convs['Conv2D']  # the backward pass convolves again
+  # Each filter's gradient once: a representation the U-net block reads (a tower's)
+  # is an output of the recomputed block, not a back door into its forward build.
+  assert convs_again['Conv2DBackpropFilter'] == convs['Conv2DBackpropFilter']
 
 
 def test_the_recomputation_runs_in_the_backward_pass():

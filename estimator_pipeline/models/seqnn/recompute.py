@@ -35,38 +35,50 @@ def recomputed(ctx, fn, x):
   """fn(x, ctx) -> y, with ctx.recompute its activations kept only at x and y and
   recomputed in the backward pass. The recomputation must be the same function: its
   dropout takes stateless seeds drawn once per step, and only the forward build adds
-  the batch-norm updates."""
+  the batch-norm updates. The representations fn adds to ctx.reprs (a tower's, for the
+  U-net blocks) are outputs of the checkpoint too: a gradient that reached them
+  through the forward build would keep its activations and differentiate it twice."""
   if not (ctx.recompute and ctx.is_training):
     return fn(x, ctx)
   scope = v1.get_variable_scope()
   seed = tf.random.uniform([2], maxval=2 ** 31 - 1, dtype=tf.int64)
+  earlier = list(ctx.reprs)  # as the forward build sees them, in both builds
   builds = []
 
   def block(inputs):
-    inner = layers.Context(ctx.is_training, ctx.gelu, ctx.reprs, ctx.adapters)
+    inner = layers.Context(ctx.is_training, ctx.gelu, list(earlier), ctx.adapters)
     inner.seed, inner.updates = seed, not builds
     builds.append(inner)
     with v1.variable_scope(scope, reuse=v1.AUTO_REUSE, auxiliary_name_scope=False):
-      return fn(inputs, inner)
+      y = fn(inputs, inner)
+    return [y] + inner.reprs[len(earlier):]
 
-  return checkpointed(block, x)
+  outputs = checkpointed(block, x)
+  ctx.reprs.extend(outputs[1:])
+  return outputs[0]
 
 
 def checkpointed(fn, x):
-  """fn(x) whose gradient rebuilds fn on x after the gradient of fn(x) is known."""
+  """fn(x) (a list of tensors) whose gradient rebuilds fn on x once the gradients of
+  its outputs are known."""
 
   @tf.custom_gradient
   def forward(inputs):
     outputs = fn(inputs)
 
-    def backward(d_outputs, variables=None):
+    def backward(*d_outputs, variables=None):
       variables = list(variables or [])
       with tf.name_scope(SCOPE):
         # The control dependency is what makes this a recomputation: without it the
         # session may run fn(again) as soon as `inputs` exists, in the forward pass.
-        with tf.control_dependencies([d_outputs]):
+        with tf.control_dependencies(d_outputs[:1]):
           again = tf.identity(inputs)
-        grads = tf.gradients(fn(again), [again] + variables, grad_ys=d_outputs,
+        # An output nothing downstream reads gets tf.gradients' ZerosLike, which
+        # would run (and hold a zero tensor) as soon as the output exists: leave it.
+        used = [(y, d) for y, d in zip(fn(again), d_outputs)
+                if d.op.type != 'ZerosLike']
+        grads = tf.gradients([y for y, _ in used], [again] + variables,
+                             grad_ys=[d for _, d in used],
                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
       return grads[0], grads[1:]
 
