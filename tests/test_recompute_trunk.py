@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from estimator_pipeline.config import config
+from estimator_pipeline.config import transfer as transfer_lib
 from estimator_pipeline.core.errors import UserError
 from estimator_pipeline.models.seqnn import network
 from estimator_pipeline.models.seqnn import recompute
@@ -31,13 +32,14 @@ PARAMS = {
 }
 
 
-def _gradients(params, recompute, values=None):
+def _gradients(params, recompute, values=None, transfer=None):
   """({variable: gradient}, {variable: value}, number of update ops,
   {'Conv2D': ops, 'Conv2DBackpropFilter': ops})."""
   inputs = np.random.RandomState(0).randint(0, 2, (2, 256, 4)).astype(np.float32)
   with tf.Graph().as_default() as graph:
     x = v1.placeholder(tf.float32, [2, 256, 4])
-    y = network.SeqNN(True, params=params, recompute_trunk=recompute).predict(x)
+    y = network.SeqNN(True, params=params, recompute_trunk=recompute,
+                      transfer=transfer).predict(x)
     trained = v1.trainable_variables()
     grads = tf.gradients(tf.reduce_sum(y['predictions']), trained)
     updates = len(v1.get_collection(v1.GraphKeys.UPDATE_OPS))
@@ -63,6 +65,19 @@ def test_recomputed_trunk_gives_the_same_gradients():
   # Each filter's gradient once: a representation the U-net block reads (a tower's)
   # is an output of the recomputed block, not a back door into its forward build.
   assert convs_again['Conv2DBackpropFilter'] == convs['Conv2DBackpropFilter']
+
+
+@pytest.mark.parametrize('adapter', ['lora', 'locon', 'houlsby'])
+def test_recomputed_trunk_trains_adapters_with_the_same_gradients(adapter):
+  # The fine-tuning case: a transfer's adapters inside the recomputed blocks.
+  found = transfer_lib.settings({'model': PARAMS, 'transfer': {
+      'mode': 'adapter', 'adapter': adapter, 'adapter_latent': 2}})
+  plain, values, _, _ = _gradients(PARAMS, False, transfer=found)
+  again, _, _, _ = _gradients(PARAMS, True, values, transfer=found)
+  assert set(again) == set(plain) and len(plain) < 40  # the adapters, not the base
+  scale = max(np.abs(g).max() for g in plain.values())
+  assert scale > 0
+  assert max(np.abs(again[n] - plain[n]).max() for n in plain) <= 1e-5 * scale
 
 
 def test_the_recomputation_runs_in_the_backward_pass():
