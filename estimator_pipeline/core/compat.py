@@ -32,7 +32,13 @@ nothing else in the project needs to know about them:
    here, first; by itself it compiles nothing: only a session whose config sets
    global_jit_level (what --xla does) is clustered.
 
-5. The fifth known defect (a tensorflow-metadata that needs protobuf 5, which breaks
+5. A cluster worker's session waits for the chief to initialize the variables by
+   asking, then sleeping SessionManager's `recovery_wait_secs`, 30 s unless given;
+   the Estimator gives none and lets nobody set it. A worker that asked a moment
+   before the chief was done sat idle for up to 30 s: all of a short job. The default
+   is WORKER_READY_POLL_SECS here; a caller that passes its own keeps it.
+
+6. The sixth known defect (a tensorflow-metadata that needs protobuf 5, which breaks
    `import official.modeling.optimization`) is fixed by the exact pins in
    requirements.txt, not here; tests/test_imports.py imports every module we use.
 """
@@ -112,12 +118,33 @@ def _allow_cpu_auto_clustering():
   pywrap_tfe.TF_SetTfXlaCpuGlobalJit(True)
 
 
+# How often (seconds) a waiting cluster worker asks whether the model is ready (5.).
+WORKER_READY_POLL_SECS = 1
+# SessionManager.__init__'s position of recovery_wait_secs, counting self.
+_RECOVERY_WAIT_ARG = 5
+
+
+def _poll_readiness_often():
+  from tensorflow.python.training import session_manager  # pylint: disable=g-direct-tensorflow-import,g-import-not-at-top
+  original = session_manager.SessionManager.__init__
+  if getattr(original, 'polls_often', False):
+    return
+
+  def init(self, *args, **kwargs):
+    if len(args) + 1 <= _RECOVERY_WAIT_ARG:
+      kwargs.setdefault('recovery_wait_secs', WORKER_READY_POLL_SECS)
+    original(self, *args, **kwargs)
+  init.polls_often = True
+  session_manager.SessionManager.__init__ = init
+
+
 def apply():
   """Applies every fix. Idempotent; called from estimator_pipeline/__init__.py."""
   _alias_legacy_tf_layers()
   _restore_control_flow_ops()
   _import_tf_slim_without_sklearn()
   _allow_cpu_auto_clustering()
+  _poll_readiness_often()
 
 
 def check():
@@ -125,3 +152,6 @@ def check():
   importlib.import_module(_LEGACY + '.normalization')
   from tensorflow.python.ops import control_flow_ops  # pylint: disable=g-direct-tensorflow-import,g-import-not-at-top
   assert callable(control_flow_ops.cond) and callable(control_flow_ops.case)
+  from tensorflow.python.training import session_manager  # pylint: disable=g-direct-tensorflow-import,g-import-not-at-top
+  assert session_manager.SessionManager(
+      ready_op=None)._recovery_wait_secs == WORKER_READY_POLL_SECS
