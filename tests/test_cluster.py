@@ -98,7 +98,7 @@ def test_parameter_server_cluster_trains_to_the_bar(data, tmp_path):
                    r'device:CPU:0; variables on /job:ps/', out), out[-5000:]
   step, _ = _assert_one_consistent_model_dir(model_dir, 40)
   # Asynchronous: the two workers' steps add up to the global step (the worker may
-  # join late, after TensorFlow's 30 s readiness poll, and run few of them).
+  # join after the chief's first steps, at its next readiness poll, and run few).
   assert _steps_ran(out, 'chief:0') + _steps_ran(out, 'worker:0') >= 40
   assert '[evaluator:0] eval at step %d' % step in out
   for task in pids:
