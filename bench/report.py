@@ -68,12 +68,24 @@ SECTIONS = (
     ('xla_transformer', '11c. --xla, Enformer params shrunk (16384 bp)', {}),
     ('seqnn_peer', '12. SeqNN training against baskerville\'s trainer (hound_train.py: '
      'Keras fit and its tape loop), same params file, records and batch', {}),
-    ('seqnn_peer_onednn0', '12a. ... with TF_ENABLE_ONEDNN_OPTS=0 (Eigen)', {
+    ('seqnn_peer_onednn0', '12a. ... params_small.json (131072 bp), with '
+     'TF_ENABLE_ONEDNN_OPTS=0 (Eigen)', {
         'pipeline_vs_faster_peer_ratio': ('>=', 1.2, 'train.py >= 1.2x the faster peer'),
     }),
-    ('seqnn_peer_onednn1', '12b. ... with TF_ENABLE_ONEDNN_OPTS=1 (oneDNN)', {
+    ('seqnn_peer_onednn1', '12b. ... params_small.json (131072 bp), with '
+     'TF_ENABLE_ONEDNN_OPTS=1 (oneDNN)', {
         'pipeline_vs_faster_peer_ratio': ('>=', 1.2, 'train.py >= 1.2x the faster peer'),
     }),
+    ('seqnn_peer_basenji2_onednn0', '12c. ... Basenji2 params_human.json (32768 bp), '
+     'with TF_ENABLE_ONEDNN_OPTS=0 (Eigen)', {
+         'pipeline_vs_faster_peer_ratio': ('>=', 1.2,
+                                           'train.py >= 1.2x the faster peer'),
+     }),
+    ('seqnn_peer_basenji2_onednn1', '12d. ... Basenji2 params_human.json (32768 bp), '
+     'with TF_ENABLE_ONEDNN_OPTS=1 (oneDNN)', {
+         'pipeline_vs_faster_peer_ratio': ('>=', 1.2,
+                                           'train.py >= 1.2x the faster peer'),
+     }),
 )
 
 

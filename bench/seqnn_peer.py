@@ -1,8 +1,11 @@
 """SeqNN training against baskerville's own trainer: same params file, records, batch.
 
-Three trainers of basenji's params_small.json (131072 bp) on the same basenji-layout
-records, each in a process of its own, interleaved over the repeats, with
-TF_ENABLE_ONEDNN_OPTS=0 (Eigen's kernels) and =1 (oneDNN's):
+Three trainers of the same params file on the same basenji-layout records, each in a
+process of its own, interleaved over the repeats, with TF_ENABLE_ONEDNN_OPTS=0
+(Eigen's kernels) and =1 (oneDNN's), for two models: basenji's params_small.json at
+131072 bp (`small`) and Basenji2's cross2020 params_human.json at 32768 bp, the length
+that fits 2 cores (`basenji2`: 288-1536 filters, 11 dilated residual blocks, 5313
+targets; its one head as `head`, which both trainers read alike):
 
 - `pipeline`: this project's train.py path (bench/training.run_pipeline), with the
   sequence benchmark's tuned flags;
@@ -18,7 +21,7 @@ runs bench/peer_baskerville.py in that virtualenv, which times baskerville's own
 training loop step by step. Without the virtualenv and no way to make it, the
 benchmark says why and writes no figure.
 
-  python -m bench --only=seqnn_peer          # about 10 minutes on 2 cores
+  python -m bench --only=seqnn_peer          # about 25 minutes on 2 cores
   BENCH_BASKERVILLE_SOURCE=~/src/baskerville python -m bench --only=seqnn_peer
 """
 
@@ -70,10 +73,11 @@ def peer_python():
 def write_data(directory, count, params):
   """basenji-layout train and valid records as baskerville's SeqDataset reads them."""
   from bench import sequence  # pylint: disable=g-import-not-at-top
-  model = params['model']
-  units = model['head']['units']
+  from bench import xla  # pylint: disable=g-import-not-at-top
+  units, target_length = xla.target_shape(params)
   sequence.write_records(os.path.join(directory, 'tfrecords'), count,
-                         model['seq_length'], units)
+                         params['model']['seq_length'], units,
+                         target_length=target_length)
   records = os.path.join(directory, 'tfrecords')
   # One valid file (hound_train.py builds an evaluation set) and baskerville's keys.
   with open(os.path.join(records, 'train-0.tfr'), 'rb') as f:
@@ -121,28 +125,28 @@ def _child(command, onednn):
   return json.loads(done.stdout.strip().splitlines()[-1])['examples_per_sec']
 
 
-def run(work_dir, toy=False, repeats=3):
+def models():
+  """name -> (params, records, warm-up steps, measured steps) of the two models."""
   from bench import sequence  # pylint: disable=g-import-not-at-top
-  if toy:
-    # The peer's virtualenv is a large download: make bench runs this, tests do not.
-    return {'seqnn_peer': {'toy': 'skipped at toy size (needs the peer virtualenv)'}}
-  try:
-    peer = peer_python()
-  except RuntimeError as e:
-    common.log('seqnn_peer: %s' % e)
-    return {'seqnn_peer': {'skipped': str(e)}}
-  params = json.loads(json.dumps(sequence.PARAMS_SMALL))
+  from bench import xla  # pylint: disable=g-import-not-at-top
+  basenji2 = xla.basenji2_params(32768)
+  basenji2['model']['head'] = basenji2['model'].pop('head_human')
+  # About 0.3 s (small) and 3 s (basenji2) a step on 2 cores with oneDNN.
+  return {'small': (json.loads(json.dumps(sequence.PARAMS_SMALL)), 32, 3, 12),
+          'basenji2': (basenji2, 16, 2, 6)}
+
+
+def _bench_model(name, peer, work_dir, params, count, warmup, steps, repeats):
   os.makedirs(work_dir, exist_ok=True)
-  params_file = os.path.join(work_dir, 'params_small.json')
+  params_file = os.path.join(work_dir, 'params.json')
   with open(params_file, 'w') as f:
     json.dump(params, f)
-  data_dir = write_data(os.path.join(work_dir, 'data'), 32, params)
-  warmup, steps = 3, 12
+  data_dir = write_data(os.path.join(work_dir, 'data'), count, params)
   counter = [0]
 
-  def fresh(name):
+  def fresh(run_name):
     counter[0] += 1
-    return os.path.join(work_dir, '%s%d' % (name, counter[0]))
+    return os.path.join(work_dir, '%s%d' % (run_name, counter[0]))
 
   def variants(onednn):
     driver = os.path.join(common.REPO, 'bench', 'peer_baskerville.py')
@@ -158,8 +162,9 @@ def run(work_dir, toy=False, repeats=3):
     }
   out = {}
   for onednn in ('0', '1'):
-    common.log('seqnn_peer: params_small 131072 bp, batch %d, %d warm-up + %d steps, '
-               'TF_ENABLE_ONEDNN_OPTS=%s' % (params['train']['batch_size'], warmup,
+    common.log('seqnn_peer %s: %d bp, batch %d, %d warm-up + %d steps, '
+               'TF_ENABLE_ONEDNN_OPTS=%s' % (name, params['model']['seq_length'],
+                                             params['train']['batch_size'], warmup,
                                              steps, onednn))
     raw = common.interleave(variants(onednn), repeats, log=common.log)
     results = {v + '_examples_per_sec': common.stats(raw[v]) for v in raw}
@@ -169,11 +174,32 @@ def run(work_dir, toy=False, repeats=3):
     results['pipeline_vs_faster_peer_ratio'] = common.stats(
         [p / max(k, t) for p, k, t in zip(raw['pipeline'], raw['keras_fit'],
                                           raw['tape'])])
-    out['seqnn_peer_onednn%s' % onednn] = results
-  out['seqnn_peer'] = {
-      'params': 'params_small.json, 131072 bp, batch %d' % params['train']['batch_size'],
-      'baskerville': COMMIT[:7], 'pipeline_flags': str(sequence.TUNED_FLAGS),
-      'steps': '%d warm-up + %d measured, 32 records' % (warmup, steps)}
+    # The small model's keys keep their names from before the second model.
+    prefix = 'seqnn_peer' if name == 'small' else 'seqnn_peer_' + name
+    out['%s_onednn%s' % (prefix, onednn)] = results
+  return out
+
+
+def run(work_dir, toy=False, repeats=3):
+  from bench import sequence  # pylint: disable=g-import-not-at-top
+  if toy:
+    # The peer's virtualenv is a large download: make bench runs this, tests do not.
+    return {'seqnn_peer': {'toy': 'skipped at toy size (needs the peer virtualenv)'}}
+  try:
+    peer = peer_python()
+  except RuntimeError as e:
+    common.log('seqnn_peer: %s' % e)
+    return {'seqnn_peer': {'skipped': str(e)}}
+  out = {}
+  setup = {}
+  for name, (params, count, warmup, steps) in models().items():
+    out.update(_bench_model(name, peer, os.path.join(work_dir, name), params, count,
+                            warmup, steps, repeats))
+    setup[name] = '%d bp, %d targets, batch %d, %d warm-up + %d measured steps, %d ' \
+        'records' % ((params['model']['seq_length'], params['model']['head']['units'],
+                      params['train']['batch_size'], warmup, steps, count))
+  out['seqnn_peer'] = dict(setup, baskerville=COMMIT[:7],
+                           pipeline_flags=str(sequence.TUNED_FLAGS))
   return out
 
 

@@ -52,7 +52,8 @@ def transformer_params(seq_length, targets=16):
   return params
 
 
-def _targets(params):
+def target_shape(params):
+  """(targets, bins) of a record for params: the head's units, the cropped length."""
   model = params['model']
   head = model.get('head') or model['head_human']
   crop = sum(2 * b.get('cropping', 0) for b in model['trunk']
@@ -65,7 +66,7 @@ def _bench_model(name, params, work_dir, warmup, steps, repeats, count):
   params_file = os.path.join(work_dir, 'params.json')
   with open(params_file, 'w') as f:
     json.dump(params, f)
-  units, target_length = _targets(params)
+  units, target_length = target_shape(params)
   seq_length = params['model']['seq_length']
   records = sequence.write_records(os.path.join(work_dir, 'data'), count, seq_length,
                                    units, target_length=target_length)

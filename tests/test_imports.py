@@ -28,6 +28,7 @@ THIRD_PARTY = [
     'tensorboard.backend.event_processing.event_accumulator',
     'tensorflow_serving.apis.prediction_service_pb2_grpc',
     'tensorflow_serving.apis.prediction_log_pb2', 'pysam', 'pyBigWig', 'google_crc32c',
+    'zlib_ng.zlib_ng',
 ]
 # The project's packages: every module in them is imported, found by walking the tree.
 PACKAGES = ('estimator_pipeline', 'export', 'flags', 'bench')

@@ -12,6 +12,10 @@ for byte). Deflate uses Huffman coding only (Z_HUFFMAN_ONLY): base indices carry
 2 bits a base, which Huffman coding captures on its own; string matching, the default,
 takes over ten times as long on DNA and makes the files larger, not smaller.
 
+The deflate is zlib-ng's (the zlib-ng package), not the standard library's zlib: for a
+Huffman-only stream it writes zlib's bytes exactly, in about half the time, and the
+deflate is most of what writing a record costs (bench/CHANGES.md, 15).
+
   python -c "
   from estimator_pipeline.records import record_file
   with record_file.RecordFile('/tmp/x.tfr') as f:
@@ -22,6 +26,7 @@ import struct
 import zlib
 
 import google_crc32c
+from zlib_ng import zlib_ng
 
 # tf.io.TFRecordOptions(**TF_OPTIONS) writes what RecordFile writes.
 TF_OPTIONS = {'compression_type': 'ZLIB', 'compression_strategy': zlib.Z_HUFFMAN_ONLY,
@@ -77,9 +82,9 @@ class RecordFile:
     self.path = path
     self.count = 0
     self._file = open(path, 'wb')
-    self._deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED,
-                                     TF_OPTIONS['window_bits'], TF_OPTIONS['mem_level'],
-                                     TF_OPTIONS['compression_strategy'])
+    self._deflate = zlib_ng.compressobj(
+        zlib_ng.Z_DEFAULT_COMPRESSION, zlib_ng.DEFLATED, TF_OPTIONS['window_bits'],
+        TF_OPTIONS['mem_level'], TF_OPTIONS['compression_strategy'])
 
   def write(self, record):
     length = struct.pack('<Q', len(record))
