@@ -41,7 +41,7 @@ test: $(STAMP) browser
 	TF_ENABLE_ONEDNN_OPTS=0 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile \
 	    -m both_kernels tests
 
-# Benchmarks (about 35 min on 2 cores, the xla and seqnn_peer ones 25 of them; the
+# Benchmarks (about 90 min on 2 cores: seqnn_peer 30 of them, xla 25, memory 7; the
 # first seqnn_peer run also makes its baskerville virtualenv): writes bench/results.json
 # and bench/RESULTS.md.
 bench: $(STAMP)

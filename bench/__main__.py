@@ -1,6 +1,6 @@
 r"""Runs the benchmarks and writes bench/results.json and bench/RESULTS.md.
 
-  python -m bench                       # everything (make bench), about 35 min on 2 cores
+  python -m bench                       # everything (make bench), about 90 min on 2 cores
   python -m bench --toy --output_dir=/tmp/b   # each benchmark once at toy size
   python -m bench --only=input_pipeline,training
   python -m bench --only=variants,mutagenesis --update   # keep the other figures
