@@ -13,6 +13,8 @@ from estimator_pipeline.models.seqnn import conv_grad
 from estimator_pipeline.models.seqnn import layers
 
 v1 = tf.compat.v1
+# make test runs these again with oneDNN off: the forms chosen differ by kernel library.
+pytestmark = pytest.mark.both_kernels
 
 
 def _ancestor_types(tensor):
