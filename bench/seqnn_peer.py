@@ -195,9 +195,10 @@ def run(work_dir, toy=False, repeats=3):
   for name, (params, count, warmup, steps) in models().items():
     out.update(_bench_model(name, peer, os.path.join(work_dir, name), params, count,
                             warmup, steps, repeats))
-    setup[name] = '%d bp, %d targets, batch %d, %d warm-up + %d measured steps, %d ' \
-        'records' % ((params['model']['seq_length'], params['model']['head']['units'],
-                      params['train']['batch_size'], warmup, steps, count))
+    setup[name] = ('%d bp, %d targets, batch %d, %d warm-up + %d measured steps, %d '
+                   'records' % (params['model']['seq_length'],
+                                params['model']['head']['units'],
+                                params['train']['batch_size'], warmup, steps, count))
   out['seqnn_peer'] = dict(setup, baskerville=COMMIT[:7],
                            pipeline_flags=str(sequence.TUNED_FLAGS))
   return out

@@ -180,9 +180,9 @@ def conv1d(x, filters, kernel_size, *, ctx, stride=1, dilation_rate=1, use_bias=
     # space_to_batch -> plain convolution -> batch_to_space, whose gradients every CPU
     # kernel library has. tf.nn.conv1d(dilations=r) trains only where oneDNN runs
     # (AVX-512 CPUs): Eigen's Conv2DBackpropFilter has no dilation. conv_grad keeps
-    # that forward and takes a faster filter gradient where oneDNN's is slow.
+    # that forward and, for wide convolutions on a CPU, builds faster gradients.
     y = conv_grad.convolution(x, kernel, stride=stride, padding=padding.upper(),
-                                dilation_rate=dilation_rate)
+                              dilation_rate=dilation_rate)
     y = _bias(_dilated_field(y, x, kernel_size, dilation_rate), filters, use_bias)
   return ctx.adapters.after_conv(y, vs.name) if ctx and ctx.adapters else y
 
