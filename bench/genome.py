@@ -8,7 +8,7 @@ bases, a run of N in every chromosome) with two bigWig tracks, at basenji's defa
   each in a child process launched by bench/rusage.py: the peak RSS of its largest
   process (the main one, which holds TensorFlow) and of its worker processes (which
   fetch, bin, compress and write everything). Both must stay flat.
-- throughput, on the 1x genome with overlapping windows (stride 1/16, about 850
+- throughput, on the 1x genome with overlapping windows (stride 1/64, about 3,400
   windows; toy: 1/4): records written
   per second from the first to the last (worker start-up is excluded, and shown as
   the wall-clock rate beside it) with --processes=2 against 1; and 1 process against a
@@ -106,9 +106,11 @@ def child_throughput(fasta, bigwigs, work, repeats, toy):
   from estimator_pipeline.records import targets_table
   bigwigs = bigwigs.split(',')
   # Small files: the last one a worker writes while the other has none left costs
-  # less of a short run. Stride 1/16: at stride 1/4 (216 windows) one process wrote
-  # the genome in 0.3 s, too short a run to time two (bench/CHANGES.md, 15).
-  options = {'stride': 0.25 if toy else 0.0625, 'seqs_per_tfr': 4 if toy else 16}
+  # less of a short run. Stride 1/64: at 1/4 (216 windows) one process wrote the genome
+  # in 0.3 s and at 1/16 (848) in 1.2 s, runs short enough for the two workers'
+  # start-up stagger and the machine's hiccups to move the 2-vs-1 ratio by a tenth
+  # (bench/CHANGES.md, 15 and 17).
+  options = {'stride': 0.25 if toy else 0.015625, 'seqs_per_tfr': 4 if toy else 16}
   spec = sequences.window_spec(
       fasta_index.open_genome(fasta, work), targets_table.tracks_from_flags(bigwigs),
       work, sequences.DEFAULT_SEQ_LENGTH, sequences.DEFAULT_POOL_WIDTH,

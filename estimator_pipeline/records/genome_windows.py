@@ -201,18 +201,30 @@ def write_file(job):
   path, windows = job
   clipped = 0
   started = time.time()  # Wall clock: comparable between processes.
+  unreported, reported_at = 0, time.monotonic()
   with record_file.RecordFile(path) as out:
     for chrom, start, end in windows:
       record, beyond = _READER.record(chrom, start, end)
       out.write(record)
       clipped += beyond
-      if callable(_PROGRESS):
-        _PROGRESS(1)
-      else:
-        _PROGRESS.put(1)
+      unreported += 1
+      # A queue message a window costs a worker a pickle and its feeder thread's
+      # turn at the GIL; one every _POLL_SECONDS is as often as anyone looks.
+      if time.monotonic() - reported_at >= _POLL_SECONDS:
+        _report(unreported)
+        unreported, reported_at = 0, time.monotonic()
+  if unreported:
+    _report(unreported)
   return {'count': len(windows), 'clipped': clipped, 'started': started,
           'finished': time.time(), 'tensorflow': 'tensorflow' in sys.modules,
           'peak_rss_kb': _peak_rss_kb()}
+
+
+def _report(windows):
+  if callable(_PROGRESS):
+    _PROGRESS(windows)
+  else:
+    _PROGRESS.put(windows)
 
 
 def _peak_rss_kb():

@@ -52,9 +52,9 @@ def _varint(value):
       return bytes(out)
 
 
-def _field(number, payload):
-  """A length-delimited protobuf field (wire type 2)."""
-  return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+def _header(number, length):
+  """The tag and length of a length-delimited protobuf field (wire type 2)."""
+  return _varint(number << 3 | 2) + _varint(length)
 
 
 def example_bytes(features):
@@ -62,13 +62,23 @@ def example_bytes(features):
 
   The same bytes as tf.train.Example(...).SerializeToString(deterministic=True):
   Example.features (1) -> Features.feature (1, a map entry per key, sorted by key:
-  key 1, value 2) -> Feature.bytes_list (1) -> BytesList.value (1).
+  key 1, value 2) -> Feature.bytes_list (1) -> BytesList.value (1). The headers are
+  worked out from the lengths first, so that each value is copied once, into the
+  result (a window's bases are 131072 bytes).
   """
-  entries = b''.join(
-      _field(1, _field(1, key.encode('utf-8')) +
-             _field(2, _field(1, _field(1, value))))
-      for key, value in sorted(features))
-  return _field(1, entries)
+  pieces, size = [], 0
+  for key, value in sorted(features):
+    key = key.encode('utf-8')
+    bytes_list = _header(1, len(value))  # BytesList.value
+    feature = _header(1, len(bytes_list) + len(value))  # Feature.bytes_list
+    entry_value = _header(2, len(feature) + len(bytes_list) + len(value))
+    entry_key = _header(1, len(key)) + key
+    entry = _header(1, len(entry_key) + len(entry_value) + len(feature) +
+                    len(bytes_list) + len(value))  # Features.feature, one entry
+    head = entry + entry_key + entry_value + feature + bytes_list
+    pieces += [head, value]
+    size += len(head) + len(value)
+  return b''.join([_header(1, size)] + pieces)
 
 
 class RecordFile:
@@ -88,9 +98,12 @@ class RecordFile:
 
   def write(self, record):
     length = struct.pack('<Q', len(record))
-    framed = b''.join((length, struct.pack('<I', masked_crc32c(length)), record,
-                       struct.pack('<I', masked_crc32c(record))))
-    self._file.write(self._deflate.compress(framed))
+    # Three calls rather than one of the framed record: the deflate's bytes do not
+    # depend on how its input is cut, and the record is not copied again.
+    deflate = self._deflate.compress
+    self._file.write(b''.join((
+        deflate(length + struct.pack('<I', masked_crc32c(length))), deflate(record),
+        deflate(struct.pack('<I', masked_crc32c(record))))))
     self.count += 1
 
   def close(self):
